@@ -1,0 +1,536 @@
+package io.github.pgqueue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import javax.sql.DataSource;
+
+/**
+ * Enqueues jobs and inspects them. The producer side of pgqueue: what a web process uses.
+ *
+ * <p>Every write has two forms. The plain form borrows a connection from the {@link DataSource}
+ * and commits before it returns: when the call returns, the job is durable and visible to workers.
+ * The form that takes a {@link Connection} runs in the caller's transaction and never commits,
+ * rolls back or closes it: the job exists exactly when the caller's transaction commits, so a
+ * signup and its welcome email are written together or not at all (the transactional outbox).
+ *
+ * <p>When a job may run at once, the enqueue sends a NOTIFY in the same transaction so an idle
+ * worker wakes within milliseconds. Because a NOTIFY serialises commits cluster-wide, at most one
+ * is sent per queue every 10 ms by this instance; workers poll fast after a wake-up, so a skipped
+ * one costs milliseconds. {@link Builder#notify(boolean)} turns NOTIFY off (workers then rely on
+ * polling).
+ *
+ * <p>Construction does not touch the database and does not migrate. The first operation checks
+ * that the schema is installed at the version this code needs and throws {@link
+ * SchemaVersionException} (naming {@link Migrator}) if not; the check is remembered once it passes.
+ *
+ * <p>Bad arguments throw {@link IllegalArgumentException} naming the field and value before
+ * anything is written. Database failures throw {@link PgQueueException}.
+ *
+ * <p>Instances are thread-safe; create one per application and share it.
+ */
+public final class JobQueue {
+
+  /** The largest payload limit that can be configured (PostgreSQL's jsonb tops out near 255 MB). */
+  public static final int MAX_MAX_PAYLOAD_BYTES = 64 << 20;
+
+  /** How often a batch is retried after a deadlock or serialization failure (own transaction only). */
+  private static final int TRANSIENT_RETRIES = 5;
+
+  private final DataSource dataSource;
+  private final String schema;
+  private final PayloadCodec codec;
+  private final JobStore store;
+  private final boolean notify;
+  private final NotifyThrottle throttle;
+  private volatile boolean schemaChecked;
+
+  private JobQueue(Builder b) {
+    this.dataSource = b.dataSource;
+    this.schema = b.schema;
+    this.codec =
+        new PayloadCodec(
+            b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), b.maxPayloadBytes);
+    this.store = new JobStore(new Sql(b.schema));
+    this.notify = b.notify;
+    this.throttle = new NotifyThrottle(NotifyThrottle.DEFAULT_INTERVAL_NANOS);
+  }
+
+  /**
+   * A queue with every default: schema {@value Migrator#DEFAULT_SCHEMA}, the default Jackson
+   * mapper, NOTIFY on, payloads up to 1 MiB.
+   *
+   * @param dataSource where to connect, typically a connection pool
+   * @return the queue
+   */
+  public static JobQueue create(DataSource dataSource) {
+    return builder(dataSource).build();
+  }
+
+  /**
+   * A builder for a configured queue.
+   *
+   * @param dataSource where to connect, typically a connection pool
+   * @return the builder
+   */
+  public static Builder builder(DataSource dataSource) {
+    return new Builder(dataSource);
+  }
+
+  /**
+   * The schema this queue writes to.
+   *
+   * @return the schema name
+   */
+  public String schema() {
+    return schema;
+  }
+
+  // ---- enqueue, own transaction ---------------------------------------------------------------
+
+  /**
+   * Enqueues one job with the type's default options and commits.
+   *
+   * @param type the job type
+   * @param payload the payload, encoded as JSON
+   * @param <T> the payload type
+   * @return the new job's id
+   * @throws IllegalArgumentException if the payload is null, cannot be encoded, is over the size
+   *     limit or contains a NUL character
+   * @throws SchemaVersionException if the schema is missing or too old
+   * @throws PgQueueException if the database write fails; nothing was written
+   */
+  public <T> EnqueueResult enqueue(JobType<T> type, T payload) {
+    return enqueue(type, payload, EnqueueOptions.DEFAULTS);
+  }
+
+  /**
+   * Enqueues one job and commits. With a unique key, returns the existing job's id (flagged
+   * {@link EnqueueResult#duplicate()}) when one with the same name and key is available or
+   * running, and writes nothing.
+   *
+   * @param type the job type
+   * @param payload the payload, encoded as JSON
+   * @param options options for this job, overriding the type's defaults field by field
+   * @param <T> the payload type
+   * @return the new (or, for a duplicate, the existing) job's id
+   * @throws IllegalArgumentException if the payload is null, cannot be encoded, is over the size
+   *     limit or contains a NUL character
+   * @throws SchemaVersionException if the schema is missing or too old
+   * @throws PgQueueException if the database write fails; nothing was written
+   */
+  public <T> EnqueueResult enqueue(JobType<T> type, T payload, EnqueueOptions options) {
+    JobStore.Row row = row(type, payload, options);
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      boolean autoCommit = c.getAutoCommit();
+      EnqueueResult result = store.insert(c, row, shouldNotify(row));
+      if (!autoCommit) {
+        c.commit();
+      }
+      return result;
+    } catch (SQLException e) {
+      throw new PgQueueException("enqueue of \"" + type.name() + "\" failed", e);
+    }
+  }
+
+  /**
+   * Enqueues a batch of jobs of one type with the same options, in one transaction and a few
+   * statements whatever the batch size.
+   *
+   * @param type the job type
+   * @param payloads the payloads, none null
+   * @param <T> the payload type
+   * @return one result per payload, in order
+   * @throws IllegalArgumentException if any payload is invalid; nothing is written
+   * @throws PgQueueException if the database write fails; nothing was written
+   */
+  public <T> List<EnqueueResult> enqueueAll(JobType<T> type, Collection<? extends T> payloads) {
+    return enqueueAll(type, payloads, EnqueueOptions.DEFAULTS);
+  }
+
+  /**
+   * Enqueues a batch of jobs of one type with the same options. If the options carry a unique
+   * key, the first payload is enqueued and the others are reported as its duplicates.
+   *
+   * @param type the job type
+   * @param payloads the payloads, none null
+   * @param options options for every job of the batch
+   * @param <T> the payload type
+   * @return one result per payload, in order
+   * @throws IllegalArgumentException if any payload is invalid; nothing is written
+   * @throws PgQueueException if the database write fails; nothing was written
+   */
+  public <T> List<EnqueueResult> enqueueAll(
+      JobType<T> type, Collection<? extends T> payloads, EnqueueOptions options) {
+    return enqueueAll(newJobs(type, payloads, options));
+  }
+
+  /**
+   * Enqueues a batch of jobs, possibly of several types, in one transaction: all or nothing.
+   * Unkeyed jobs go in one multi-row insert; keyed jobs are deduplicated within the batch (the
+   * first occurrence of a name and key wins, the later ones are reported as its duplicates) and
+   * written in key order, so concurrent batches with overlapping keys cannot deadlock. A
+   * deadlock or serialization failure from elsewhere is retried a few times.
+   *
+   * @param jobs the jobs
+   * @return one result per job, in order: the new id, or the id of the job that already holds the
+   *     name and key
+   * @throws IllegalArgumentException if any job is invalid; nothing is written
+   * @throws PgQueueException if the database write fails; nothing was written
+   */
+  public List<EnqueueResult> enqueueAll(List<? extends NewJob<?>> jobs) {
+    List<JobStore.Row> rows = rows(jobs);
+    if (rows.isEmpty()) {
+      return List.of();
+    }
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      boolean autoCommit = c.getAutoCommit();
+      c.setAutoCommit(false);
+      try {
+        for (int attempt = 0; ; attempt++) {
+          try {
+            List<EnqueueResult> results = store.insertAll(c, rows, notifyQueues(rows));
+            c.commit();
+            return results;
+          } catch (SQLException e) {
+            c.rollback();
+            if (attempt >= TRANSIENT_RETRIES || !isTransient(e)) {
+              throw e;
+            }
+          }
+        }
+      } finally {
+        c.setAutoCommit(autoCommit);
+      }
+    } catch (SQLException e) {
+      throw new PgQueueException("bulk enqueue of " + rows.size() + " jobs failed", e);
+    }
+  }
+
+  // ---- enqueue, caller's transaction ----------------------------------------------------------
+
+  /**
+   * Enqueues one job with the type's default options in the caller's transaction. Never commits,
+   * rolls back or closes {@code connection}: if the caller rolls back, the job never existed; once
+   * the caller commits, it is visible to workers.
+   *
+   * @param connection the caller's connection, in the transaction the job belongs to
+   * @param type the job type
+   * @param payload the payload
+   * @param <T> the payload type
+   * @return the new job's id
+   * @throws IllegalArgumentException if the payload is invalid; nothing is written
+   * @throws PgQueueException if the statement fails; the caller's transaction is then aborted and
+   *     must be rolled back
+   */
+  public <T> EnqueueResult enqueue(Connection connection, JobType<T> type, T payload) {
+    return enqueue(connection, type, payload, EnqueueOptions.DEFAULTS);
+  }
+
+  /**
+   * Enqueues one job in the caller's transaction; see {@link #enqueue(Connection, JobType,
+   * Object)} for the transaction contract and {@link #enqueue(JobType, Object, EnqueueOptions)}
+   * for unique keys.
+   *
+   * @param connection the caller's connection
+   * @param type the job type
+   * @param payload the payload
+   * @param options options for this job
+   * @param <T> the payload type
+   * @return the new (or, for a duplicate, the existing) job's id
+   * @throws IllegalArgumentException if the payload is invalid; nothing is written
+   * @throws PgQueueException if the statement fails; the caller's transaction is then aborted
+   */
+  public <T> EnqueueResult enqueue(
+      Connection connection, JobType<T> type, T payload, EnqueueOptions options) {
+    Objects.requireNonNull(connection, "connection");
+    JobStore.Row row = row(type, payload, options);
+    checkSchema();
+    try {
+      return store.insert(connection, row, shouldNotify(row));
+    } catch (SQLException e) {
+      throw new PgQueueException("enqueue of \"" + type.name() + "\" failed", e);
+    }
+  }
+
+  /**
+   * Enqueues a batch of one type in the caller's transaction; see {@link #enqueueAll(List)}.
+   *
+   * @param connection the caller's connection
+   * @param type the job type
+   * @param payloads the payloads
+   * @param <T> the payload type
+   * @return one result per payload, in order
+   * @throws IllegalArgumentException if any payload is invalid; nothing is written
+   * @throws PgQueueException if a statement fails; the caller's transaction is then aborted
+   */
+  public <T> List<EnqueueResult> enqueueAll(
+      Connection connection, JobType<T> type, Collection<? extends T> payloads) {
+    return enqueueAll(connection, newJobs(type, payloads, EnqueueOptions.DEFAULTS));
+  }
+
+  /**
+   * Enqueues a batch in the caller's transaction; see {@link #enqueueAll(List)}. Deadlocks are not
+   * retried here (the caller's transaction is aborted by one); lock keys in a fixed order across
+   * your own transactions to avoid them.
+   *
+   * @param connection the caller's connection
+   * @param jobs the jobs
+   * @return one result per job, in order
+   * @throws IllegalArgumentException if any job is invalid; nothing is written
+   * @throws PgQueueException if a statement fails; the caller's transaction is then aborted
+   */
+  public List<EnqueueResult> enqueueAll(Connection connection, List<? extends NewJob<?>> jobs) {
+    Objects.requireNonNull(connection, "connection");
+    List<JobStore.Row> rows = rows(jobs);
+    if (rows.isEmpty()) {
+      return List.of();
+    }
+    checkSchema();
+    try {
+      return store.insertAll(connection, rows, notifyQueues(rows));
+    } catch (SQLException e) {
+      throw new PgQueueException("bulk enqueue of " + rows.size() + " jobs failed", e);
+    }
+  }
+
+  // ---- inspection ----------------------------------------------------------------------------
+
+  /**
+   * One job by id.
+   *
+   * @param id the job id
+   * @return the job, or empty if no such row exists (it succeeded and was deleted, was pruned, or
+   *     never existed)
+   * @throws PgQueueException if the read fails
+   */
+  public Optional<JobInfo> find(JobId id) {
+    Objects.requireNonNull(id, "id");
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      return store.find(c, id.value());
+    } catch (SQLException e) {
+      throw new PgQueueException("reading job " + id + " failed", e);
+    }
+  }
+
+  /**
+   * How many jobs each queue holds in each state. Scheduled jobs (available with a future run
+   * time) count as available. Costs a scan of the table; fine for dashboards, not for hot loops.
+   *
+   * @return one entry per non-empty (queue, state), sorted by queue then state
+   * @throws PgQueueException if the read fails
+   */
+  public List<QueueCount> counts() {
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      return store.counts(c);
+    } catch (SQLException e) {
+      throw new PgQueueException("counting jobs failed", e);
+    }
+  }
+
+  /**
+   * Checks now that the schema is installed at the version this code needs (operations check on
+   * first use anyway); handy at start-up to fail fast.
+   *
+   * @throws SchemaVersionException if the schema is missing or too old
+   * @throws PgQueueException if the database cannot be read
+   */
+  public void verifySchema() {
+    schemaChecked = false;
+    checkSchema();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private void checkSchema() {
+    if (schemaChecked) {
+      return;
+    }
+    int installed;
+    try (Connection c = dataSource.getConnection()) {
+      installed = Migrator.installedVersion(c, schema);
+    } catch (SQLException e) {
+      throw new PgQueueException("reading the pgqueue schema version failed", e);
+    }
+    if (installed < Migrator.latestVersion()) {
+      throw new SchemaVersionException(schema, installed, Migrator.latestVersion());
+    }
+    schemaChecked = true;
+  }
+
+  private boolean shouldNotify(JobStore.Row row) {
+    return notify && row.immediate() && throttle.tryAcquire(row.queue());
+  }
+
+  private Set<String> notifyQueues(List<JobStore.Row> rows) {
+    Set<String> queues = new LinkedHashSet<>();
+    if (notify) {
+      for (JobStore.Row r : rows) {
+        if (r.immediate() && !queues.contains(r.queue()) && throttle.tryAcquire(r.queue())) {
+          queues.add(r.queue());
+        }
+      }
+    }
+    return queues;
+  }
+
+  private <T> JobStore.Row row(JobType<T> type, T payload, EnqueueOptions options) {
+    Objects.requireNonNull(type, "type");
+    Objects.requireNonNull(options, "options");
+    EnqueueOptions o = type.defaults().overriddenBy(options);
+    String json = codec.encode(type, payload);
+    long delayMicros = o.delay() == null ? 0 : micros(o.delay());
+    return new JobStore.Row(
+        type.name(),
+        o.queueOrDefault(),
+        json,
+        o.priorityOrDefault(),
+        o.runAt(),
+        delayMicros,
+        o.maxAttemptsOrDefault(),
+        o.contextOrDefault(),
+        o.uniqueKey());
+  }
+
+  private List<JobStore.Row> rows(List<? extends NewJob<?>> jobs) {
+    Objects.requireNonNull(jobs, "jobs");
+    List<JobStore.Row> rows = new ArrayList<>(jobs.size());
+    for (int i = 0; i < jobs.size(); i++) {
+      NewJob<?> job = jobs.get(i);
+      if (job == null) {
+        throw new IllegalArgumentException("jobs[" + i + "] must not be null");
+      }
+      try {
+        rows.add(rowOf(job));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("jobs[" + i + "]: " + e.getMessage(), e);
+      }
+    }
+    return rows;
+  }
+
+  private <T> JobStore.Row rowOf(NewJob<T> job) {
+    return row(job.type(), job.payload(), job.options());
+  }
+
+  private static <T> List<NewJob<T>> newJobs(
+      JobType<T> type, Collection<? extends T> payloads, EnqueueOptions options) {
+    Objects.requireNonNull(type, "type");
+    Objects.requireNonNull(payloads, "payloads");
+    Objects.requireNonNull(options, "options");
+    List<NewJob<T>> jobs = new ArrayList<>(payloads.size());
+    int i = 0;
+    for (T p : payloads) {
+      if (p == null) {
+        throw new IllegalArgumentException(
+            "payloads[" + i + "] must not be null (job \"" + type.name() + "\")");
+      }
+      jobs.add(new NewJob<>(type, p, options));
+      i++;
+    }
+    return jobs;
+  }
+
+  private static long micros(Duration d) {
+    return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000L);
+  }
+
+  static boolean isTransient(SQLException e) {
+    String state = e.getSQLState();
+    return "40P01".equals(state) || "40001".equals(state);
+  }
+
+  /**
+   * Configures a {@link JobQueue}. Each setter validates its argument and throws {@link
+   * IllegalArgumentException} naming the setting and the value.
+   */
+  public static final class Builder {
+    private final DataSource dataSource;
+    private String schema = Migrator.DEFAULT_SCHEMA;
+    private ObjectMapper objectMapper;
+    private boolean notify = true;
+    private int maxPayloadBytes = PayloadCodec.DEFAULT_MAX_PAYLOAD_BYTES;
+
+    private Builder(DataSource dataSource) {
+      this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+    }
+
+    /**
+     * The schema holding pgqueue's tables. Defaults to {@value Migrator#DEFAULT_SCHEMA}.
+     *
+     * @param schema a lowercase SQL identifier (a-z, 0-9, _), at most 48 characters
+     * @return this builder
+     * @throws IllegalArgumentException if the name is invalid
+     */
+    public Builder schema(String schema) {
+      this.schema = Identifiers.schema(schema);
+      return this;
+    }
+
+    /**
+     * The Jackson mapper for payloads. Defaults to a mapper with java.time support, ISO dates, and
+     * unknown properties ignored on decode. A mapper with default typing active is refused.
+     *
+     * @param objectMapper the mapper; workers decoding these payloads should use a compatible one
+     * @return this builder
+     * @throws IllegalArgumentException if default typing is active on the mapper
+     */
+    public Builder objectMapper(ObjectMapper objectMapper) {
+      Objects.requireNonNull(objectMapper, "objectMapper");
+      PayloadCodec.refuseDefaultTyping(objectMapper);
+      this.objectMapper = objectMapper;
+      return this;
+    }
+
+    /**
+     * Whether an enqueue of a job due now sends a (rate-limited) NOTIFY to wake workers. Defaults
+     * to true. Turn it off when commit throughput matters more than pickup latency; workers then
+     * find jobs by polling.
+     *
+     * @param notify true to notify
+     * @return this builder
+     */
+    public Builder notify(boolean notify) {
+      this.notify = notify;
+      return this;
+    }
+
+    /**
+     * The largest payload accepted, in bytes of UTF-8 JSON. Defaults to 1 MiB (1,048,576).
+     *
+     * @param maxPayloadBytes between 1 and {@value JobQueue#MAX_MAX_PAYLOAD_BYTES}
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder maxPayloadBytes(int maxPayloadBytes) {
+      if (maxPayloadBytes < 1 || maxPayloadBytes > MAX_MAX_PAYLOAD_BYTES) {
+        throw new IllegalArgumentException(
+            "maxPayloadBytes must be between 1 and " + MAX_MAX_PAYLOAD_BYTES + ", got: "
+                + maxPayloadBytes);
+      }
+      this.maxPayloadBytes = maxPayloadBytes;
+      return this;
+    }
+
+    /**
+     * The queue. Does not connect to the database.
+     *
+     * @return the configured queue
+     */
+    public JobQueue build() {
+      return new JobQueue(this);
+    }
+  }
+}

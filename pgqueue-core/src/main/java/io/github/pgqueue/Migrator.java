@@ -1,0 +1,335 @@
+package io.github.pgqueue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Installs and upgrades the pgqueue schema.
+ *
+ * <p>Migrations are numbered SQL files shipped in this jar. {@link #migrate()} applies the missing
+ * ones in order, each in its own transaction under a transaction-scoped advisory lock, and records
+ * each in {@code <schema>.schema_migrations}. It is idempotent and safe when many processes start
+ * at once (one applies, the others wait and then find nothing to do), and safe through PgBouncer
+ * in transaction mode (the lock lives exactly as long as the transaction).
+ *
+ * <p>Neither {@link JobQueue} nor the worker migrate on their own: run {@code migrate()} as a
+ * release step (or at start-up if you prefer). They check the installed version instead, and fail
+ * with a {@link SchemaVersionException} naming this class when the schema is missing or older than
+ * the code. Within a major version migrations only add, so processes of the previous release keep
+ * working while a rolling deploy runs.
+ *
+ * <p>Teams that manage DDL with Flyway or Liquibase can take the SQL from {@link #script(String,
+ * int)} (or {@code java -cp pgqueue-core.jar io.github.pgqueue.Migrator print}) instead: it
+ * includes the bookkeeping rows, so the version check passes afterwards.
+ *
+ * <p>Migrations never use {@code CREATE INDEX CONCURRENTLY}, which cannot run in a transaction.
+ */
+public final class Migrator {
+
+  /** The schema pgqueue uses unless told otherwise. */
+  public static final String DEFAULT_SCHEMA = "pgqueue";
+
+  private static final Logger log = LoggerFactory.getLogger(Migrator.class);
+
+  /** The migrations, in order; version i is MIGRATIONS.get(i - 1). */
+  private static final List<String> MIGRATIONS = List.of("V001__jobs_and_workers.sql");
+
+  /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
+  private static final int LOCK_CLASS = 0x70677175;
+
+  private final DataSource dataSource;
+  private final String schema;
+
+  private Migrator(DataSource dataSource, String schema) {
+    this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+    this.schema = Identifiers.schema(schema);
+  }
+
+  /**
+   * A migrator for the default schema {@value #DEFAULT_SCHEMA}.
+   *
+   * @param dataSource where to connect; the role needs CREATE on the database (or an existing
+   *     schema it owns)
+   * @return the migrator
+   */
+  public static Migrator create(DataSource dataSource) {
+    return new Migrator(dataSource, DEFAULT_SCHEMA);
+  }
+
+  /**
+   * A migrator for the given schema.
+   *
+   * @param dataSource where to connect
+   * @param schema a lowercase SQL identifier (a-z, 0-9, _), at most 48 characters
+   * @return the migrator
+   * @throws IllegalArgumentException if the schema name is invalid; the message names it
+   */
+  public static Migrator create(DataSource dataSource, String schema) {
+    return new Migrator(dataSource, schema);
+  }
+
+  /**
+   * The schema version this code ships and needs.
+   *
+   * @return the number of the newest migration in this jar
+   */
+  public static int latestVersion() {
+    return MIGRATIONS.size();
+  }
+
+  /**
+   * The schema this migrator manages.
+   *
+   * @return the schema name
+   */
+  public String schema() {
+    return schema;
+  }
+
+  /**
+   * Applies every migration newer than the installed version, in order, each in one transaction
+   * under the advisory lock. Does nothing (and takes no lock) when the schema is up to date.
+   *
+   * @return the versions applied by this call, in order; empty when there was nothing to do
+   * @throws PgQueueException if a migration fails; earlier ones stay applied, the failing one is
+   *     rolled back whole
+   */
+  public List<Integer> migrate() {
+    List<Integer> applied = new ArrayList<>();
+    try (Connection c = dataSource.getConnection()) {
+      if (installedVersion(c) >= latestVersion()) {
+        return applied;
+      }
+      boolean autoCommit = c.getAutoCommit();
+      c.setAutoCommit(false);
+      try {
+        while (true) {
+          int next = applyNext(c);
+          if (next == 0) {
+            break;
+          }
+          applied.add(next);
+        }
+      } finally {
+        c.setAutoCommit(autoCommit);
+      }
+    } catch (SQLException e) {
+      throw new PgQueueException(
+          "migrating pgqueue schema \"" + schema + "\" failed after applying " + applied, e);
+    }
+    return applied;
+  }
+
+  /**
+   * The version installed in the database: 0 when pgqueue is not installed in this schema.
+   *
+   * @return the installed version
+   * @throws PgQueueException if the database cannot be read
+   */
+  public int installedVersion() {
+    try (Connection c = dataSource.getConnection()) {
+      return installedVersion(c);
+    } catch (SQLException e) {
+      throw new PgQueueException("reading the pgqueue schema version failed", e);
+    }
+  }
+
+  /** One transaction: lock, read the version, apply the next migration if any. Returns it or 0. */
+  private int applyNext(Connection c) throws SQLException {
+    try (Statement st = c.createStatement()) {
+      try (PreparedStatement lock = c.prepareStatement("SELECT pg_advisory_xact_lock(?, ?)")) {
+        lock.setInt(1, LOCK_CLASS);
+        lock.setInt(2, schema.hashCode());
+        lock.execute();
+      }
+      // Under the lock, so concurrent migrators cannot race on the catalog.
+      st.execute(bootstrapSql(schema));
+      int current;
+      try (ResultSet rs =
+          st.executeQuery("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_migrations")) {
+        rs.next();
+        current = rs.getInt(1);
+      }
+      if (current >= latestVersion()) {
+        c.commit();
+        return 0;
+      }
+      int next = current + 1;
+      String name = MIGRATIONS.get(next - 1);
+      st.execute(migrationSql(name, schema));
+      try (PreparedStatement rec =
+          c.prepareStatement(
+              "INSERT INTO " + schema + ".schema_migrations (version, name) VALUES (?, ?)")) {
+        rec.setInt(1, next);
+        rec.setString(2, name);
+        rec.executeUpdate();
+      }
+      c.commit();
+      log.info("pgqueue: applied migration {} ({}) to schema \"{}\"", next, name, schema);
+      return next;
+    } catch (SQLException | RuntimeException e) {
+      c.rollback();
+      throw e;
+    }
+  }
+
+  static int installedVersion(Connection c, String schema) throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+      ps.setString(1, schema + ".schema_migrations");
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        if (!rs.getBoolean(1)) {
+          return 0;
+        }
+      }
+    }
+    try (Statement st = c.createStatement();
+        ResultSet rs =
+            st.executeQuery("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_migrations")) {
+      rs.next();
+      return rs.getInt(1);
+    }
+  }
+
+  private int installedVersion(Connection c) throws SQLException {
+    return installedVersion(c, schema);
+  }
+
+  private static String bootstrapSql(String schema) {
+    return "CREATE SCHEMA IF NOT EXISTS " + schema + ";\n"
+        + "CREATE TABLE IF NOT EXISTS " + schema + ".schema_migrations (\n"
+        + "    version    integer     PRIMARY KEY,\n"
+        + "    name       text        NOT NULL,\n"
+        + "    applied_at timestamptz NOT NULL DEFAULT now()\n"
+        + ");\n";
+  }
+
+  private static String migrationSql(String resource, String schema) {
+    String path = "migrations/" + resource;
+    try (InputStream in = Migrator.class.getResourceAsStream(path)) {
+      if (in == null) {
+        throw new IllegalStateException("migration resource missing from the jar: " + path);
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8).replace("${schema}", schema);
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading migration " + path, e);
+    }
+  }
+
+  /**
+   * The full SQL that installs the schema from nothing, for migration tools such as Flyway or
+   * Liquibase. Same as {@code script(schema, 0)}.
+   *
+   * @param schema the schema name
+   * @return SQL text; run it in one transaction
+   * @throws IllegalArgumentException if the schema name is invalid
+   */
+  public static String script(String schema) {
+    return script(schema, 0);
+  }
+
+  /**
+   * The SQL that upgrades the schema from {@code fromVersion} to {@link #latestVersion()}: the
+   * migrations after {@code fromVersion} plus the rows that record them in {@code
+   * schema_migrations}, so that {@link JobQueue} and the worker accept the schema afterwards. Run
+   * it in one transaction.
+   *
+   * @param schema the schema name
+   * @param fromVersion the version already installed (0 for none)
+   * @return SQL text, empty of migrations when {@code fromVersion} is already the latest
+   * @throws IllegalArgumentException if the schema name is invalid or {@code fromVersion} is out of
+   *     range
+   */
+  public static String script(String schema, int fromVersion) {
+    Identifiers.schema(schema);
+    if (fromVersion < 0 || fromVersion > latestVersion()) {
+      throw new IllegalArgumentException(
+          "fromVersion must be between 0 and " + latestVersion() + ", got: " + fromVersion);
+    }
+    StringBuilder sb = new StringBuilder();
+    sb.append("-- pgqueue schema \"").append(schema).append("\" from version ").append(fromVersion)
+        .append(" to ").append(latestVersion()).append("\n\n");
+    sb.append(bootstrapSql(schema)).append('\n');
+    for (int v = fromVersion + 1; v <= latestVersion(); v++) {
+      String name = MIGRATIONS.get(v - 1);
+      sb.append("-- migration ").append(v).append(": ").append(name).append('\n');
+      sb.append(migrationSql(name, schema)).append('\n');
+      sb.append("INSERT INTO ").append(schema).append(".schema_migrations (version, name) VALUES (")
+          .append(v).append(", '").append(name).append("') ON CONFLICT (version) DO NOTHING;\n\n");
+    }
+    return sb.toString();
+  }
+
+  /**
+   * Command line: {@code print [--schema S] [--from N]} writes {@link #script(String, int)} to
+   * standard output; {@code migrate --url JDBC_URL [--user U] [--password P] [--schema S]} applies
+   * the migrations. The password may also come from the {@code PGPASSWORD} environment variable.
+   *
+   * @param args the arguments
+   * @throws SQLException if {@code migrate} cannot connect
+   */
+  public static void main(String[] args) throws SQLException {
+    PrintStream out = System.out;
+    if (args.length == 0 || !(args[0].equals("print") || args[0].equals("migrate"))) {
+      System.err.println(
+          "usage: Migrator print [--schema S] [--from N]\n"
+              + "       Migrator migrate --url JDBC_URL [--user U] [--password P] [--schema S]");
+      System.exit(2);
+      return;
+    }
+    String schema = DEFAULT_SCHEMA;
+    int from = 0;
+    String url = null;
+    String user = null;
+    String password = System.getenv("PGPASSWORD");
+    for (int i = 1; i < args.length; i++) {
+      String value = i + 1 < args.length ? args[i + 1] : null;
+      if (value == null) {
+        throw new IllegalArgumentException("missing value after " + args[i]);
+      }
+      switch (args[i]) {
+        case "--schema" -> schema = value;
+        case "--from" -> from = Integer.parseInt(value);
+        case "--url" -> url = value;
+        case "--user" -> user = value;
+        case "--password" -> password = value;
+        default -> throw new IllegalArgumentException("unknown option: " + args[i]);
+      }
+      i++;
+    }
+    if (args[0].equals("print")) {
+      out.print(script(schema, from));
+      return;
+    }
+    if (url == null) {
+      throw new IllegalArgumentException("migrate needs --url");
+    }
+    org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
+    ds.setURL(url);
+    if (user != null) {
+      ds.setUser(user);
+    }
+    if (password != null) {
+      ds.setPassword(password);
+    }
+    List<Integer> applied = create(ds, schema).migrate();
+    out.println(applied.isEmpty()
+        ? "pgqueue schema \"" + schema + "\" is up to date at version " + latestVersion()
+        : "pgqueue schema \"" + schema + "\": applied " + applied);
+  }
+}
