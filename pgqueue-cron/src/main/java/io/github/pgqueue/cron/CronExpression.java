@@ -220,7 +220,8 @@ public final class CronExpression {
    * @param zone the zone whose wall clock the expression is read in
    * @return the next firing, never {@code null}
    * @throws NullPointerException if {@code after} or {@code zone} is {@code null}
-   * @throws DateTimeException if the next firing lies outside the range of {@link LocalDateTime}
+   * @throws DateTimeException if {@code after} or the next firing lies outside the range of
+   *     {@link LocalDateTime} (years -999,999,999 to 999,999,999)
    */
   public Instant nextAfter(Instant after, ZoneId zone) {
     Objects.requireNonNull(after, "after");
