@@ -124,7 +124,16 @@ class CronDaylightSavingTest {
             "2026-04-04T01:45+11:00", "2026-04-05T01:45+11:00", "2026-04-06T01:45+10:30"),
         row("Lord Howe: half-hourly across the overlap",
             "0,30 * * * *", LORD_HOWE, "2026-04-05T00:45+11:00",
-            "2026-04-05T01:00+11:00", "2026-04-05T01:30+11:00", "2026-04-05T02:00+10:30"));
+            "2026-04-05T01:00+11:00", "2026-04-05T01:30+11:00", "2026-04-05T02:00+10:30"),
+
+        // Other shapes of gap.
+        row("Sao Paulo 2018: midnight does not exist, so @daily fires at 01:00 -02:00",
+            "@daily", "America/Sao_Paulo", "2018-11-02T12:00Z",
+            "2018-11-03T00:00-03:00", "2018-11-04T01:00-02:00", "2018-11-05T00:00-02:00"),
+        row("Apia 2011: the whole of 30 December is skipped; its noon fires when the gap ends",
+            "0 12 * * *", "Pacific/Apia", "2011-12-28T00:00Z",
+            "2011-12-28T12:00-10:00", "2011-12-29T12:00-10:00", "2011-12-31T00:00+14:00",
+            "2011-12-31T12:00+14:00"));
   }
 
   private static Arguments row(String description, String expression, String zone, String after,

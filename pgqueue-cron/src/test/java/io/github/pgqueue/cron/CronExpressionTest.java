@@ -2,7 +2,9 @@ package io.github.pgqueue.cron;
 
 import static io.github.pgqueue.cron.CronFirings.at;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.util.List;
@@ -186,6 +188,22 @@ class CronExpressionTest {
           .as(pair[0])
           .isEqualTo(CronFirings.next(pair[1], zone.getId(), after, 5));
     }
+  }
+
+  @Test
+  void nextAfterRejectsNullArguments() {
+    CronExpression cron = CronExpression.parse("@daily");
+    assertThatThrownBy(() -> cron.nextAfter(null, ZoneId.of("UTC"))).isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> cron.nextAfter(Instant.EPOCH, null)).isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void nextAfterBeyondTheSupportedYearsIsADateTimeException() {
+    CronExpression cron = CronExpression.parse("0 0 1 1 *");
+    assertThatThrownBy(() -> cron.nextAfter(Instant.MAX, ZoneId.of("UTC")))
+        .isInstanceOf(DateTimeException.class);
+    assertThatThrownBy(() -> cron.nextAfter(at("+999999999-06-01T00:00Z"), ZoneId.of("UTC")))
+        .isInstanceOf(DateTimeException.class);
   }
 
   @Test
