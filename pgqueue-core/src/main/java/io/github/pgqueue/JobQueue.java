@@ -341,6 +341,138 @@ public final class JobQueue {
   }
 
   /**
+   * Statistics for dashboards and alerts: jobs per queue and state with the age of the oldest due
+   * job, due jobs no live worker handles, live workers, and the table's dead tuples, last vacuum
+   * and the oldest transaction holding vacuum back. A worker counts as live when its heartbeat is
+   * younger than {@link Worker#DEFAULT_STALE_AFTER}.
+   *
+   * @return the statistics
+   * @throws PgQueueException if the read fails
+   */
+  public QueueStats stats() {
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      return store.stats(c, Worker.DEFAULT_STALE_AFTER.toMillis());
+    } catch (SQLException e) {
+      throw new PgQueueException("reading queue statistics failed", e);
+    }
+  }
+
+  // ---- administration ------------------------------------------------------------------------
+
+  /**
+   * Makes a discarded job available again now, with a fresh attempt budget (its errors are kept),
+   * or makes a scheduled job due now. A running job cannot be retried.
+   *
+   * @param id the job
+   * @return true if the job was changed; false if it does not exist, is running, or is discarded
+   *     with a unique key that another pending or running job now holds
+   * @throws PgQueueException if the write fails
+   */
+  public boolean retry(JobId id) {
+    Objects.requireNonNull(id, "id");
+    return write("retrying job " + id, c -> store.retry(c, id.value()));
+  }
+
+  /**
+   * Discards an available (pending or scheduled) job so it never runs, recording {@code reason} as
+   * its last error. A running job cannot be cancelled here; its handler can cancel it through
+   * {@link JobContext#cancel}.
+   *
+   * @param id the job
+   * @param reason why, kept with the job
+   * @return true if the job was cancelled; false if it does not exist or is not available
+   * @throws PgQueueException if the write fails
+   */
+  public boolean cancel(JobId id, String reason) {
+    Objects.requireNonNull(id, "id");
+    String r = reason == null ? "cancelled" : reason;
+    Identifiers.checkNoNul("reason", r);
+    return write("cancelling job " + id, c -> store.cancel(c, id.value(), r));
+  }
+
+  /**
+   * The most recently discarded jobs, newest first, with their payloads and errors.
+   *
+   * @param name only jobs of this name, or null for all
+   * @param limit at most this many, between 1 and 10,000
+   * @return the jobs
+   * @throws IllegalArgumentException if the limit is out of range
+   * @throws PgQueueException if the read fails
+   */
+  public List<JobInfo> discardedJobs(String name, int limit) {
+    if (limit < 1 || limit > 10_000) {
+      throw new IllegalArgumentException("limit must be between 1 and 10000, got: " + limit);
+    }
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      return store.listDiscarded(c, name, limit);
+    } catch (SQLException e) {
+      throw new PgQueueException("listing discarded jobs failed", e);
+    }
+  }
+
+  /**
+   * Retries, in bulk, the discarded jobs of one name whose last error mentions {@code
+   * errorContains} (case-insensitive, matched against the error's kind, class and message): after
+   * fixing a bug or a downstream outage, put back exactly the jobs it discarded. Each gets a fresh
+   * attempt budget; jobs whose unique key another pending job now holds are left alone.
+   *
+   * @param name the job name
+   * @param errorContains text to look for in the last error; empty matches every discarded job of
+   *     the name
+   * @return how many jobs were made available
+   * @throws PgQueueException if the write fails
+   */
+  public int retryDiscarded(String name, String errorContains) {
+    Identifiers.jobName(name);
+    Objects.requireNonNull(errorContains, "errorContains");
+    return write("retrying discarded \"" + name + "\" jobs", c -> store.retryDiscarded(c, name, errorContains));
+  }
+
+  /**
+   * Deletes discarded jobs older than {@code retention}, in batches of 1,000 (one short
+   * transaction each, so it never holds many locks). Workers do this on their own every few
+   * minutes (see {@link Worker.Builder#discardedRetention}).
+   *
+   * @param retention keep jobs discarded more recently than this
+   * @return how many were deleted
+   * @throws IllegalArgumentException if negative
+   * @throws PgQueueException if a delete fails
+   */
+  public long pruneDiscarded(Duration retention) {
+    if (retention == null || retention.isNegative()) {
+      throw new IllegalArgumentException("retention must be zero or positive, got: " + retention);
+    }
+    long total = 0;
+    int n;
+    do {
+      n = write("pruning discarded jobs", c -> store.pruneDiscarded(c, retention.toMillis()));
+      total += n;
+    } while (n > 0);
+    return total;
+  }
+
+  /** One statement on its own connection, committed. */
+  private <R> R write(String what, SqlWork<R> work) {
+    checkSchema();
+    try (Connection c = dataSource.getConnection()) {
+      R result = work.run(c);
+      if (!c.getAutoCommit()) {
+        c.commit();
+      }
+      return result;
+    } catch (SQLException e) {
+      throw new PgQueueException(what + " failed", e);
+    }
+  }
+
+  @FunctionalInterface
+  private interface SqlWork<R> {
+    R run(Connection c) throws SQLException;
+  }
+
+  /**
    * Checks now that the schema is installed at the version this code needs (operations check on
    * first use anyway); handy at start-up to fail fast.
    *

@@ -261,6 +261,242 @@ final class JobStore {
     }
   }
 
+  // ---- worker ---------------------------------------------------------------------------------
+
+  /** Runs {@link Sql#claim}: up to {@code limit} due jobs of {@code queue}, marked running under {@code owner}. */
+  List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner)
+      throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.claim)) {
+      ps.setString(1, queue);
+      ps.setArray(2, c.createArrayOf("text", names));
+      ps.setInt(3, limit);
+      ps.setLong(4, owner);
+      List<ClaimedJob> jobs = new ArrayList<>(limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          jobs.add(
+              new ClaimedJob(
+                  rs.getLong(1),
+                  rs.getString(2),
+                  queue,
+                  rs.getString(3),
+                  rs.getInt(4),
+                  rs.getInt(5),
+                  rs.getInt(6),
+                  rs.getTimestamp(7).toInstant(),
+                  rs.getTimestamp(8).toInstant(),
+                  rs.getString(9),
+                  owner));
+        }
+      }
+      return jobs;
+    }
+  }
+
+  /** Deletes the succeeded jobs still held by the attempt that ran them; returns rows deleted. */
+  int complete(Connection c, List<Outcome> successes) throws SQLException {
+    int n = successes.size();
+    Long[] ids = new Long[n];
+    Integer[] attempts = new Integer[n];
+    Long[] owners = new Long[n];
+    for (int i = 0; i < n; i++) {
+      ClaimedJob j = successes.get(i).job();
+      ids[i] = j.id();
+      attempts[i] = j.attempt();
+      owners[i] = j.owner();
+    }
+    try (PreparedStatement ps = c.prepareStatement(sql.complete)) {
+      ps.setArray(1, c.createArrayOf("int8", ids));
+      ps.setArray(2, c.createArrayOf("int4", attempts));
+      ps.setArray(3, c.createArrayOf("int8", owners));
+      return ps.executeUpdate();
+    }
+  }
+
+  /** Writes retries, discards, snoozes and releases; returns rows changed. */
+  int settle(Connection c, List<Outcome> outcomes) throws SQLException {
+    int n = outcomes.size();
+    Long[] ids = new Long[n];
+    Integer[] attempts = new Integer[n];
+    Long[] owners = new Long[n];
+    String[] states = new String[n];
+    Long[] delays = new Long[n];
+    Integer[] refunds = new Integer[n];
+    String[] errors = new String[n];
+    for (int i = 0; i < n; i++) {
+      Outcome o = outcomes.get(i);
+      ids[i] = o.job().id();
+      attempts[i] = o.job().attempt();
+      owners[i] = o.job().owner();
+      states[i] = o.state();
+      delays[i] = o.delayMicros();
+      refunds[i] = o.refund();
+      errors[i] = o.errorJson();
+    }
+    try (PreparedStatement ps = c.prepareStatement(sql.settle)) {
+      ps.setArray(1, c.createArrayOf("int8", ids));
+      ps.setArray(2, c.createArrayOf("int4", attempts));
+      ps.setArray(3, c.createArrayOf("int8", owners));
+      ps.setArray(4, c.createArrayOf("text", states));
+      ps.setArray(5, c.createArrayOf("int8", delays));
+      ps.setArray(6, c.createArrayOf("int4", refunds));
+      ps.setArray(7, c.createArrayOf("text", errors));
+      return ps.executeUpdate();
+    }
+  }
+
+  long registerWorker(Connection c, String host, long pid, String[] queues, String[] names)
+      throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.registerWorker)) {
+      ps.setString(1, host);
+      ps.setLong(2, pid);
+      ps.setArray(3, c.createArrayOf("text", queues));
+      ps.setArray(4, c.createArrayOf("text", names));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  /** False when the worker's row is gone (another worker's rescuer deemed it dead). */
+  boolean heartbeat(Connection c, long workerId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.heartbeat)) {
+      ps.setLong(1, workerId);
+      return ps.executeUpdate() == 1;
+    }
+  }
+
+  void deregisterWorker(Connection c, long workerId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.deregisterWorker)) {
+      ps.setLong(1, workerId);
+      ps.executeUpdate();
+    }
+  }
+
+  /** A job the rescuer returned to the queue (or discarded, if it was its last attempt). */
+  record Rescued(long id, String name, String queue, int attempt, JobState state) {}
+
+  List<Rescued> rescue(Connection c, long staleMillis) throws SQLException {
+    List<Rescued> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.rescue)) {
+      ps.setLong(1, staleMillis);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(
+              new Rescued(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getInt(4),
+                  JobState.fromDb(rs.getString(5))));
+        }
+      }
+    }
+    return out;
+  }
+
+  int deleteStaleWorkers(Connection c, long staleMillis) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.deleteStaleWorkers)) {
+      ps.setLong(1, staleMillis);
+      return ps.executeUpdate();
+    }
+  }
+
+  /** Deletes one batch (up to 1,000) of discarded jobs older than the retention. */
+  int pruneDiscarded(Connection c, long retentionMillis) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.pruneDiscarded)) {
+      ps.setLong(1, retentionMillis);
+      return ps.executeUpdate();
+    }
+  }
+
+  // ---- administration -------------------------------------------------------------------------
+
+  boolean retry(Connection c, long id) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.retryJob)) {
+      ps.setLong(1, id);
+      return ps.executeUpdate() == 1;
+    }
+  }
+
+  boolean cancel(Connection c, long id, String reason) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.cancelJob)) {
+      ps.setString(1, reason);
+      ps.setLong(2, id);
+      return ps.executeUpdate() == 1;
+    }
+  }
+
+  List<JobInfo> listDiscarded(Connection c, String name, int limit) throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement(name == null ? sql.listDiscarded : sql.listDiscardedByName)) {
+      int i = 1;
+      if (name != null) {
+        ps.setString(i++, name);
+      }
+      ps.setInt(i, limit);
+      List<JobInfo> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(jobInfo(rs));
+        }
+      }
+      return out;
+    }
+  }
+
+  int retryDiscarded(Connection c, String name, String errorContains) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.retryDiscarded)) {
+      ps.setString(1, name);
+      ps.setString(2, errorContains);
+      return ps.executeUpdate();
+    }
+  }
+
+  QueueStats stats(Connection c, long staleMillis) throws SQLException {
+    List<QueueStats.Queue> queues = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.queueSummary);
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        long oldestMs = rs.getLong(6);
+        java.time.Duration oldest = rs.wasNull() ? null : java.time.Duration.ofMillis(oldestMs);
+        queues.add(
+            new QueueStats.Queue(
+                rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), oldest));
+      }
+    }
+    List<QueueStats.Unhandled> unhandled = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.unhandledJobs)) {
+      ps.setLong(1, staleMillis);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          unhandled.add(new QueueStats.Unhandled(rs.getString(1), rs.getString(2), rs.getLong(3)));
+        }
+      }
+    }
+    long liveWorkers;
+    try (PreparedStatement ps = c.prepareStatement(sql.liveWorkers)) {
+      ps.setLong(1, staleMillis);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        liveWorkers = rs.getLong(1);
+      }
+    }
+    QueueStats.Table table = null;
+    try (PreparedStatement ps = c.prepareStatement(sql.tableHealth)) {
+      ps.setString(1, sql.schema);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) {
+          long xminAge = rs.getLong(5);
+          Long xmin = rs.wasNull() ? null : xminAge;
+          long oldestTxMs = rs.getLong(6);
+          java.time.Duration oldestTx = rs.wasNull() ? null : java.time.Duration.ofMillis(oldestTxMs);
+          table =
+              new QueueStats.Table(
+                  rs.getLong(1), rs.getLong(2), instant(rs.getTimestamp(3)), rs.getLong(4), xmin, oldestTx);
+        }
+      }
+    }
+    return new QueueStats(queues, unhandled, liveWorkers, table);
+  }
+
   Optional<JobInfo> find(Connection c, long id) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.findJob)) {
       ps.setLong(1, id);

@@ -35,10 +35,51 @@ final class Sql {
   /** One NOTIFY per queue name in the array. */
   final String notifyQueues;
 
-  // ---- inspection ----------------------------------------------------------------------------
+  // ---- worker: claim, complete, settle --------------------------------------------------------
+
+  /**
+   * THE CLAIM. Takes up to n due jobs of one queue, only names this worker handles, in claim order
+   * (priority DESC, run_at, id), skipping rows another worker is claiming, and marks them running
+   * under this worker's id in the same statement. One round trip per batch.
+   * Parameters: queue, names (text[]), limit, worker id.
+   */
+  final String claim;
+  /** Success: delete, guarded by (id, attempt, lock owner) so a late result of a rescued attempt changes nothing. */
+  final String complete;
+  /**
+   * Every other outcome (retry, discard, snooze, release), from parallel arrays: id, attempt,
+   * owner, new state, delay in microseconds, attempts to refund (1 for snooze and release), error
+   * object as JSON text or null. Keeps the newest {@link JobError#KEPT_PER_JOB} errors.
+   */
+  final String settle;
+
+  // ---- worker registry, heartbeat, rescue, prune ----------------------------------------------
+
+  final String registerWorker;
+  final String heartbeat;
+  final String deregisterWorker;
+  /**
+   * Returns running jobs whose lock owner has no row with a heartbeat fresher than the threshold
+   * (ms) to the queue, or discards them if that was their last attempt. The lost attempt counts.
+   */
+  final String rescue;
+  final String deleteStaleWorkers;
+  /** Deletes up to 1,000 discarded jobs older than the retention (ms), oldest first. */
+  final String pruneDiscarded;
+
+  // ---- administration and inspection ---------------------------------------------------------
 
   final String findJob;
   final String countJobs;
+  final String retryJob;
+  final String cancelJob;
+  final String listDiscarded;
+  final String listDiscardedByName;
+  final String retryDiscarded;
+  final String queueSummary;
+  final String unhandledJobs;
+  final String tableHealth;
+  final String liveWorkers;
 
   Sql(String schema) {
     this.schema = Identifiers.schema(schema);
@@ -87,12 +128,177 @@ final class Sql {
           """);
     notifyQueues = "SELECT pg_notify(?, q) FROM unnest(?::text[]) AS q";
 
-    findJob =
+    claim =
         q("""
-          SELECT id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
-                 locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at
-          FROM {s}.jobs WHERE id = ?
+          WITH claimable AS (
+            SELECT id FROM {s}.jobs
+            WHERE state = 'available' AND queue = ? AND run_at <= now() AND name = ANY(?::text[])
+            ORDER BY priority DESC, run_at, id
+            LIMIT ?
+            FOR UPDATE SKIP LOCKED
+          )
+          UPDATE {s}.jobs j
+          SET state = 'running', attempt = j.attempt + 1, locked_by = ?, locked_at = now()
+          FROM claimable c
+          WHERE j.id = c.id
+          RETURNING j.id, j.name, j.payload::text, j.attempt, j.max_attempts, j.priority,
+                    j.run_at, j.created_at, j.context
           """);
+    complete =
+        q("""
+          DELETE FROM {s}.jobs j
+          USING unnest(?::bigint[], ?::int[], ?::bigint[]) AS d(id, attempt, owner)
+          WHERE j.id = d.id AND j.attempt = d.attempt AND j.locked_by = d.owner
+          """);
+    settle =
+        q("""
+          UPDATE {s}.jobs j
+          SET state = d.state,
+              run_at = CASE WHEN d.state = 'available'
+                            THEN now() + d.delay_us * interval '1 microsecond' ELSE j.run_at END,
+              attempt = j.attempt - d.refund,
+              locked_by = NULL,
+              locked_at = NULL,
+              discarded_at = CASE WHEN d.state = 'discarded' THEN now() END,
+              errors = CASE WHEN d.error IS NULL THEN j.errors
+                            ELSE (CASE WHEN jsonb_array_length(j.errors) >= %d THEN j.errors - 0 ELSE j.errors END)
+                                 || jsonb_build_array(d.error::jsonb || jsonb_build_object('at', now()))
+                       END
+          FROM unnest(?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::bigint[], ?::int[], ?::text[])
+               AS d(id, attempt, owner, state, delay_us, refund, error)
+          WHERE j.id = d.id AND j.attempt = d.attempt AND j.locked_by = d.owner
+          """.formatted(JobError.KEPT_PER_JOB));
+
+    registerWorker =
+        q("""
+          INSERT INTO {s}.workers (host, pid, queues, job_names)
+          VALUES (?, ?, ?::text[], ?::text[])
+          RETURNING id
+          """);
+    heartbeat = q("UPDATE {s}.workers SET heartbeat_at = now() WHERE id = ?");
+    deregisterWorker = q("DELETE FROM {s}.workers WHERE id = ?");
+    rescue =
+        q("""
+          WITH orphaned AS (
+            SELECT j.id FROM {s}.jobs j
+            WHERE j.state = 'running'
+              AND NOT EXISTS (
+                SELECT 1 FROM {s}.workers w
+                WHERE w.id = j.locked_by
+                  AND w.heartbeat_at > now() - ?::bigint * interval '1 millisecond')
+            ORDER BY j.id
+            LIMIT 1000
+            FOR UPDATE SKIP LOCKED
+          )
+          UPDATE {s}.jobs j
+          SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END,
+              discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+              run_at = now(),
+              locked_by = NULL,
+              locked_at = NULL,
+              errors = (CASE WHEN jsonb_array_length(j.errors) >= %d THEN j.errors - 0 ELSE j.errors END)
+                       || jsonb_build_array(jsonb_build_object(
+                            'at', now(), 'attempt', j.attempt, 'kind', 'rescued',
+                            'class', 'io.github.pgqueue.Rescued',
+                            'message', 'worker ' || j.locked_by || ' stopped heartbeating while running this attempt',
+                            'trace', ''))
+          FROM orphaned o
+          WHERE j.id = o.id
+          RETURNING j.id, j.name, j.queue, j.attempt, j.state
+          """.formatted(JobError.KEPT_PER_JOB));
+    deleteStaleWorkers =
+        q("DELETE FROM {s}.workers WHERE heartbeat_at < now() - ?::bigint * interval '1 millisecond'");
+    pruneDiscarded =
+        q("""
+          DELETE FROM {s}.jobs WHERE id IN (
+            SELECT id FROM {s}.jobs
+            WHERE state = 'discarded' AND discarded_at < now() - ?::bigint * interval '1 millisecond'
+            ORDER BY discarded_at
+            LIMIT 1000)
+          """);
+
+    String notHeldElsewhere =
+        """
+        NOT (j.unique_key IS NOT NULL AND EXISTS (
+              SELECT 1 FROM {s}.jobs o
+              WHERE o.name = j.name AND o.unique_key = j.unique_key
+                AND o.state IN ('available', 'running') AND o.id <> j.id))
+        """;
+    retryJob =
+        q("""
+          UPDATE {s}.jobs j
+          SET state = 'available', run_at = now(), discarded_at = NULL,
+              attempt = CASE WHEN j.state = 'discarded' THEN 0 ELSE j.attempt END
+          WHERE j.id = ? AND j.state IN ('available', 'discarded') AND %s
+          """.formatted(notHeldElsewhere));
+    cancelJob =
+        q("""
+          UPDATE {s}.jobs
+          SET state = 'discarded', discarded_at = now(),
+              errors = (CASE WHEN jsonb_array_length(errors) >= %d THEN errors - 0 ELSE errors END)
+                       || jsonb_build_array(jsonb_build_object(
+                            'at', now(), 'attempt', attempt, 'kind', 'cancelled',
+                            'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
+          WHERE id = ? AND state = 'available'
+          """.formatted(JobError.KEPT_PER_JOB));
+    String jobColumns =
+        """
+        id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
+        locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at
+        """;
+    listDiscarded =
+        q("SELECT " + jobColumns
+            + " FROM {s}.jobs WHERE state = 'discarded' ORDER BY discarded_at DESC, id DESC LIMIT ?");
+    listDiscardedByName =
+        q("SELECT " + jobColumns
+            + " FROM {s}.jobs WHERE state = 'discarded' AND name = ?"
+            + " ORDER BY discarded_at DESC, id DESC LIMIT ?");
+    retryDiscarded =
+        q("""
+          UPDATE {s}.jobs j
+          SET state = 'available', run_at = now(), discarded_at = NULL, attempt = 0
+          WHERE j.state = 'discarded' AND j.name = ?
+            AND strpos(lower(concat_ws(' ', j.errors -> -1 ->> 'kind', j.errors -> -1 ->> 'class', j.errors -> -1 ->> 'message')), lower(?::text)) > 0
+            AND %s
+          """.formatted(notHeldElsewhere));
+    queueSummary =
+        q("""
+          SELECT queue,
+                 count(*) FILTER (WHERE state = 'available' AND run_at <= now()),
+                 count(*) FILTER (WHERE state = 'available' AND run_at > now()),
+                 count(*) FILTER (WHERE state = 'running'),
+                 count(*) FILTER (WHERE state = 'discarded'),
+                 (extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now())) * 1000)::bigint
+          FROM {s}.jobs
+          GROUP BY queue
+          ORDER BY queue
+          """);
+    unhandledJobs =
+        q("""
+          SELECT j.name, j.queue, count(*)
+          FROM {s}.jobs j
+          WHERE j.state = 'available' AND j.run_at <= now()
+            AND NOT EXISTS (
+              SELECT 1 FROM {s}.workers w
+              WHERE w.heartbeat_at > now() - ?::bigint * interval '1 millisecond'
+                AND j.name = ANY(w.job_names) AND j.queue = ANY(w.queues))
+          GROUP BY j.name, j.queue
+          ORDER BY j.name, j.queue
+          """);
+    tableHealth =
+        q("""
+          SELECT t.n_live_tup, t.n_dead_tup, greatest(t.last_autovacuum, t.last_vacuum),
+                 pg_total_relation_size(t.relid),
+                 (SELECT max(age(a.backend_xmin)) FROM pg_stat_activity a WHERE a.backend_xmin IS NOT NULL),
+                 (SELECT (extract(epoch FROM now() - min(a.xact_start)) * 1000)::bigint
+                  FROM pg_stat_activity a WHERE a.backend_xmin IS NOT NULL AND a.xact_start IS NOT NULL)
+          FROM pg_stat_user_tables t
+          WHERE t.schemaname = ? AND t.relname = 'jobs'
+          """);
+    liveWorkers =
+        q("SELECT count(*) FROM {s}.workers WHERE heartbeat_at > now() - ?::bigint * interval '1 millisecond'");
+
+    findJob = q("SELECT " + jobColumns + " FROM {s}.jobs WHERE id = ?");
     countJobs =
         q("""
           SELECT queue, state, count(*) FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state

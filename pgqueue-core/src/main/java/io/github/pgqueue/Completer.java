@@ -1,0 +1,164 @@
+package io.github.pgqueue;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes job outcomes in batches that span claims and queues: successes in one {@code DELETE ...
+ * = ANY}, everything else in one {@code UPDATE ... FROM unnest}. A batch is flushed when it holds
+ * {@value #MAX_BATCH} outcomes or {@value #LINGER_MILLIS} ms after its first outcome arrived,
+ * whichever is first; under load the next batch fills while the previous one is written. A failed
+ * write is retried with backoff until it succeeds, so a database outage delays outcomes but never
+ * drops them (if the process dies meanwhile, the rescuer returns those jobs to the queue).
+ */
+final class Completer implements Runnable {
+
+  static final int MAX_BATCH = 500;
+  static final long LINGER_MILLIS = 2;
+
+  private static final Logger log = LoggerFactory.getLogger(Completer.class);
+
+  private final DataSource dataSource;
+  private final JobStore store;
+  private final LinkedBlockingQueue<Outcome> pending = new LinkedBlockingQueue<>();
+  private final RetryLog retryLog = new RetryLog(log, "writing job outcomes");
+  private volatile boolean stopping;
+  private volatile long stopDeadlineNanos = Long.MAX_VALUE;
+  private Thread thread;
+
+  Completer(DataSource dataSource, JobStore store) {
+    this.dataSource = dataSource;
+    this.store = store;
+  }
+
+  void start(String threadName) {
+    thread = new Thread(this, threadName);
+    thread.setDaemon(true);
+    thread.start();
+  }
+
+  void submit(Outcome outcome) {
+    pending.add(outcome);
+  }
+
+  /** Stops after writing everything submitted so far, waiting at most {@code timeoutMillis}. */
+  boolean stop(long timeoutMillis) throws InterruptedException {
+    stopDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+    stopping = true;
+    if (thread == null) {
+      return pending.isEmpty();
+    }
+    thread.join(Math.max(1, timeoutMillis));
+    if (thread.isAlive()) {
+      thread.interrupt();
+      thread.join(1_000);
+    }
+    if (!pending.isEmpty()) {
+      log.warn(
+          "pgqueue: {} job outcomes could not be written before shutdown; those jobs will be rescued"
+              + " and run again",
+          pending.size());
+      return false;
+    }
+    return true;
+  }
+
+  @Override
+  public void run() {
+    List<Outcome> batch = new ArrayList<>(MAX_BATCH);
+    try {
+      while (true) {
+        Outcome first = pending.poll(stopping ? 0 : 50, TimeUnit.MILLISECONDS);
+        if (first == null) {
+          if (stopping) {
+            return;
+          }
+          continue;
+        }
+        batch.add(first);
+        long lingerUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LINGER_MILLIS);
+        pending.drainTo(batch, MAX_BATCH - batch.size());
+        while (batch.size() < MAX_BATCH && !stopping) {
+          long left = lingerUntil - System.nanoTime();
+          if (left <= 0) {
+            break;
+          }
+          Outcome next = pending.poll(left, TimeUnit.NANOSECONDS);
+          if (next == null) {
+            break;
+          }
+          batch.add(next);
+          pending.drainTo(batch, MAX_BATCH - batch.size());
+        }
+        writeWithRetry(batch);
+        batch.clear();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      pending.addAll(batch);
+    }
+  }
+
+  private void writeWithRetry(List<Outcome> batch) throws InterruptedException {
+    while (true) {
+      try {
+        write(batch);
+        retryLog.recovered();
+        return;
+      } catch (SQLException | RuntimeException e) {
+        long wait = retryLog.failed(e);
+        if (System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(wait) > stopDeadlineNanos) {
+          throw new InterruptedException("shutdown deadline passed");
+        }
+        Thread.sleep(wait);
+      }
+    }
+  }
+
+  /** Writes one batch, in one transaction when it holds both kinds. Package-private for drain(). */
+  void write(List<Outcome> batch) throws SQLException {
+    List<Outcome> successes = new ArrayList<>(batch.size());
+    List<Outcome> others = new ArrayList<>();
+    for (Outcome o : batch) {
+      (o.success() ? successes : others).add(o);
+    }
+    try (Connection c = dataSource.getConnection()) {
+      boolean both = !successes.isEmpty() && !others.isEmpty();
+      boolean autoCommit = c.getAutoCommit();
+      if (both || !autoCommit) {
+        c.setAutoCommit(false);
+      }
+      try {
+        if (!successes.isEmpty()) {
+          store.complete(c, successes);
+        }
+        if (!others.isEmpty()) {
+          store.settle(c, others);
+        }
+        if (!c.getAutoCommit()) {
+          c.commit();
+        }
+      } catch (SQLException | RuntimeException e) {
+        if (!c.getAutoCommit()) {
+          c.rollback();
+        }
+        throw e;
+      } finally {
+        if (c.getAutoCommit() != autoCommit) {
+          c.setAutoCommit(autoCommit);
+        }
+      }
+    }
+  }
+
+  int backlog() {
+    return pending.size();
+  }
+}

@@ -1,0 +1,327 @@
+package io.github.pgqueue;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker's control thread, on one dedicated connection that is never shared with job work: it
+ * LISTENs for enqueue notifications and wakes the right {@link Fetcher}, registers the worker and
+ * heartbeats by the database clock, rescues jobs held by dead workers, and prunes old discarded
+ * jobs.
+ *
+ * <p>After every (re)connect it LISTENs, then proves LISTEN works: a probe NOTIFY sent from another
+ * connection must arrive within {@link #PROBE_TIMEOUT_MILLIS}. If it does not (behind PgBouncer in
+ * transaction mode LISTEN is accepted and silently never delivers), it warns once and the worker
+ * relies on polling, which never stops anyway. Then it wakes every fetcher to claim at once.
+ *
+ * <p>The rescuer acts only after this process has heartbeated successfully for a full stale
+ * threshold since its last (re)connect. After a database outage every worker's heartbeat looks
+ * stale; waiting one threshold lets the live ones heartbeat again before anyone judges them, so
+ * an outage makes no live worker's jobs run twice.
+ */
+final class ControlLoop implements Runnable {
+
+  static final long PROBE_TIMEOUT_MILLIS = 2_000;
+  static final String PROBE_PREFIX = "!probe:";
+
+  private static final Logger log = LoggerFactory.getLogger(ControlLoop.class);
+
+  private final Worker.Config config;
+  private final DataSource dataSource;
+  private final JobStore store;
+  private final WorkerState state;
+  private final Map<String, Fetcher> fetchers;
+  private final JobListener listener;
+  private final RetryLog retryLog = new RetryLog(log, "the worker's control connection (LISTEN, heartbeat)");
+  private final String host;
+  private final long pid;
+  private final String[] queues;
+  private final String[] names;
+
+  private volatile boolean stopping;
+  private volatile Thread thread;
+  private volatile Connection connection;
+  private volatile boolean listening;
+  private boolean warnedNoListen;
+  private long lastPruneNanos;
+
+  ControlLoop(
+      Worker.Config config,
+      DataSource dataSource,
+      JobStore store,
+      WorkerState state,
+      Map<String, Fetcher> fetchers,
+      JobListener listener,
+      String[] queues,
+      String[] names) {
+    this.config = config;
+    this.dataSource = dataSource;
+    this.store = store;
+    this.state = state;
+    this.fetchers = fetchers;
+    this.listener = listener;
+    this.queues = queues;
+    this.names = names;
+    this.host = hostName();
+    this.pid = ProcessHandle.current().pid();
+  }
+
+  void start(String threadName) {
+    Thread t = new Thread(this, threadName);
+    t.setDaemon(true);
+    thread = t;
+    lastPruneNanos = System.nanoTime();
+    t.start();
+  }
+
+  /** Whether the dedicated connection is up (not in an outage backoff). */
+  boolean connected() {
+    return connection != null && !retryLog.failing();
+  }
+
+  /** Whether the last probe showed that NOTIFY reaches this worker. */
+  boolean listening() {
+    return listening;
+  }
+
+  @Override
+  public void run() {
+    while (!stopping) {
+      try (Connection c = connect()) {
+        connection = c;
+        session(c);
+      } catch (SQLException | RuntimeException e) {
+        if (stopping) {
+          break;
+        }
+        listening = false;
+        long wait = retryLog.failed(e);
+        try {
+          Thread.sleep(wait);
+        } catch (InterruptedException ie) {
+          break;
+        }
+      } catch (InterruptedException e) {
+        break;
+      } finally {
+        connection = null;
+      }
+    }
+  }
+
+  private Connection connect() throws SQLException {
+    Connection c = config.dedicatedConnection != null ? config.dedicatedConnection.connect() : dataSource.getConnection();
+    try {
+      c.setAutoCommit(true);
+      // Bound every heartbeat and rescue statement: a connection that hangs is a dead one.
+      c.setNetworkTimeout(Runnable::run, (int) Math.max(10_000, TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
+      return c;
+    } catch (SQLException e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  /** One connected session; returns or throws when the connection fails or the worker stops. */
+  private void session(Connection c) throws SQLException, InterruptedException {
+    PGConnection pg = c.unwrap(PGConnection.class);
+    try (Statement st = c.createStatement()) {
+      st.execute("LISTEN \"" + store.sql.channel + "\"");
+    }
+    ensureRegistered(c);
+    retryLog.recovered();
+    long healthySinceNanos = System.nanoTime();
+    long nextHeartbeatNanos = healthySinceNanos + config.heartbeatNanos;
+    probeListen(c, pg);
+    wakeAll();
+
+    while (!stopping) {
+      long now = System.nanoTime();
+      long waitMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextHeartbeatNanos - now));
+      PGNotification[] notes = pg.getNotifications((int) Math.min(waitMillis, Integer.MAX_VALUE));
+      dispatch(notes, null);
+      now = System.nanoTime();
+      if (now - nextHeartbeatNanos >= 0) {
+        ensureRegistered(c);
+        nextHeartbeatNanos = now + config.heartbeatNanos;
+        if (now - healthySinceNanos >= config.staleNanos) {
+          rescue(c);
+        }
+        if (config.retentionMillis > 0 && now - lastPruneNanos >= config.pruneEveryNanos()) {
+          lastPruneNanos = now;
+          prune(c);
+        }
+      }
+    }
+  }
+
+  /** Heartbeats; registers (again, under a new id) when there is no row for this worker. */
+  private void ensureRegistered(Connection c) throws SQLException {
+    long id = state.workerId();
+    if (id != 0 && store.heartbeat(c, id)) {
+      return;
+    }
+    long newId = store.registerWorker(c, host, pid, queues, names);
+    if (id != 0) {
+      log.warn(
+          "pgqueue: worker {} found its registration gone (judged dead while it could not heartbeat);"
+              + " its running jobs were returned to the queue and may run twice; re-registered as worker {}",
+          id, newId);
+    } else {
+      log.info("pgqueue: worker {} registered (host {}, pid {}, queues {})", newId, host, pid, List.of(queues));
+    }
+    state.workerId(newId);
+  }
+
+  private void probeListen(Connection c, PGConnection pg) throws SQLException {
+    String token = PROBE_PREFIX + UUID.randomUUID();
+    try (Connection other = dataSource.getConnection();
+        PreparedStatement ps = other.prepareStatement("SELECT pg_notify(?, ?)")) {
+      if (!other.getAutoCommit()) {
+        other.setAutoCommit(true);
+      }
+      ps.setString(1, store.sql.channel);
+      ps.setString(2, token);
+      ps.execute();
+    }
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_TIMEOUT_MILLIS);
+    boolean arrived = false;
+    while (!arrived && !stopping) {
+      long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+      if (left <= 0) {
+        break;
+      }
+      arrived = dispatch(pg.getNotifications((int) left), token);
+    }
+    listening = arrived;
+    if (!arrived && !warnedNoListen) {
+      warnedNoListen = true;
+      log.warn(
+          "pgqueue: LISTEN/NOTIFY is not delivered on this connection (a probe NOTIFY did not arrive"
+              + " within {} ms; behind PgBouncer in transaction mode LISTEN silently never delivers)."
+              + " The worker relies on polling every {} ms; point dedicatedConnection at PostgreSQL"
+              + " directly for millisecond pickup.",
+          PROBE_TIMEOUT_MILLIS, TimeUnit.NANOSECONDS.toMillis(config.pollNanos));
+    } else if (arrived && warnedNoListen) {
+      log.info("pgqueue: LISTEN/NOTIFY works again on the worker's control connection");
+      warnedNoListen = false;
+    }
+  }
+
+  /** Wakes the fetcher of each notified queue; returns true if {@code token} was among them. */
+  private boolean dispatch(PGNotification[] notes, String token) {
+    boolean sawToken = false;
+    if (notes == null) {
+      return false;
+    }
+    for (PGNotification n : notes) {
+      String payload = n.getParameter();
+      if (payload.startsWith(PROBE_PREFIX)) {
+        sawToken |= payload.equals(token);
+        continue;
+      }
+      Fetcher f = fetchers.get(payload);
+      if (f != null) {
+        f.wake();
+      }
+    }
+    return sawToken;
+  }
+
+  private void wakeAll() {
+    for (Fetcher f : fetchers.values()) {
+      f.wake();
+    }
+  }
+
+  private void rescue(Connection c) throws SQLException {
+    long staleMillis = TimeUnit.NANOSECONDS.toMillis(config.staleNanos);
+    List<JobStore.Rescued> rescued = store.rescue(c, staleMillis);
+    int stale = store.deleteStaleWorkers(c, staleMillis);
+    if (stale > 0) {
+      log.warn("pgqueue: removed {} worker registrations with no heartbeat for {} ms", stale, staleMillis);
+    }
+    for (JobStore.Rescued r : rescued) {
+      log.warn(
+          "pgqueue: rescued job {} ({}, queue {}) from a worker that stopped heartbeating; attempt {} {}",
+          r.id(), r.name(), r.queue(), r.attempt(),
+          r.state() == JobState.DISCARDED ? "was its last: discarded" : "counted, back in the queue");
+      if (listener != null) {
+        try {
+          listener.onEvent(
+              new JobEvent(JobEvent.Kind.RESCUED, new JobId(r.id()), r.name(), r.queue(), r.attempt(),
+                  java.time.Duration.ZERO, null, null));
+        } catch (RuntimeException e) {
+          log.warn("pgqueue: job listener threw on RESCUED of job {}", r.id(), e);
+        }
+      }
+      Fetcher f = fetchers.get(r.queue());
+      if (f != null && r.state() == JobState.AVAILABLE) {
+        f.wake();
+      }
+    }
+  }
+
+  private void prune(Connection c) throws SQLException {
+    int total = 0;
+    int n;
+    do {
+      n = store.pruneDiscarded(c, config.retentionMillis);
+      total += n;
+    } while (n > 0 && !stopping);
+    if (total > 0) {
+      log.info("pgqueue: pruned {} discarded jobs older than {} ms", total, config.retentionMillis);
+    }
+  }
+
+  /** Stops the loop and deregisters the worker (its row is deleted, so nothing will be rescued from it). */
+  void stop(long timeoutMillis) throws InterruptedException {
+    stopping = true;
+    Thread t = thread;
+    if (t != null) {
+      // Abort a blocking getNotifications: closing the socket is the only portable way.
+      Connection c = connection;
+      t.interrupt();
+      t.join(Math.min(timeoutMillis, 200));
+      if (t.isAlive() && c != null) {
+        try {
+          c.abort(Runnable::run);
+        } catch (SQLException ignored) {
+          // Already broken; the thread exits on its own.
+        }
+      }
+      t.join(timeoutMillis);
+    }
+    long id = state.workerId();
+    if (id != 0) {
+      try (Connection c = dataSource.getConnection()) {
+        if (!c.getAutoCommit()) {
+          c.setAutoCommit(true);
+        }
+        store.deregisterWorker(c, id);
+      } catch (SQLException e) {
+        log.warn("pgqueue: could not remove worker {}'s registration; it expires after the stale threshold", id, e);
+      }
+    }
+  }
+
+  private static String hostName() {
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.io.IOException | SecurityException e) {
+      String env = System.getenv("HOSTNAME");
+      return env != null ? env : "";
+    }
+  }
+}

@@ -1,0 +1,244 @@
+package io.github.pgqueue;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The claim loop of one queue. It owns the queue's slots (its concurrency) and a small local
+ * buffer of claimed jobs waiting for a slot, and claims when a slot would otherwise sit idle and
+ * a claim is due: after a wake-up (NOTIFY, start, reconnect), right after a full batch (more are
+ * likely waiting), or at the poll interval. After a wake-up or a non-empty claim it polls fast for a
+ * short while, so a NOTIFY suppressed by the enqueuer's rate limit costs milliseconds.
+ *
+ * <p>The buffer is adaptive: nothing extra after a short claim; while claims come back full it
+ * grows (to the concurrency, then doubling) up to {@code bufferFactor} times the concurrency, so
+ * a busy queue claims in large batches (the batch size is the throughput) while a quiet one never
+ * holds jobs it cannot start. Buffered jobs wait behind the running ones: with slow handlers a
+ * buffered job could have run sooner on another worker, which is why the buffer collapses on the
+ * first short claim and is released at once on shutdown.
+ */
+final class Fetcher implements Runnable {
+
+  /** Poll interval right after a wake-up or a non-empty claim. */
+  static final long FAST_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  /** How long fast polling lasts after the last wake-up or non-empty claim. */
+  static final long FAST_POLL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+  private static final Logger log = LoggerFactory.getLogger(Fetcher.class);
+
+  /** Starts a claimed job; called outside the lock. */
+  interface Launcher {
+    void launch(ClaimedJob job, Fetcher from);
+  }
+
+  final String queue;
+  private final int concurrency;
+  private final int maxBuffer;
+  private final long pollNanos;
+  private final String[] names;
+  private final DataSource dataSource;
+  private final JobStore store;
+  private final Launcher launcher;
+  private final Completer completer;
+  private final WorkerState state;
+  private final RetryLog retryLog;
+
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+  private final ArrayDeque<ClaimedJob> buffer = new ArrayDeque<>();
+  private int running;
+  private int bufferTarget;
+  private boolean wake = true;
+  private boolean lastClaimFull;
+  private boolean closing;
+  private long nextPollNanos = System.nanoTime();
+  private long fastPollUntilNanos;
+
+  Fetcher(
+      String queue,
+      int concurrency,
+      int bufferFactor,
+      long pollNanos,
+      String[] names,
+      DataSource dataSource,
+      JobStore store,
+      Launcher launcher,
+      Completer completer,
+      WorkerState state) {
+    this.queue = queue;
+    this.concurrency = concurrency;
+    this.maxBuffer = concurrency * bufferFactor;
+    this.pollNanos = pollNanos;
+    this.names = names;
+    this.dataSource = dataSource;
+    this.store = store;
+    this.launcher = launcher;
+    this.completer = completer;
+    this.state = state;
+    this.retryLog = new RetryLog(log, "claiming jobs from queue \"" + queue + "\"");
+  }
+
+  @Override
+  public void run() {
+    try {
+      while (true) {
+        int want = awaitClaimDue();
+        if (want < 0) {
+          return;
+        }
+        long owner = state.workerId();
+        List<ClaimedJob> jobs;
+        try (Connection c = dataSource.getConnection()) {
+          jobs = store.claim(c, queue, names, want, owner);
+          retryLog.recovered();
+        } catch (SQLException | RuntimeException e) {
+          long wait = retryLog.failed(e);
+          lock.lock();
+          try {
+            lastClaimFull = false;
+            nextPollNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(wait);
+          } finally {
+            lock.unlock();
+          }
+          continue;
+        }
+        dispatch(jobs, want);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Waits until a claim is due and returns how many jobs to ask for, or -1 when closing. */
+  private int awaitClaimDue() throws InterruptedException {
+    lock.lock();
+    try {
+      while (true) {
+        if (closing) {
+          return -1;
+        }
+        long now = System.nanoTime();
+        int inHand = running + buffer.size();
+        boolean idleSlot = inHand < concurrency;
+        boolean paused = !state.mayClaim();
+        if (idleSlot && !paused && (wake || lastClaimFull || now - nextPollNanos >= 0)) {
+          wake = false;
+          return concurrency + bufferTarget - inHand;
+        }
+        if (idleSlot) {
+          long wait = paused ? pollNanos : nextPollNanos - now;
+          changed.awaitNanos(Math.max(wait, 1_000_000L));
+        } else {
+          changed.await();
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void dispatch(List<ClaimedJob> jobs, int asked) {
+    List<ClaimedJob> toStart = new ArrayList<>(Math.min(jobs.size(), concurrency));
+    List<ClaimedJob> toRelease = null;
+    lock.lock();
+    try {
+      long now = System.nanoTime();
+      lastClaimFull = jobs.size() == asked;
+      bufferTarget =
+          lastClaimFull ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+      if (!jobs.isEmpty()) {
+        fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
+      }
+      nextPollNanos = now + (now - fastPollUntilNanos < 0 ? FAST_POLL_NANOS : pollNanos);
+      if (closing) {
+        toRelease = jobs;
+      } else {
+        if (jobs.size() > 1) {
+          jobs.sort(ClaimedJob::claimOrder);
+        }
+        for (ClaimedJob job : jobs) {
+          if (running < concurrency) {
+            running++;
+            toStart.add(job);
+          } else {
+            buffer.add(job);
+          }
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (toRelease != null) {
+      for (ClaimedJob job : toRelease) {
+        completer.submit(Outcome.release(job));
+      }
+      return;
+    }
+    for (ClaimedJob job : toStart) {
+      launcher.launch(job, this);
+    }
+  }
+
+  /** A job of this queue finished (or was abandoned): frees its slot, starting a buffered job in it. */
+  void jobDone() {
+    ClaimedJob next;
+    lock.lock();
+    try {
+      running--;
+      next = closing ? null : buffer.poll();
+      if (next != null) {
+        running++;
+      }
+      changed.signal();
+    } finally {
+      lock.unlock();
+    }
+    if (next != null) {
+      launcher.launch(next, this);
+    }
+  }
+
+  /** A NOTIFY for this queue arrived, or the worker (re)connected: claim at once. */
+  void wake() {
+    lock.lock();
+    try {
+      wake = true;
+      fastPollUntilNanos = System.nanoTime() + FAST_POLL_WINDOW_NANOS;
+      changed.signal();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Stops claiming; returns the buffered jobs, which the caller releases. */
+  List<ClaimedJob> close() {
+    lock.lock();
+    try {
+      closing = true;
+      List<ClaimedJob> released = new ArrayList<>(buffer);
+      buffer.clear();
+      changed.signalAll();
+      return released;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  int running() {
+    lock.lock();
+    try {
+      return running;
+    } finally {
+      lock.unlock();
+    }
+  }
+}

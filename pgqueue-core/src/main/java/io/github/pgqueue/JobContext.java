@@ -1,0 +1,92 @@
+package io.github.pgqueue;
+
+import java.time.Duration;
+import java.time.Instant;
+
+/**
+ * What a {@link JobHandler} knows about the job it runs, and how it can end it other than by
+ * success or failure. One context per attempt; valid only while the handler runs.
+ */
+public interface JobContext {
+
+  /**
+   * The job's id.
+   *
+   * @return the id
+   */
+  JobId id();
+
+  /**
+   * The job's name (its {@link JobType#name()}).
+   *
+   * @return the name
+   */
+  String name();
+
+  /**
+   * The queue it was claimed from.
+   *
+   * @return the queue
+   */
+  String queue();
+
+  /**
+   * This attempt's number: 1 on the first run.
+   *
+   * @return the attempt
+   */
+  int attempt();
+
+  /**
+   * Attempts allowed before the job is discarded.
+   *
+   * @return the maximum
+   */
+  int maxAttempts();
+
+  /**
+   * The priority it was enqueued with.
+   *
+   * @return the priority
+   */
+  int priority();
+
+  /**
+   * When the job was enqueued.
+   *
+   * @return the enqueue time (database clock)
+   */
+  Instant createdAt();
+
+  /**
+   * When the job became due (for a retry: when the retry was due).
+   *
+   * @return the run time (database clock)
+   */
+  Instant runAt();
+
+  /**
+   * The context text given at enqueue (empty if none).
+   *
+   * @return the context
+   */
+  String context();
+
+  /**
+   * Asks for the job to run again after {@code delay} without counting this attempt. Takes effect
+   * when the handler returns (normally or by throwing); the last call of {@code snooze} or {@link
+   * #cancel} wins.
+   *
+   * @param delay zero or positive
+   * @throws IllegalArgumentException if negative or longer than 100 years
+   */
+  void snooze(Duration delay);
+
+  /**
+   * Asks for the job to be discarded now, with {@code reason} recorded as its last error and no
+   * further attempts. Takes effect when the handler returns (normally or by throwing).
+   *
+   * @param reason why; kept with the job
+   */
+  void cancel(String reason);
+}

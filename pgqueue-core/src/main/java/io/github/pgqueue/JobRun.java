@@ -1,0 +1,368 @@
+package io.github.pgqueue;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * One attempt of one job: decodes the payload, runs the handler, and turns what happened into an
+ * {@link Outcome}. Also the {@link JobContext} the handler sees.
+ *
+ * <p>Exactly one outcome is reported per attempt, by whichever comes first: the handler returning,
+ * or the watchdog abandoning it past its timeout and grace. The loser is ignored here, and the
+ * database guard (id, attempt, lock owner) ignores any late write.
+ */
+final class JobRun implements Runnable, JobContext {
+
+  private static final Logger log = LoggerFactory.getLogger(JobRun.class);
+
+  /** Receives the attempt's single outcome. */
+  interface Sink {
+    void settled(JobRun run, Outcome outcome, JobEvent event);
+
+    /** The thread of an attempt abandoned earlier has finally returned. */
+    void abandonedThreadReturned(JobRun run);
+  }
+
+  final ClaimedJob job;
+  final Worker.Registration<?> registration;
+  private final PayloadCodec codec;
+  private final Sink sink;
+  private final JobListener listener;
+  final long timeoutNanos;
+
+  private final AtomicBoolean settled = new AtomicBoolean();
+  private volatile Thread thread;
+  private volatile long startedNanos;
+  /** Set by the watchdog when it interrupted the handler for its timeout. */
+  volatile boolean timedOut;
+  /** Set by shutdown when it interrupted the handler to stop. */
+  volatile boolean stopped;
+  private volatile Duration snoozeFor;
+  private volatile String cancelReason;
+  private volatile boolean abandoned;
+
+  JobRun(
+      ClaimedJob job,
+      Worker.Registration<?> registration,
+      PayloadCodec codec,
+      Sink sink,
+      JobListener listener,
+      long timeoutNanos) {
+    this.job = job;
+    this.registration = registration;
+    this.codec = codec;
+    this.sink = sink;
+    this.listener = listener;
+    this.timeoutNanos = timeoutNanos;
+  }
+
+  @Override
+  public void run() {
+    thread = Thread.currentThread();
+    startedNanos = System.nanoTime();
+    MDC.put("pgqueue.job_id", Long.toString(job.id()));
+    MDC.put("pgqueue.job_name", job.name());
+    MDC.put("pgqueue.queue", job.queue());
+    try {
+      emit(event(JobEvent.Kind.STARTED, Duration.ZERO, null, null));
+      Object payload;
+      try {
+        payload = codec.decode(registration.type(), job.payloadJson());
+      } catch (JsonProcessingException | RuntimeException e) {
+        finish(Outcome.discard(job, errorJson(JobError.Kind.UNDECODABLE, e)),
+            JobEvent.Kind.DISCARDED, e, null);
+        return;
+      }
+      Throwable failure = null;
+      try {
+        registration.invoke(payload, this);
+      } catch (Throwable t) {
+        failure = t;
+      }
+      finishAfterHandler(failure);
+    } finally {
+      thread = null;
+      if (abandoned) {
+        sink.abandonedThreadReturned(this);
+      }
+      MDC.remove("pgqueue.job_id");
+      MDC.remove("pgqueue.job_name");
+      MDC.remove("pgqueue.queue");
+      // Do not leak an interrupt meant for this job into the next task on this pooled thread.
+      Thread.interrupted();
+    }
+  }
+
+  private void finishAfterHandler(Throwable failure) {
+    if (stopped) {
+      // Shutdown interrupted it: whatever it threw, the job goes back without charge.
+      if (failure == null && snoozeFor == null && cancelReason == null) {
+        finish(Outcome.success(job), JobEvent.Kind.SUCCEEDED, null, null);
+      } else {
+        finish(Outcome.release(job), JobEvent.Kind.SNOOZED, null, Duration.ZERO);
+      }
+      return;
+    }
+    String reason = cancelReason;
+    Duration snooze = snoozeFor;
+    if (reason != null) {
+      finish(Outcome.discard(job, errorJson(JobError.Kind.CANCELLED, "io.github.pgqueue.Cancelled", reason, "")),
+          JobEvent.Kind.DISCARDED, null, null);
+    } else if (snooze != null) {
+      finish(Outcome.snooze(job, micros(snooze)), JobEvent.Kind.SNOOZED, null, snooze);
+    } else if (failure == null) {
+      finish(Outcome.success(job), JobEvent.Kind.SUCCEEDED, null, null);
+    } else if (timedOut) {
+      fail(JobError.Kind.TIMED_OUT, new JobTimeoutException(Duration.ofNanos(timeoutNanos), false), failure);
+    } else {
+      fail(JobError.Kind.FAILED, failure, null);
+    }
+  }
+
+  /** Called by the watchdog once the grace after the timeout interrupt has passed. */
+  boolean abandon() {
+    if (settled.get()) {
+      return false;
+    }
+    JobTimeoutException e = new JobTimeoutException(Duration.ofNanos(timeoutNanos), true);
+    abandoned = true;
+    if (!fail(JobError.Kind.TIMED_OUT, e, null)) {
+      abandoned = false;
+      return false;
+    }
+    // The handler has not reached finish() (it lost the race), so its finally block still lies
+    // ahead and will see abandoned == true and report the thread's return.
+    return true;
+  }
+
+  /** Called by shutdown for a handler that ignored its interrupt: release the job without charge. */
+  boolean abandonForShutdown() {
+    return finish(Outcome.release(job), JobEvent.Kind.SNOOZED, null, Duration.ZERO);
+  }
+
+  boolean wasAbandoned() {
+    return abandoned;
+  }
+
+  private boolean fail(JobError.Kind kind, Throwable error, Throwable cause) {
+    if (cause != null && cause != error) {
+      error.initCause(cause);
+    }
+    String json = errorJson(kind, error);
+    if (job.attempt() >= job.maxAttempts()) {
+      return finish(Outcome.discard(job, json), JobEvent.Kind.DISCARDED, error, null);
+    }
+    Duration delay = registration.backoff().delay(job.attempt());
+    return finish(Outcome.retry(job, micros(delay), json), JobEvent.Kind.RETRIED, error, delay);
+  }
+
+  private boolean finish(Outcome outcome, JobEvent.Kind kind, Throwable error, Duration retryIn) {
+    if (!settled.compareAndSet(false, true)) {
+      return false;
+    }
+    Duration took = startedNanos == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - startedNanos);
+    JobEvent event = event(kind, took, error, retryIn);
+    if (error != null && log.isWarnEnabled()) {
+      log.warn(
+          "pgqueue: job {} ({}, queue {}) attempt {}/{} {}: {}",
+          job.id(), job.name(), job.queue(), job.attempt(), job.maxAttempts(),
+          kind == JobEvent.Kind.RETRIED ? "failed, retrying in " + retryIn : "failed, discarded",
+          error.toString());
+    }
+    emit(event);
+    sink.settled(this, outcome, event);
+    return true;
+  }
+
+  boolean isSettled() {
+    return settled.get();
+  }
+
+  boolean isRunningHandler() {
+    return thread != null;
+  }
+
+  void interrupt() {
+    Thread t = thread;
+    if (t != null) {
+      t.interrupt();
+    }
+  }
+
+  long startedNanos() {
+    return startedNanos;
+  }
+
+  private JobEvent event(JobEvent.Kind kind, Duration took, Throwable error, Duration retryIn) {
+    return new JobEvent(kind, new JobId(job.id()), job.name(), job.queue(), job.attempt(), took, error, retryIn);
+  }
+
+  private void emit(JobEvent event) {
+    if (listener == null) {
+      return;
+    }
+    try {
+      listener.onEvent(event);
+    } catch (RuntimeException e) {
+      log.warn("pgqueue: job listener threw on {} of job {}", event.kind(), job.id(), e);
+    }
+  }
+
+  // ---- JobContext ----------------------------------------------------------------------------
+
+  @Override
+  public JobId id() {
+    return new JobId(job.id());
+  }
+
+  @Override
+  public String name() {
+    return job.name();
+  }
+
+  @Override
+  public String queue() {
+    return job.queue();
+  }
+
+  @Override
+  public int attempt() {
+    return job.attempt();
+  }
+
+  @Override
+  public int maxAttempts() {
+    return job.maxAttempts();
+  }
+
+  @Override
+  public int priority() {
+    return job.priority();
+  }
+
+  @Override
+  public Instant createdAt() {
+    return job.createdAt();
+  }
+
+  @Override
+  public Instant runAt() {
+    return job.runAt();
+  }
+
+  @Override
+  public String context() {
+    return job.context();
+  }
+
+  @Override
+  public void snooze(Duration delay) {
+    if (delay == null || delay.isNegative() || delay.compareTo(Duration.ofDays(365L * 100)) > 0) {
+      throw new IllegalArgumentException("snooze delay must be between 0 and 100 years, got: " + delay);
+    }
+    snoozeFor = delay;
+    cancelReason = null;
+  }
+
+  @Override
+  public void cancel(String reason) {
+    cancelReason = reason == null ? "cancelled" : reason;
+    snoozeFor = null;
+  }
+
+  @Override
+  public String toString() {
+    return "job " + job.id() + " (" + job.name() + ", queue " + job.queue() + ", attempt " + job.attempt() + ")";
+  }
+
+  // ---- error records --------------------------------------------------------------------------
+
+  static final int MAX_MESSAGE_CHARS = 2_000;
+  static final int MAX_TRACE_CHARS = 4_000;
+  static final int MAX_TRACE_LINES = 30;
+
+  private String errorJson(JobError.Kind kind, Throwable t) {
+    String message = t.getMessage() == null ? "" : t.getMessage();
+    return errorJson(kind, t.getClass().getName(), message, trace(t));
+  }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper ERROR_JSON =
+      new com.fasterxml.jackson.databind.ObjectMapper();
+
+  private String errorJson(JobError.Kind kind, String errorClass, String message, String trace) {
+    com.fasterxml.jackson.databind.node.ObjectNode e = ERROR_JSON.createObjectNode();
+    e.put("attempt", job.attempt());
+    e.put("kind", kind.name().toLowerCase(java.util.Locale.ROOT));
+    e.put("class", clean(errorClass));
+    e.put("message", clean(trim(message, MAX_MESSAGE_CHARS)));
+    e.put("trace", clean(trace));
+    return e.toString();
+  }
+
+  /** jsonb cannot hold NUL, and a lone surrogate has no UTF-8 form: make both visible instead. */
+  static String clean(String s) {
+    StringBuilder sb = null;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      String replacement = null;
+      if (c == 0) {
+        replacement = "\\0";
+      } else if (Character.isHighSurrogate(c)) {
+        if (i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+          if (sb != null) {
+            sb.append(c).append(s.charAt(i + 1));
+          }
+          i++;
+          continue;
+        }
+        replacement = "\ufffd";
+      } else if (Character.isLowSurrogate(c)) {
+        replacement = "\ufffd";
+      }
+      if (replacement != null && sb == null) {
+        sb = new StringBuilder(s.length() + 8).append(s, 0, i);
+      }
+      if (sb != null) {
+        if (replacement != null) {
+          sb.append(replacement);
+        } else {
+          sb.append(c);
+        }
+      }
+    }
+    return sb == null ? s : sb.toString();
+  }
+
+  /** The stack trace with causes, cut to a few dozen lines: enough to find the failing line. */
+  static String trace(Throwable t) {
+    StringWriter w = new StringWriter();
+    t.printStackTrace(new PrintWriter(w));
+    String[] lines = w.toString().split("\n");
+    StringBuilder sb = new StringBuilder();
+    int kept = 0;
+    for (String line : lines) {
+      if (kept >= MAX_TRACE_LINES || sb.length() + line.length() > MAX_TRACE_CHARS) {
+        sb.append("\t... ").append(lines.length - kept).append(" more lines");
+        break;
+      }
+      sb.append(line.stripTrailing()).append('\n');
+      kept++;
+    }
+    return sb.toString();
+  }
+
+  private static String trim(String s, int max) {
+    return s.length() <= max ? s : s.substring(0, max) + "...";
+  }
+
+  static long micros(Duration d) {
+    return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000L);
+  }
+}

@@ -1,0 +1,101 @@
+package io.github.pgqueue;
+
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Enforces job timeouts. Java cannot stop a thread ({@code interrupt()} does not unblock a socket
+ * read or a busy loop), so past its timeout a handler is interrupted, and if it has not returned
+ * after the grace period its attempt is abandoned: recorded as timed out, the job re-queued with
+ * backoff (or discarded if it was the last attempt), the slot freed, and the handler's late outcome
+ * ignored. The abandoned thread is counted until it returns; past the cap the worker stops
+ * claiming and reports unhealthy, because every stuck thread may hold resources (connections,
+ * locks) of its own.
+ *
+ * <p>One thread checks every running attempt each {@value #TICK_MILLIS} ms, which costs nothing
+ * per job on the hot path beyond a set insertion.
+ */
+final class Watchdog implements Runnable {
+
+  static final long TICK_MILLIS = 50;
+
+  private static final Logger log = LoggerFactory.getLogger(Watchdog.class);
+
+  private final Set<JobRun> running = ConcurrentHashMap.newKeySet();
+  private final ConcurrentHashMap<JobRun, Long> interruptedAt = new ConcurrentHashMap<>();
+  private final long graceNanos;
+  private final WorkerState state;
+  private volatile boolean stopping;
+  private Thread thread;
+
+  Watchdog(long graceNanos, WorkerState state) {
+    this.graceNanos = graceNanos;
+    this.state = state;
+  }
+
+  void start(String name) {
+    thread = new Thread(this, name);
+    thread.setDaemon(true);
+    thread.start();
+  }
+
+  void started(JobRun run) {
+    running.add(run);
+  }
+
+  void finished(JobRun run) {
+    running.remove(run);
+    interruptedAt.remove(run);
+  }
+
+  Set<JobRun> running() {
+    return running;
+  }
+
+  @Override
+  public void run() {
+    while (!stopping) {
+      try {
+        Thread.sleep(TICK_MILLIS);
+      } catch (InterruptedException e) {
+        return;
+      }
+      long now = System.nanoTime();
+      for (JobRun run : running) {
+        long started = run.startedNanos();
+        if (started == 0 || run.isSettled()) {
+          continue;
+        }
+        Long interrupted = interruptedAt.get(run);
+        if (interrupted == null) {
+          if (now - started >= run.timeoutNanos) {
+            run.timedOut = true;
+            interruptedAt.put(run, now);
+            log.warn("pgqueue: {} ran past its timeout of {} ms; interrupting it", run,
+                TimeUnit.NANOSECONDS.toMillis(run.timeoutNanos));
+            run.interrupt();
+          }
+        } else if (now - interrupted >= graceNanos && run.abandon()) {
+          running.remove(run);
+          interruptedAt.remove(run);
+          int stuck = state.abandonedOne();
+          log.error(
+              "pgqueue: {} ignored its interrupt for {} ms; abandoned its thread ({} abandoned threads"
+                  + " still running{})",
+              run, TimeUnit.NANOSECONDS.toMillis(graceNanos), stuck,
+              state.overAbandonCap() ? "; over the cap: this worker stops claiming and reports unhealthy" : "");
+        }
+      }
+    }
+  }
+
+  void stop() {
+    stopping = true;
+    if (thread != null) {
+      thread.interrupt();
+    }
+  }
+}

@@ -1,0 +1,812 @@
+package io.github.pgqueue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Claims due jobs and runs them: the worker pillar.
+ *
+ * <pre>{@code
+ * Worker worker = Worker.builder(dataSource)
+ *     .handle(SEND_EMAIL, (email, ctx) -> mailer.send(email))
+ *     .queue("default", 10).queue("mail", 5)
+ *     .build();
+ * worker.start();
+ * ...
+ * worker.close();   // graceful: stops claiming, lets running jobs finish
+ * }</pre>
+ *
+ * <p><b>How it works.</b> Each queue has its own claim loop and its own concurrency, so a busy
+ * queue cannot starve another. A claim takes many due jobs in one statement ({@code UPDATE ...
+ * FROM (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)}), in priority order (higher first), then run
+ * time, then id, and only jobs whose names this worker has handlers for: a job nobody here can run
+ * waits for a worker that can. Outcomes are written in batches ({@code DELETE} on success). Idle
+ * workers wake within milliseconds through LISTEN/NOTIFY on one dedicated connection, and poll as
+ * well, so they also work where NOTIFY is not delivered (PgBouncer in transaction mode).
+ *
+ * <p><b>Failures.</b> Whatever a handler throws ({@link Error}s included) is recorded on the job,
+ * which is retried after the {@link Backoff} until its attempts run out and then discarded (kept
+ * with its payload and errors). A payload that cannot be decoded is discarded at once. A handler
+ * past its timeout is interrupted and, after a grace period, abandoned: the attempt counts as
+ * timed out and the job is retried.
+ *
+ * <p><b>Crashes.</b> The worker registers itself and heartbeats on its dedicated connection by the
+ * database clock. Jobs held by a worker whose heartbeat is older than the stale threshold are
+ * returned to the queue by any other worker's rescuer, counting the lost attempt. Delivery is
+ * at-least-once: a crash or a timeout can make a job run twice, never zero times.
+ *
+ * <p><b>Outages.</b> When the database is unreachable the worker logs, backs off (capped at a few
+ * seconds) and carries on when it is back; it never exits on a transient error.
+ *
+ * <p><b>Connections.</b> Claims and outcome writes borrow connections from the {@link DataSource}
+ * (size its pool at least the number of queues + 2); handlers use whatever connections they like.
+ * LISTEN and the heartbeat use one dedicated connection, from {@link
+ * Builder#dedicatedConnection(ConnectionFactory)} if given, else held from the data source for the
+ * worker's life.
+ *
+ * <p>The worker never migrates: {@link #start()} fails with {@link SchemaVersionException} if the
+ * schema is missing or older than this code.
+ */
+public final class Worker implements AutoCloseable {
+
+  /** Default concurrency of a queue. */
+  public static final int DEFAULT_CONCURRENCY = 10;
+  /** Default poll interval when no NOTIFY arrives. */
+  public static final Duration DEFAULT_POLL_INTERVAL = Duration.ofSeconds(1);
+  /** Default heartbeat interval. */
+  public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(5);
+  /** Default age of a heartbeat after which a worker counts as dead. */
+  public static final Duration DEFAULT_STALE_AFTER = Duration.ofSeconds(30);
+  /** Default time one attempt may run. */
+  public static final Duration DEFAULT_JOB_TIMEOUT = Duration.ofMinutes(5);
+  /** Default wait after the timeout interrupt before the attempt is abandoned. */
+  public static final Duration DEFAULT_TIMEOUT_GRACE = Duration.ofSeconds(5);
+  /** Default time {@link #close()} lets running jobs finish. */
+  public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(30);
+  /** Default cap of the local buffer, in multiples of a queue's concurrency. */
+  public static final int DEFAULT_BUFFER_FACTOR = 4;
+  /** Default number of abandoned handler threads past which the worker stops claiming. */
+  public static final int DEFAULT_MAX_ABANDONED_THREADS = 10;
+  /** Default time discarded jobs are kept before the worker prunes them. */
+  public static final Duration DEFAULT_DISCARDED_RETENTION = Duration.ofDays(7);
+
+  private static final Logger log = LoggerFactory.getLogger(Worker.class);
+  private static final AtomicInteger WORKER_NUMBERS = new AtomicInteger();
+
+  private final Config config;
+  private final DataSource dataSource;
+  private final JobStore store;
+  private final PayloadCodec codec;
+  private final WorkerState state;
+  private final JobListener listener;
+  private final String threadPrefix;
+  private final AtomicBoolean started = new AtomicBoolean();
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private Executor executor;
+  private ExecutorService ownExecutor;
+  private Completer completer;
+  private Watchdog watchdog;
+  private ControlLoop control;
+  private final Map<String, Fetcher> fetchers = new LinkedHashMap<>();
+  private final Map<String, QueueSink> sinks = new LinkedHashMap<>();
+  private final List<Thread> fetcherThreads = new ArrayList<>();
+  private Thread shutdownHook;
+
+  private Worker(Builder b) {
+    this.config = new Config(b);
+    this.dataSource = b.dataSource;
+    this.store = new JobStore(new Sql(b.schema));
+    this.codec =
+        new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
+    this.state = new WorkerState(b.maxAbandonedThreads);
+    List<JobListener> ls = List.copyOf(b.listeners);
+    this.listener = ls.isEmpty() ? null : ls.size() == 1 ? ls.get(0) : e -> ls.forEach(l -> l.onEvent(e));
+    this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
+  }
+
+  /**
+   * A builder for a worker that claims from {@code dataSource}'s database.
+   *
+   * @param dataSource a connection pool for claims and outcome writes
+   * @return the builder
+   */
+  public static Builder builder(DataSource dataSource) {
+    return new Builder(dataSource);
+  }
+
+  /**
+   * Starts claiming and running jobs in background threads, and returns. Checks the schema first.
+   * If the database cannot be reached yet, logs and keeps trying in the background.
+   *
+   * @throws SchemaVersionException if the schema is missing or older than this code
+   * @throws IllegalStateException if already started
+   */
+  public void start() {
+    if (!started.compareAndSet(false, true)) {
+      throw new IllegalStateException("worker already started");
+    }
+    checkSchemaUnlessUnreachable();
+    if (config.executor != null) {
+      executor = config.executor;
+    } else {
+      ownExecutor = Executors.newCachedThreadPool(daemonThreads(threadPrefix + "-job-"));
+      executor = ownExecutor;
+    }
+    completer = new Completer(dataSource, store);
+    watchdog = new Watchdog(config.graceNanos, state);
+    String[] names = config.registrations.keySet().toArray(new String[0]);
+    for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
+      fetchers.put(
+          q.getKey(),
+          new Fetcher(q.getKey(), q.getValue(), config.bufferFactor, config.pollNanos, names,
+              dataSource, store, this::launch, completer, state));
+    }
+    for (Fetcher f : fetchers.values()) {
+      sinks.put(f.queue, new QueueSink(f));
+    }
+    control =
+        new ControlLoop(config, dataSource, store, state, Map.copyOf(fetchers), listener,
+            config.queues.keySet().toArray(new String[0]), names);
+    completer.start(threadPrefix + "-completer");
+    watchdog.start(threadPrefix + "-watchdog");
+    control.start(threadPrefix + "-control");
+    for (Fetcher f : fetchers.values()) {
+      Thread t = new Thread(f, threadPrefix + "-fetch-" + f.queue);
+      t.setDaemon(true);
+      fetcherThreads.add(t);
+      t.start();
+    }
+    if (config.shutdownHook) {
+      shutdownHook = new Thread(this::close, threadPrefix + "-shutdown-hook");
+      Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+    log.info("pgqueue: worker started: queues {}, job names {}", config.queues, config.registrations.keySet());
+  }
+
+  private void checkSchemaUnlessUnreachable() {
+    try (Connection c = dataSource.getConnection()) {
+      int installed = Migrator.installedVersion(c, config.schema);
+      if (installed < Migrator.latestVersion()) {
+        throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
+      }
+    } catch (SQLException e) {
+      log.warn("pgqueue: cannot reach the database to check the schema; the worker will keep trying", e);
+    }
+  }
+
+  /** Starts one claimed job on the executor. */
+  private void launch(ClaimedJob job, Fetcher fetcher) {
+    Registration<?> reg = config.registrations.get(job.name());
+    JobRun run = new JobRun(job, reg, codec, sinks.get(fetcher.queue), listener, reg.timeoutNanos);
+    watchdog.started(run);
+    try {
+      executor.execute(run);
+    } catch (RejectedExecutionException e) {
+      log.warn("pgqueue: executor rejected {}; releasing it", run, e);
+      run.abandonForShutdown();
+    }
+  }
+
+  /** Where the attempts of one queue report their outcome. */
+  private final class QueueSink implements JobRun.Sink {
+    private final Fetcher fetcher;
+
+    QueueSink(Fetcher fetcher) {
+      this.fetcher = fetcher;
+    }
+
+    @Override
+    public void settled(JobRun run, Outcome outcome, JobEvent event) {
+      watchdog.finished(run);
+      completer.submit(outcome);
+      fetcher.jobDone();
+    }
+
+    @Override
+    public void abandonedThreadReturned(JobRun run) {
+      state.abandonedReturned();
+      log.info("pgqueue: the abandoned thread of {} returned; {} still stuck", run, state.abandoned());
+      fetcher.wake();
+    }
+  }
+
+  /**
+   * Stops the worker gracefully: stops claiming, returns claimed jobs that have not started to the
+   * queue at once (without charging an attempt), lets running jobs finish for up to the shutdown
+   * timeout, then interrupts the rest and returns them to the queue (without charging an attempt;
+   * a handler that ignores the interrupt may still be running when another worker picks its job
+   * up), writes every outcome, and removes the worker's registration. Idempotent; safe to call from
+   * any thread, including a shutdown hook.
+   */
+  @Override
+  public void close() {
+    if (!started.get() || !closed.compareAndSet(false, true)) {
+      return;
+    }
+    long deadline = System.nanoTime() + config.shutdownNanos;
+    state.closing();
+    int released = 0;
+    for (Fetcher f : fetchers.values()) {
+      for (ClaimedJob job : f.close()) {
+        completer.submit(Outcome.release(job));
+        released++;
+      }
+    }
+    if (released > 0) {
+      log.info("pgqueue: released {} claimed jobs that had not started", released);
+    }
+    try {
+      awaitRunning(deadline);
+      List<JobRun> left = new ArrayList<>(watchdog.running());
+      if (!left.isEmpty()) {
+        log.warn("pgqueue: {} jobs still running at the shutdown timeout; interrupting them", left.size());
+        for (JobRun run : left) {
+          run.stopped = true;
+          run.interrupt();
+        }
+        awaitRunning(System.nanoTime() + config.graceNanos);
+        for (JobRun run : new ArrayList<>(watchdog.running())) {
+          if (run.abandonForShutdown()) {
+            log.warn("pgqueue: {} ignored its interrupt; returned it to the queue while its thread still runs", run);
+          }
+        }
+      }
+      for (Thread t : fetcherThreads) {
+        t.join(1_000);
+      }
+      watchdog.stop();
+      completer.stop(10_000);
+      control.stop(5_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      if (ownExecutor != null) {
+        ownExecutor.shutdownNow();
+      }
+      if (shutdownHook != null && Thread.currentThread() != shutdownHook) {
+        try {
+          Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException ignored) {
+          // The JVM is already shutting down.
+        }
+      }
+    }
+    log.info("pgqueue: worker stopped");
+  }
+
+  private void awaitRunning(long deadlineNanos) throws InterruptedException {
+    while (!watchdog.running().isEmpty() && System.nanoTime() - deadlineNanos < 0) {
+      Thread.sleep(10);
+    }
+  }
+
+  /**
+   * Whether the worker is started, registered, not closing, its control connection works, and
+   * fewer abandoned handler threads are stuck than the cap. Suitable for a health endpoint.
+   *
+   * @return true if healthy
+   */
+  public boolean isHealthy() {
+    return started.get()
+        && !closed.get()
+        && state.workerId() != 0
+        && !state.overAbandonCap()
+        && control != null
+        && control.connected();
+  }
+
+  /**
+   * Whether LISTEN/NOTIFY was last proven to reach this worker. When false the worker relies on
+   * polling.
+   *
+   * @return true if notifications arrive
+   */
+  public boolean isListening() {
+    return control != null && control.listening();
+  }
+
+  /**
+   * The id of this worker's registration ({@code workers.id}, the {@code locked_by} of its jobs);
+   * 0 until registered. It changes if the worker was judged dead and re-registered.
+   *
+   * @return the worker id
+   */
+  public long workerId() {
+    return state.workerId();
+  }
+
+  /**
+   * Runs due jobs inline on the calling thread, one at a time, until none is due or {@code maxJobs}
+   * have run; returns what happened to each. For tests and scripts: no background threads, no
+   * timeouts, and outcomes are written before the next job starts. Call it on a worker that is not
+   * started.
+   *
+   * @param maxJobs the most jobs to run, so a job that snoozes itself cannot loop forever
+   * @return one outcome event per job (SUCCEEDED, RETRIED, DISCARDED or SNOOZED), in run order
+   * @throws IllegalStateException if the worker is started
+   * @throws SchemaVersionException if the schema is missing or too old
+   * @throws PgQueueException if the database fails
+   */
+  public List<JobEvent> drain(int maxJobs) {
+    if (started.get()) {
+      throw new IllegalStateException("drain() runs jobs inline and needs a worker that is not started");
+    }
+    List<JobEvent> events = new ArrayList<>();
+    String[] names = config.registrations.keySet().toArray(new String[0]);
+    Completer writer = new Completer(dataSource, store);
+    try (Connection c = dataSource.getConnection()) {
+      int installed = Migrator.installedVersion(c, config.schema);
+      if (installed < Migrator.latestVersion()) {
+        throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
+      }
+      if (!c.getAutoCommit()) {
+        c.setAutoCommit(true);
+      }
+      long id =
+          store.registerWorker(c, "drain", ProcessHandle.current().pid(),
+              config.queues.keySet().toArray(new String[0]), names);
+      try {
+        for (String queue : config.queues.keySet()) {
+          while (events.size() < maxJobs) {
+            List<ClaimedJob> jobs = store.claim(c, queue, names, 1, id);
+            if (jobs.isEmpty()) {
+              break;
+            }
+            ClaimedJob job = jobs.get(0);
+            Registration<?> reg = config.registrations.get(job.name());
+            List<Outcome> outcome = new ArrayList<>(1);
+            JobRun run =
+                new JobRun(job, reg, codec, new JobRun.Sink() {
+                  @Override
+                  public void settled(JobRun r, Outcome o, JobEvent e) {
+                    outcome.add(o);
+                    events.add(e);
+                  }
+
+                  @Override
+                  public void abandonedThreadReturned(JobRun r) {}
+                }, listener, reg.timeoutNanos);
+            run.run();
+            writer.write(outcome);
+          }
+        }
+      } finally {
+        store.deregisterWorker(c, id);
+      }
+    } catch (SQLException e) {
+      throw new PgQueueException("drain failed", e);
+    }
+    return events;
+  }
+
+  static Duration checkPositive(String setting, Duration value) {
+    if (value == null || value.isNegative() || value.isZero()) {
+      throw new IllegalArgumentException(setting + " must be positive, got: " + value);
+    }
+    return value;
+  }
+
+  private static ThreadFactory daemonThreads(String prefix) {
+    AtomicInteger n = new AtomicInteger();
+    return r -> {
+      Thread t = new Thread(r, prefix + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
+  /** A handler with its type and settings resolved. */
+  record Registration<T>(JobType<T> type, JobHandler<T> handler, Backoff backoff, long timeoutNanos) {
+    @SuppressWarnings("unchecked")
+    void invoke(Object payload, JobContext context) throws Exception {
+      handler.handle((T) payload, context);
+    }
+  }
+
+  /** The sealed settings of one worker. */
+  static final class Config {
+    final String schema;
+    final Map<String, Registration<?>> registrations;
+    final Map<String, Integer> queues;
+    final Executor executor;
+    final long pollNanos;
+    final long heartbeatNanos;
+    final long staleNanos;
+    final long graceNanos;
+    final long shutdownNanos;
+    final int bufferFactor;
+    final long retentionMillis;
+    final ConnectionFactory dedicatedConnection;
+    final boolean shutdownHook;
+
+    Config(Builder b) {
+      this.schema = b.schema;
+      Map<String, Registration<?>> regs = new LinkedHashMap<>();
+      for (Builder.Handler<?> h : b.handlers.values()) {
+        regs.put(h.type().name(), h.resolve(b));
+      }
+      this.registrations = Map.copyOf(regs);
+      this.queues = b.queues.isEmpty() ? Map.of(EnqueueOptions.DEFAULT_QUEUE, DEFAULT_CONCURRENCY) : Map.copyOf(b.queues);
+      this.executor = b.executor;
+      this.pollNanos = b.pollInterval.toNanos();
+      this.heartbeatNanos = b.heartbeatInterval.toNanos();
+      this.staleNanos = b.staleAfter.toNanos();
+      this.graceNanos = b.timeoutGrace.toNanos();
+      this.shutdownNanos = b.shutdownTimeout.toNanos();
+      this.bufferFactor = b.bufferFactor;
+      this.retentionMillis = b.discardedRetention.toMillis();
+      this.dedicatedConnection = b.dedicatedConnection;
+      this.shutdownHook = b.shutdownHook;
+    }
+
+    /** Prune every half retention, between once a second and once every ten minutes. */
+    long pruneEveryNanos() {
+      long half = TimeUnit.MILLISECONDS.toNanos(retentionMillis) / 2;
+      return Math.max(TimeUnit.SECONDS.toNanos(1), Math.min(TimeUnit.MINUTES.toNanos(10), half));
+    }
+  }
+
+  /**
+   * Configures a {@link Worker}. Each setter validates its argument at once and throws {@link
+   * IllegalArgumentException} naming the setting and the value; {@link #build()} checks the
+   * settings against each other.
+   */
+  public static final class Builder {
+    private final DataSource dataSource;
+    private String schema = Migrator.DEFAULT_SCHEMA;
+    private ObjectMapper objectMapper;
+    private final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
+    private final Map<String, Integer> queues = new LinkedHashMap<>();
+    private Executor executor;
+    private Duration pollInterval = DEFAULT_POLL_INTERVAL;
+    private Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
+    private Duration staleAfter = DEFAULT_STALE_AFTER;
+    private Duration jobTimeout = DEFAULT_JOB_TIMEOUT;
+    private Duration timeoutGrace = DEFAULT_TIMEOUT_GRACE;
+    private Duration shutdownTimeout = DEFAULT_SHUTDOWN_TIMEOUT;
+    private int bufferFactor = DEFAULT_BUFFER_FACTOR;
+    private int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
+    private Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
+    private Backoff backoff = Backoff.DEFAULT;
+    private final List<JobListener> listeners = new ArrayList<>();
+    private ConnectionFactory dedicatedConnection;
+    private boolean shutdownHook;
+
+    private Builder(DataSource dataSource) {
+      this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+    }
+
+    record Handler<T>(JobType<T> type, JobHandler<T> handler, HandlerOptions options) {
+      Registration<T> resolve(Builder b) {
+        Duration timeout = options.timeout() != null ? options.timeout() : b.jobTimeout;
+        Backoff bo = options.backoff() != null ? options.backoff() : b.backoff;
+        return new Registration<>(type, handler, bo, timeout.toNanos());
+      }
+    }
+
+    /**
+     * Registers the handler for a job type, with the worker's default timeout and backoff.
+     *
+     * @param type the job type
+     * @param handler runs each job of the type
+     * @param <T> the payload type
+     * @return this builder
+     * @throws IllegalArgumentException if a handler for the same name is already registered
+     */
+    public <T> Builder handle(JobType<T> type, JobHandler<T> handler) {
+      return handle(type, handler, HandlerOptions.DEFAULTS);
+    }
+
+    /**
+     * Registers the handler for a job type with its own timeout and backoff.
+     *
+     * @param type the job type
+     * @param handler runs each job of the type
+     * @param options per-type settings
+     * @param <T> the payload type
+     * @return this builder
+     * @throws IllegalArgumentException if a handler for the same name is already registered
+     */
+    public <T> Builder handle(JobType<T> type, JobHandler<T> handler, HandlerOptions options) {
+      Objects.requireNonNull(type, "type");
+      Objects.requireNonNull(handler, "handler");
+      Objects.requireNonNull(options, "options");
+      if (handlers.containsKey(type.name())) {
+        throw new IllegalArgumentException(
+            "a handler for job name \"" + type.name() + "\" is already registered");
+      }
+      handlers.put(type.name(), new Handler<>(type, handler, options));
+      return this;
+    }
+
+    /**
+     * Runs a queue with the given concurrency (handlers in flight at once). Defaults to one queue,
+     * {@value EnqueueOptions#DEFAULT_QUEUE}, at {@value Worker#DEFAULT_CONCURRENCY}; naming any
+     * queue replaces that default, so name {@code "default"} too if you want it.
+     *
+     * @param name the queue name
+     * @param concurrency between 1 and 1000
+     * @return this builder
+     * @throws IllegalArgumentException if the name or concurrency is invalid, or the queue is
+     *     already configured
+     */
+    public Builder queue(String name, int concurrency) {
+      Identifiers.queueName(name);
+      if (concurrency < 1 || concurrency > 1000) {
+        throw new IllegalArgumentException(
+            "concurrency of queue \"" + name + "\" must be between 1 and 1000, got: " + concurrency);
+      }
+      if (queues.containsKey(name)) {
+        throw new IllegalArgumentException("queue \"" + name + "\" is already configured");
+      }
+      queues.put(name, concurrency);
+      return this;
+    }
+
+    /**
+     * The schema holding pgqueue's tables. Defaults to {@value Migrator#DEFAULT_SCHEMA}.
+     *
+     * @param schema a lowercase SQL identifier
+     * @return this builder
+     * @throws IllegalArgumentException if invalid
+     */
+    public Builder schema(String schema) {
+      this.schema = Identifiers.schema(schema);
+      return this;
+    }
+
+    /**
+     * The Jackson mapper that decodes payloads. Defaults to pgqueue's (java.time support, unknown
+     * properties ignored). A mapper with default typing is refused.
+     *
+     * @param objectMapper the mapper
+     * @return this builder
+     * @throws IllegalArgumentException if default typing is active
+     */
+    public Builder objectMapper(ObjectMapper objectMapper) {
+      Objects.requireNonNull(objectMapper, "objectMapper");
+      PayloadCodec.refuseDefaultTyping(objectMapper);
+      this.objectMapper = objectMapper;
+      return this;
+    }
+
+    /**
+     * Where handlers run. Defaults to a cached pool of daemon threads owned by the worker. Pass
+     * {@code Executors.newVirtualThreadPerTaskExecutor()} on Java 21+ for virtual threads. The
+     * executor must not be bounded below the total concurrency, and should not queue: an abandoned
+     * (stuck) handler keeps its thread.
+     *
+     * @param executor the executor
+     * @return this builder
+     */
+    public Builder executor(Executor executor) {
+      this.executor = Objects.requireNonNull(executor, "executor");
+      return this;
+    }
+
+    /**
+     * How often an idle queue polls when no NOTIFY arrives. Defaults to 1 second.
+     *
+     * @param pollInterval between 10 ms and 1 hour
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder pollInterval(Duration pollInterval) {
+      this.pollInterval = range("pollInterval", pollInterval, Duration.ofMillis(10), Duration.ofHours(1));
+      return this;
+    }
+
+    /**
+     * How often the worker heartbeats. Defaults to 5 seconds.
+     *
+     * @param heartbeatInterval between 10 ms and 10 minutes
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder heartbeatInterval(Duration heartbeatInterval) {
+      this.heartbeatInterval =
+          range("heartbeatInterval", heartbeatInterval, Duration.ofMillis(10), Duration.ofMinutes(10));
+      return this;
+    }
+
+    /**
+     * How old a worker's heartbeat may get before its jobs are rescued. Defaults to 30 seconds;
+     * must be at least three heartbeat intervals.
+     *
+     * @param staleAfter between 30 ms and 1 day
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder staleAfter(Duration staleAfter) {
+      this.staleAfter = range("staleAfter", staleAfter, Duration.ofMillis(30), Duration.ofDays(1));
+      return this;
+    }
+
+    /**
+     * How long one attempt may run, unless its handler's options say otherwise. Defaults to 5
+     * minutes.
+     *
+     * @param jobTimeout positive
+     * @return this builder
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder jobTimeout(Duration jobTimeout) {
+      this.jobTimeout = checkPositive("jobTimeout", jobTimeout);
+      return this;
+    }
+
+    /**
+     * How long a handler interrupted at its timeout (or at shutdown) has to return before it is
+     * abandoned. Defaults to 5 seconds.
+     *
+     * @param timeoutGrace positive
+     * @return this builder
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder timeoutGrace(Duration timeoutGrace) {
+      this.timeoutGrace = checkPositive("timeoutGrace", timeoutGrace);
+      return this;
+    }
+
+    /**
+     * How long {@link Worker#close()} lets running jobs finish before interrupting them. Defaults
+     * to 30 seconds.
+     *
+     * @param shutdownTimeout zero or positive
+     * @return this builder
+     * @throws IllegalArgumentException if negative
+     */
+    public Builder shutdownTimeout(Duration shutdownTimeout) {
+      if (shutdownTimeout == null || shutdownTimeout.isNegative()) {
+        throw new IllegalArgumentException("shutdownTimeout must be zero or positive, got: " + shutdownTimeout);
+      }
+      this.shutdownTimeout = shutdownTimeout;
+      return this;
+    }
+
+    /**
+     * How far beyond its free slots a busy queue may claim, in multiples of its concurrency.
+     * Defaults to {@value Worker#DEFAULT_BUFFER_FACTOR}; 0 disables the buffer (claim only free
+     * slots). The buffer grows only while claims come back full and empties on the first short
+     * claim; buffered jobs wait behind running ones.
+     *
+     * @param bufferFactor between 0 and 100
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder bufferFactor(int bufferFactor) {
+      if (bufferFactor < 0 || bufferFactor > 100) {
+        throw new IllegalArgumentException("bufferFactor must be between 0 and 100, got: " + bufferFactor);
+      }
+      this.bufferFactor = bufferFactor;
+      return this;
+    }
+
+    /**
+     * How many abandoned (stuck) handler threads the worker tolerates before it stops claiming
+     * and reports unhealthy. Defaults to {@value Worker#DEFAULT_MAX_ABANDONED_THREADS}.
+     *
+     * @param maxAbandonedThreads at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if below 1
+     */
+    public Builder maxAbandonedThreads(int maxAbandonedThreads) {
+      if (maxAbandonedThreads < 1) {
+        throw new IllegalArgumentException("maxAbandonedThreads must be at least 1, got: " + maxAbandonedThreads);
+      }
+      this.maxAbandonedThreads = maxAbandonedThreads;
+      return this;
+    }
+
+    /**
+     * How long discarded jobs are kept; the worker deletes older ones in small batches. Defaults
+     * to 7 days; {@link Duration#ZERO} disables pruning.
+     *
+     * @param retention zero or positive
+     * @return this builder
+     * @throws IllegalArgumentException if negative
+     */
+    public Builder discardedRetention(Duration retention) {
+      if (retention == null || retention.isNegative()) {
+        throw new IllegalArgumentException("discardedRetention must be zero or positive, got: " + retention);
+      }
+      this.discardedRetention = retention;
+      return this;
+    }
+
+    /**
+     * The wait between attempts, unless a handler's options say otherwise. Defaults to {@link
+     * Backoff#DEFAULT}.
+     *
+     * @param backoff the backoff
+     * @return this builder
+     */
+    public Builder backoff(Backoff backoff) {
+      this.backoff = Objects.requireNonNull(backoff, "backoff");
+      return this;
+    }
+
+    /**
+     * Adds a listener for job events (metrics, tracing).
+     *
+     * @param listener the listener
+     * @return this builder
+     */
+    public Builder listener(JobListener listener) {
+      listeners.add(Objects.requireNonNull(listener, "listener"));
+      return this;
+    }
+
+    /**
+     * Where the worker opens its dedicated connection for LISTEN and heartbeats: a new physical
+     * connection, not from a pool, with TCP keepalive on ({@code tcpKeepAlive=true}) and, behind
+     * PgBouncer, pointing at PostgreSQL directly. Defaults to holding one connection from the data
+     * source for the worker's life.
+     *
+     * @param factory opens the connection
+     * @return this builder
+     */
+    public Builder dedicatedConnection(ConnectionFactory factory) {
+      this.dedicatedConnection = Objects.requireNonNull(factory, "factory");
+      return this;
+    }
+
+    /**
+     * Whether to register a JVM shutdown hook that calls {@link Worker#close()}, so SIGTERM ends
+     * the worker gracefully. Defaults to false.
+     *
+     * @param shutdownHook true to register it on start
+     * @return this builder
+     */
+    public Builder shutdownHook(boolean shutdownHook) {
+      this.shutdownHook = shutdownHook;
+      return this;
+    }
+
+    /**
+     * The worker, not started.
+     *
+     * @return the worker
+     * @throws IllegalArgumentException if no handler is registered, or the stale threshold is
+     *     under three heartbeat intervals
+     */
+    public Worker build() {
+      if (handlers.isEmpty()) {
+        throw new IllegalArgumentException("a worker needs at least one handler: call handle(type, handler)");
+      }
+      if (staleAfter.compareTo(heartbeatInterval.multipliedBy(3)) < 0) {
+        throw new IllegalArgumentException(
+            "staleAfter must be at least three heartbeat intervals (" + heartbeatInterval.multipliedBy(3)
+                + "), got: " + staleAfter);
+      }
+      return new Worker(this);
+    }
+
+    private static Duration range(String setting, Duration value, Duration min, Duration max) {
+      if (value == null || value.compareTo(min) < 0 || value.compareTo(max) > 0) {
+        throw new IllegalArgumentException(
+            setting + " must be between " + min + " and " + max + ", got: " + value);
+      }
+      return value;
+    }
+  }
+}
