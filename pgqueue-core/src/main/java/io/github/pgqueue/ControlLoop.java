@@ -43,7 +43,7 @@ final class ControlLoop implements Runnable {
   private final WorkerState state;
   private final Map<String, Fetcher> fetchers;
   private final JobListener listener;
-  private final RetryLog retryLog = new RetryLog(log, "the worker's control connection (LISTEN, heartbeat)");
+  private final RetryLog retryLog;
   private final String host;
   private final long pid;
   private final String[] queues;
@@ -73,6 +73,10 @@ final class ControlLoop implements Runnable {
     this.listener = listener;
     this.queues = queues;
     this.names = names;
+    // Reconnect at least once per heartbeat interval: after an outage every live worker must
+    // heartbeat again well within a stale threshold, before any rescuer may judge it.
+    this.retryLog = new RetryLog(log, "the worker's control connection (LISTEN, heartbeat)",
+        Math.min(RetryLog.MAX_BACKOFF_MILLIS, TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos)));
     this.host = hostName();
     this.pid = ProcessHandle.current().pid();
   }
@@ -81,13 +85,8 @@ final class ControlLoop implements Runnable {
     Thread t = new Thread(this, threadName);
     t.setDaemon(true);
     thread = t;
-    lastPruneNanos = System.nanoTime();
+    lastPruneNanos = System.nanoTime() - config.pruneEveryNanos(); // first prune at the first heartbeat
     t.start();
-  }
-
-  /** Whether the dedicated connection is up (not in an outage backoff). */
-  boolean connected() {
-    return connection != null && !retryLog.failing();
   }
 
   /** Whether the last probe showed that NOTIFY reaches this worker. */
@@ -102,6 +101,7 @@ final class ControlLoop implements Runnable {
         connection = c;
         session(c);
       } catch (SQLException | RuntimeException e) {
+        state.heartbeatFailed();
         if (stopping) {
           break;
         }
@@ -170,6 +170,7 @@ final class ControlLoop implements Runnable {
   private void ensureRegistered(Connection c) throws SQLException {
     long id = state.workerId();
     if (id != 0 && store.heartbeat(c, id)) {
+      state.heartbeatSucceeded();
       return;
     }
     long newId = store.registerWorker(c, host, pid, queues, names);
@@ -182,6 +183,7 @@ final class ControlLoop implements Runnable {
       log.info("pgqueue: worker {} registered (host {}, pid {}, queues {})", newId, host, pid, List.of(queues));
     }
     state.workerId(newId);
+    state.heartbeatSucceeded();
   }
 
   private void probeListen(Connection c, PGConnection pg) throws SQLException {

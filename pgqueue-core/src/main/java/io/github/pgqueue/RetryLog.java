@@ -9,18 +9,25 @@ import org.slf4j.Logger;
  */
 final class RetryLog {
 
-  static final long MIN_BACKOFF_MILLIS = 100;
-  static final long MAX_BACKOFF_MILLIS = 5_000;
+  static final long MIN_BACKOFF_MILLIS = 50;
+  /** Retry at least once a second: after an outage the worker is back within about a second. */
+  static final long MAX_BACKOFF_MILLIS = 1_000;
 
   private final Logger log;
   private final String activity;
+  private final long maxBackoffMillis;
   private long backoffMillis = MIN_BACKOFF_MILLIS;
   private int failures;
   private long lastLogNanos;
 
   RetryLog(Logger log, String activity) {
+    this(log, activity, MAX_BACKOFF_MILLIS);
+  }
+
+  RetryLog(Logger log, String activity, long maxBackoffMillis) {
     this.log = log;
     this.activity = activity;
+    this.maxBackoffMillis = Math.max(MIN_BACKOFF_MILLIS, maxBackoffMillis);
   }
 
   /** Records a failure; returns how long to wait before retrying (jittered). */
@@ -35,7 +42,7 @@ final class RetryLog {
       lastLogNanos = now;
     }
     long wait = backoffMillis;
-    backoffMillis = Math.min(MAX_BACKOFF_MILLIS, backoffMillis * 2);
+    backoffMillis = Math.min(maxBackoffMillis, backoffMillis * 2);
     return wait / 2 + ThreadLocalRandom.current().nextLong(wait / 2 + 1);
   }
 
@@ -45,10 +52,6 @@ final class RetryLog {
     }
     failures = 0;
     backoffMillis = MIN_BACKOFF_MILLIS;
-  }
-
-  synchronized boolean failing() {
-    return failures > 0;
   }
 
   private static String describe(Exception e) {

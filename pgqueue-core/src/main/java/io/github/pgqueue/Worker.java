@@ -309,9 +309,8 @@ public final class Worker implements AutoCloseable {
     return started.get()
         && !closed.get()
         && state.workerId() != 0
-        && !state.overAbandonCap()
-        && control != null
-        && control.connected();
+        && state.heartbeating()
+        && !state.overAbandonCap();
   }
 
   /**

@@ -8,6 +8,7 @@ final class WorkerState {
   private final int maxAbandoned;
   private volatile long workerId;
   private volatile boolean closing;
+  private volatile boolean heartbeating;
   private final AtomicInteger abandoned = new AtomicInteger();
 
   WorkerState(int maxAbandoned) {
@@ -31,9 +32,25 @@ final class WorkerState {
     return closing;
   }
 
-  /** Registered, not closing, and not past the cap of abandoned (stuck) handler threads. */
+  /**
+   * Registered, heartbeating, not closing, and not past the cap of abandoned (stuck) handler
+   * threads. A worker that cannot heartbeat must not claim: to every other worker it looks dead,
+   * and jobs it claimed would be rescued from under it.
+   */
   boolean mayClaim() {
-    return workerId != 0 && !closing && abandoned.get() < maxAbandoned;
+    return workerId != 0 && heartbeating && !closing && abandoned.get() < maxAbandoned;
+  }
+
+  void heartbeatSucceeded() {
+    heartbeating = true;
+  }
+
+  void heartbeatFailed() {
+    heartbeating = false;
+  }
+
+  boolean heartbeating() {
+    return heartbeating;
   }
 
   int abandoned() {

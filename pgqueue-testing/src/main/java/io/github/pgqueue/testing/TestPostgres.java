@@ -46,6 +46,8 @@ public final class TestPostgres {
   private final String password;
   private final String extraParams;
   private final AutoCloseable owned;
+  /** Set for servers from {@link #startEmbedded()}, which tests may stop and start again. */
+  private final Restartable restartable;
 
   private TestPostgres(
       String kind,
@@ -55,7 +57,8 @@ public final class TestPostgres {
       String user,
       String password,
       String extraParams,
-      AutoCloseable owned) {
+      AutoCloseable owned,
+      Restartable restartable) {
     this.kind = kind;
     this.host = host;
     this.port = port;
@@ -64,6 +67,7 @@ public final class TestPostgres {
     this.password = password;
     this.extraParams = extraParams;
     this.owned = owned;
+    this.restartable = restartable;
   }
 
   /**
@@ -105,29 +109,113 @@ public final class TestPostgres {
   }
 
   /**
-   * Starts a new embedded PostgreSQL of its own, outside the shared per-JVM server: for tests that
-   * stop, restart or reconfigure their server. Close it when done.
+   * Starts a new embedded PostgreSQL of its own, outside the shared per-JVM server, for tests that
+   * stop and start their server ({@link #stopServer()}, {@link #startServer()}). Close it when
+   * done.
    *
    * @return the started server
    */
   public static TestPostgres startEmbedded() {
-    return embedded();
+    try {
+      Restartable r = new Restartable(java.nio.file.Files.createTempDirectory("pgqueue-test-pg"));
+      r.start();
+      return new TestPostgres("embedded", "127.0.0.1", r.port, "postgres", "postgres", null, "", r, r);
+    } catch (IOException e) {
+      throw new UncheckedIOException("starting embedded PostgreSQL failed", e);
+    }
   }
 
   private static TestPostgres embedded() {
     try {
-      EmbeddedPostgres pg =
-          EmbeddedPostgres.builder()
-              // Test data need not survive a power cut; skipping fsync keeps the suite fast.
-              .setServerConfig("fsync", "off")
-              .setServerConfig("synchronous_commit", "off")
-              .setServerConfig("full_page_writes", "off")
-              .setServerConfig("max_connections", "300")
-              .start();
+      EmbeddedPostgres pg = configure(EmbeddedPostgres.builder()).start();
       return new TestPostgres(
-          "embedded", "127.0.0.1", pg.getPort(), "postgres", "postgres", null, "", pg);
+          "embedded", "127.0.0.1", pg.getPort(), "postgres", "postgres", null, "", pg, null);
     } catch (IOException e) {
       throw new UncheckedIOException("starting embedded PostgreSQL failed", e);
+    }
+  }
+
+  private static EmbeddedPostgres.Builder configure(EmbeddedPostgres.Builder b) {
+    // Test data need not survive a power cut; skipping fsync keeps the suite fast.
+    return b.setServerConfig("fsync", "off")
+        .setServerConfig("synchronous_commit", "off")
+        .setServerConfig("full_page_writes", "off")
+        .setServerConfig("max_connections", "300");
+  }
+
+  /**
+   * Stops the server, keeping its data, as a crash or an outage would look to clients: every
+   * connection is dropped. Only for servers from {@link #startEmbedded()}.
+   *
+   * @throws IllegalStateException for any other server
+   */
+  public void stopServer() {
+    requireRestartable().stop();
+  }
+
+  /**
+   * Starts the server again on the same port with the same data, after {@link #stopServer()}.
+   *
+   * @throws IllegalStateException for a server not from {@link #startEmbedded()}
+   */
+  public void startServer() {
+    try {
+      requireRestartable().start();
+    } catch (IOException e) {
+      throw new UncheckedIOException("restarting embedded PostgreSQL failed", e);
+    }
+  }
+
+  private Restartable requireRestartable() {
+    if (restartable == null) {
+      throw new IllegalStateException(
+          "only a server from TestPostgres.startEmbedded() can be stopped and started; this is " + describe());
+    }
+    return restartable;
+  }
+
+  /** An embedded server with a kept data directory and a fixed port, so it can come back. */
+  private static final class Restartable implements AutoCloseable {
+    private final java.nio.file.Path dataDir;
+    private int port;
+    private EmbeddedPostgres pg;
+
+    Restartable(java.nio.file.Path dataDir) {
+      this.dataDir = dataDir;
+    }
+
+    synchronized void start() throws IOException {
+      if (pg != null) {
+        return;
+      }
+      EmbeddedPostgres.Builder b =
+          configure(EmbeddedPostgres.builder()).setDataDirectory(dataDir).setCleanDataDirectory(false);
+      if (port != 0) {
+        b.setPort(port);
+      }
+      pg = b.start();
+      port = pg.getPort();
+    }
+
+    synchronized void stop() {
+      if (pg == null) {
+        return;
+      }
+      try {
+        pg.close();
+      } catch (IOException e) {
+        throw new UncheckedIOException("stopping embedded PostgreSQL failed", e);
+      } finally {
+        pg = null;
+      }
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+      stop();
+      try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.walk(dataDir)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
     }
   }
 
@@ -156,13 +244,13 @@ public final class TestPostgres {
         }
       }
     }
-    return new TestPostgres("external", host, port, database, user, password, extra.toString(), null);
+    return new TestPostgres("external", host, port, database, user, password, extra.toString(), null, null);
   }
 
   /** Built by {@link TestcontainersServer}. */
   static TestPostgres ofContainer(
       String host, int port, String database, String user, String password, AutoCloseable c) {
-    return new TestPostgres("testcontainers", host, port, database, user, password, "", c);
+    return new TestPostgres("testcontainers", host, port, database, user, password, "", c, null);
   }
 
   /**

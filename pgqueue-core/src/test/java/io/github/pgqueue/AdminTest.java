@@ -1,0 +1,139 @@
+package io.github.pgqueue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.pgqueue.testing.PgQueueTest;
+import io.github.pgqueue.testing.TestDatabase;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+@PgQueueTest
+class AdminTest {
+
+  record Item(int n) {}
+
+  static final JobType<Item> ITEM = JobType.of("item", Item.class);
+  static final JobType<Item> OTHER = JobType.of("other", Item.class);
+
+  TestDatabase db;
+  JobQueue queue;
+
+  @BeforeEach
+  void setUp(TestDatabase db) {
+    this.db = db;
+    db.truncate();
+    queue = JobQueue.create(db.dataSource());
+  }
+
+  /** Runs every due job once with a handler that fails with {@code message}; all are discarded. */
+  private void failAll(JobType<Item> type, String message) {
+    Worker.builder(db.dataSource()).handle(type, (item, ctx) -> {
+      throw new IllegalStateException(message);
+    }).build().drain(1_000);
+  }
+
+  @Test
+  void retryADiscardedJobGivesItAFreshBudgetAndKeepsItsErrors() {
+    JobId id = queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().maxAttempts(1).build()).id();
+    failAll(ITEM, "smtp down");
+    assertThat(queue.find(id).orElseThrow().state()).isEqualTo(JobState.DISCARDED);
+
+    assertThat(queue.retry(id)).isTrue();
+    JobInfo j = queue.find(id).orElseThrow();
+    assertThat(j.state()).isEqualTo(JobState.AVAILABLE);
+    assertThat(j.attempt()).isZero();
+    assertThat(j.discardedAt()).isNull();
+    assertThat(j.errors()).hasSize(1);
+
+    List<JobEvent> events = Worker.builder(db.dataSource()).handle(ITEM, (i, c) -> {}).build().drain(10);
+    assertThat(events).extracting(JobEvent::kind).containsExactly(JobEvent.Kind.SUCCEEDED);
+    assertThat(queue.find(id)).isEmpty();
+  }
+
+  @Test
+  void retryMakesAScheduledJobDueNowAndRefusesRunningOrMissingJobs() {
+    JobId later = queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().delay(Duration.ofDays(1)).build()).id();
+    assertThat(queue.retry(later)).isTrue();
+    assertThat(queue.find(later).orElseThrow().runAt()).isBefore(java.time.Instant.now().plusSeconds(5));
+
+    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, locked_at = now() WHERE id = " + later.value());
+    assertThat(queue.retry(later)).isFalse();
+    assertThat(queue.retry(new JobId(999_999))).isFalse();
+  }
+
+  @Test
+  void retryLeavesAJobAloneWhoseKeyIsHeldAgain() {
+    EnqueueOptions keyed = EnqueueOptions.builder().uniqueKey("k").maxAttempts(1).build();
+    JobId first = queue.enqueue(ITEM, new Item(1), keyed).id();
+    failAll(ITEM, "x");
+    JobId second = queue.enqueue(ITEM, new Item(2), keyed).id();
+    assertThat(second).isNotEqualTo(first);
+    assertThat(queue.retry(first)).isFalse();
+    assertThat(queue.find(first).orElseThrow().state()).isEqualTo(JobState.DISCARDED);
+  }
+
+  @Test
+  void cancelDiscardsAPendingJobWithTheReason() {
+    JobId id = queue.enqueue(ITEM, new Item(1)).id();
+    assertThat(queue.cancel(id, "duplicate order")).isTrue();
+    JobInfo j = queue.find(id).orElseThrow();
+    assertThat(j.state()).isEqualTo(JobState.DISCARDED);
+    assertThat(j.errors()).singleElement().satisfies(e -> {
+      assertThat(e.kind()).isEqualTo(JobError.Kind.CANCELLED);
+      assertThat(e.message()).isEqualTo("duplicate order");
+    });
+    assertThat(queue.cancel(id, "again")).as("only available jobs").isFalse();
+  }
+
+  @Test
+  void listAndRetryDiscardedByNameAndError() {
+    EnqueueOptions once = EnqueueOptions.builder().maxAttempts(1).build();
+    queue.enqueueAll(ITEM, List.of(new Item(1), new Item(2)), once);
+    failAll(ITEM, "SMTP timeout");
+    queue.enqueue(ITEM, new Item(3), once);
+    failAll(ITEM, "invalid address");
+    queue.enqueue(OTHER, new Item(4), once);
+    failAll(OTHER, "SMTP timeout");
+
+    assertThat(queue.discardedJobs(null, 10)).hasSize(4);
+    List<JobInfo> items = queue.discardedJobs("item", 10);
+    assertThat(items).hasSize(3).allMatch(j -> j.name().equals("item"));
+    assertThat(items.get(0).payload()).as("newest first").isEqualTo("{\"n\": 3}");
+
+    assertThat(queue.retryDiscarded("item", "smtp TIMEOUT")).isEqualTo(2);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available'")).isEqualTo(2);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded' AND name = 'other'")).isEqualTo(1);
+    assertThat(queue.retryDiscarded("item", "")).isEqualTo(1);
+  }
+
+  @Test
+  void pruneDeletesOnlyOldDiscardedJobs() {
+    EnqueueOptions once = EnqueueOptions.builder().maxAttempts(1).build();
+    queue.enqueueAll(ITEM, List.of(new Item(1), new Item(2), new Item(3)), once);
+    failAll(ITEM, "x");
+    db.execute("UPDATE pgqueue.jobs SET discarded_at = now() - interval '8 days' WHERE payload = '{\"n\": 1}'");
+    db.execute("UPDATE pgqueue.jobs SET discarded_at = now() - interval '8 days' WHERE payload = '{\"n\": 2}'");
+    queue.enqueue(ITEM, new Item(9));
+
+    assertThat(queue.pruneDiscarded(Duration.ofDays(7))).isEqualTo(2);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isEqualTo(2);
+  }
+
+  @Test
+  void workersPruneOnTheirOwn() {
+    queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().maxAttempts(1).build());
+    failAll(ITEM, "x");
+    db.execute("UPDATE pgqueue.jobs SET discarded_at = now() - interval '1 hour'");
+    Worker w = Worker.builder(db.dataSource()).heartbeatInterval(Duration.ofMillis(100))
+        .discardedRetention(Duration.ofMinutes(1)).handle(ITEM, (i, c) -> {}).build();
+    w.start();
+    try {
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+          .until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+    } finally {
+      w.close();
+    }
+  }
+}

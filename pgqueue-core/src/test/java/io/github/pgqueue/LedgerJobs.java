@@ -1,0 +1,57 @@
+package io.github.pgqueue;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.concurrent.ThreadLocalRandom;
+import javax.sql.DataSource;
+
+/**
+ * The job the process and chaos tests run: it records each run in a ledger table (committed on
+ * its own, so the record survives whatever happens to the worker afterwards), works for a while,
+ * and fails now and then if asked to.
+ */
+final class LedgerJobs {
+  private LedgerJobs() {}
+
+  /**
+   * @param n the job's number, unique in a test
+   * @param workMillis how long the handler works after recording its run
+   * @param failPercent chance in percent that the attempt throws after working
+   */
+  record Work(int n, int workMillis, int failPercent) {}
+
+  static final JobType<Work> WORK = JobType.of("ledger_work", Work.class);
+
+  static final String CREATE_LEDGER =
+      "CREATE TABLE IF NOT EXISTS ledger (n int NOT NULL, job_id bigint NOT NULL, attempt int NOT NULL,"
+          + " pid bigint NOT NULL, outcome text NOT NULL DEFAULT 'started', at timestamptz NOT NULL DEFAULT clock_timestamp())";
+
+  static JobHandler<Work> handler(DataSource ds) {
+    long pid = ProcessHandle.current().pid();
+    return (work, ctx) -> {
+      record(ds, work.n(), ctx, pid, "started");
+      if (work.workMillis() > 0) {
+        Thread.sleep(work.workMillis());
+      }
+      if (work.failPercent() > 0 && ThreadLocalRandom.current().nextInt(100) < work.failPercent()) {
+        throw new IllegalStateException("planned failure of job " + work.n() + " attempt " + ctx.attempt());
+      }
+    };
+  }
+
+  static void record(DataSource ds, int n, JobContext ctx, long pid, String outcome) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement ps = c.prepareStatement("INSERT INTO ledger (n, job_id, attempt, pid, outcome) VALUES (?, ?, ?, ?, ?)")) {
+      if (!c.getAutoCommit()) {
+        c.setAutoCommit(true);
+      }
+      ps.setInt(1, n);
+      ps.setLong(2, ctx.id().value());
+      ps.setInt(3, ctx.attempt());
+      ps.setLong(4, pid);
+      ps.setString(5, outcome);
+      ps.executeUpdate();
+    }
+  }
+}
