@@ -86,6 +86,18 @@ public final class JobQueue {
   }
 
   /**
+   * A new instance of the Jackson mapper pgqueue uses unless given another: java.time support,
+   * ISO-8601 dates, unknown properties ignored on decode, no default typing. Start from it to add
+   * your own modules, and pass the result to both {@link Builder#objectMapper} and {@link
+   * Worker.Builder#objectMapper}.
+   *
+   * @return a new mapper
+   */
+  public static ObjectMapper defaultObjectMapper() {
+    return PayloadCodec.defaultMapper();
+  }
+
+  /**
    * The schema this queue writes to.
    *
    * @return the schema name
