@@ -73,6 +73,7 @@ final class Sql {
   final String countJobs;
   final String retryJob;
   final String cancelJob;
+  final String deleteJob;
   final String listDiscarded;
   final String listDiscardedByName;
   final String retryDiscarded;
@@ -241,6 +242,7 @@ final class Sql {
                             'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
           WHERE id = ? AND state = 'available'
           """.formatted(JobError.KEPT_PER_JOB));
+    deleteJob = q("DELETE FROM {s}.jobs WHERE id = ? AND state IN ('available', 'discarded')");
     String jobColumns =
         """
         id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
