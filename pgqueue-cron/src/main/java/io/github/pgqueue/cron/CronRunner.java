@@ -105,6 +105,12 @@ final class CronRunner implements Runnable {
     } catch (InterruptedException e) {
       // close() gave up waiting for a graceful stop and interrupted us: stop now.
       Thread.currentThread().interrupt();
+    } catch (Error e) {
+      // Out of memory, a stack overflow in a payload function: nothing sensible to retry, but
+      // a cron process that silently stops firing is worse than a loud one.
+      log.error("pgqueue cron: the scheduler thread stops on an error; no firing will be"
+          + " enqueued by this process until it is restarted", e);
+      throw e;
     }
   }
 
@@ -395,6 +401,10 @@ final class CronRunner implements Runnable {
         c.commit();
         database.succeeded(System.nanoTime());
         Outcome outcome = adopt(s, row, at);
+        if (outcome == Outcome.TAKEN && log.isDebugEnabled()) {
+          log.debug("pgqueue cron: {}: firing {} was already claimed; last fired {} (clock {})",
+              s, at, row.lastFired(), clock.instant());
+        }
         if (outcome != null) {
           return outcome;
         }

@@ -138,6 +138,31 @@ class CronSchedulerTest {
     assertThat(jobs).extracting(Job::by).containsExactly("a", "a", "a", "b", "b", "b", "b");
   }
 
+  @Test
+  void renamingStartsANewScheduleAndRemovingOneLeavesItsRow() {
+    TestClock clock = TestClock.atSystemTime();
+    CronScheduler before = start(clock, every("report-v1", "* * * * * *", "v1"));
+    Instant last = await().atMost(WAIT).until(() -> lastFired(db, "report-v1"), Objects::nonNull);
+    Instant t1 = CronExpression.parse("* * * * * *").nextAfter(last, ZoneOffset.UTC);
+    advanceTo(clock, t1, before);
+    await().atMost(WAIT).until(() -> t1.equals(lastFired(db, "report-v1")));
+    before.close();
+
+    // The next release renames the cron job: a new schedule, starting from now.
+    clock.set(t1.plusSeconds(5));
+    Instant renamedAt = dbNow(db);
+    CronScheduler after = start(clock, every("report-v2", "* * * * * *", "v2"));
+    CronDb.Row renamed = await().atMost(WAIT).until(() -> row(db, "report-v2"), Objects::nonNull);
+    assertThat(renamed.lastFired()).isAfterOrEqualTo(renamedAt);
+    Instant t2 = CronExpression.parse("* * * * * *").nextAfter(renamed.lastFired(), ZoneOffset.UTC);
+    advanceTo(clock, t2.isAfter(clock.instant()) ? t2 : clock.instant(), after);
+    await().atMost(WAIT).until(() -> !jobs(db).stream().filter(j -> j.by().equals("v2")).toList().isEmpty());
+
+    // The old name fires no more; its row stays as it was.
+    assertThat(lastFired(db, "report-v1")).isEqualTo(t1);
+    assertThat(jobs(db)).filteredOn(j -> j.by().equals("v1")).extracting(Job::runAt).containsExactly(t1);
+  }
+
   // ---- exactly once across processes ------------------------------------------------------------
 
   @Test
