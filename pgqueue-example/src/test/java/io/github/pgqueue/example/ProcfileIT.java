@@ -67,11 +67,11 @@ class ProcfileIT {
     assertThat(new File(dir, "target/pgqueue-example.jar")).exists();
     int port = freePort();
 
-    ProcessBuilder pb = new ProcessBuilder("foreman", "start", "-f", "Procfile.dev", "-t", "20")
+    // Like overmind, foreman gives each process PORT = base + 100 * its position; web comes first.
+    ProcessBuilder pb = new ProcessBuilder("foreman", "start", "-f", "Procfile.dev", "-t", "20", "-p", Integer.toString(port))
         .directory(dir).redirectErrorStream(true);
     Map<String, String> env = pb.environment();
     env.put("DATABASE_URL", db.jdbcUrlWithCredentials());
-    env.put("PORT", Integer.toString(port));
     env.put("WORKER_CONCURRENCY", "4");
     env.put("CLEANUP_CRON", "*/2 * * * * *"); // every 2 seconds instead of nightly
     env.put("REPORT_EVERY", "PT1S");
