@@ -84,7 +84,20 @@ public final class Bench {
         try {
           String[] cred = credentials(adminUrl);
           System.err.printf("run %d/%d on %s%n", i + 1, o.repeats, db);
+          // WORKLOAD.md: a whole run is killed after 900 s.
+          Thread killer = new Thread(() -> {
+            try {
+              Thread.sleep(900_000);
+              System.err.println("run exceeded 900 s: killed, as the workload prescribes");
+              Runtime.getRuntime().halt(3);
+            } catch (InterruptedException e) {
+              // the run finished in time
+            }
+          }, "run-deadline");
+          killer.setDaemon(true);
+          killer.start();
           runs.add(new Workload(o, withDatabase(adminUrl, db), cred[0], cred[1]).run());
+          killer.interrupt();
         } finally {
           try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
             st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
