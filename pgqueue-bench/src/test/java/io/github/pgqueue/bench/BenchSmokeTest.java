@@ -1,0 +1,53 @@
+package io.github.pgqueue.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.pgqueue.testing.PgQueueTest;
+import io.github.pgqueue.testing.TestDatabase;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Keeps the benchmark compiling and working: a tiny run of every phase. It asserts that each
+ * phase produced its figures, never how fast anything was.
+ */
+@PgQueueTest
+class BenchSmokeTest {
+
+  @Test
+  void everyPhaseOfATinyRunReportsItsFigures(TestDatabase db) throws Exception {
+    Bench.Options o = Bench.parse(new String[] {"--n", "1000", "--samples", "5", "--ceiling-batches", "50"});
+    Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
+
+    for (String rate : List.of("enqueue_single", "process_c10", "enqueue_bulk", "process_c20",
+        "raw_enqueue_single", "raw_enqueue_single_notify_every", "raw_enqueue_bulk", "raw_process_b50")) {
+      assertThat(r).containsKey(rate);
+      assertThat(((Number) r.get(rate)).doubleValue()).as(rate).isPositive();
+    }
+    assertThat(r).doesNotContainKey("process_c10_timed_out");
+    assertThat(r.get("latency_n")).isEqualTo(5);
+    assertThat(r.get("latency_timeouts")).isEqualTo(0);
+    assertThat(((Number) r.get("process_c10_mean_claim")).doubleValue()).isPositive();
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+  }
+
+  @Test
+  void mulberry32DrawsTheWorkloadsGaps() {
+    Mulberry32 r = new Mulberry32(42);
+    int[] first = new int[5];
+    for (int i = 0; i < first.length; i++) {
+      first[i] = (int) Math.floor(r.next() * 100);
+    }
+    // The sequence every driver must draw (mulberry32, seed 42), from WORKLOAD.md's generator.
+    assertThat(first).containsExactly(60, 44, 85, 66, 17);
+  }
+
+  @Test
+  void nearestRankPercentiles() {
+    double[] s = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    assertThat(Workload.nearestRank(s, 50)).isEqualTo(5);
+    assertThat(Workload.nearestRank(s, 90)).isEqualTo(9);
+    assertThat(Workload.nearestRank(s, 99)).isEqualTo(10);
+  }
+}
