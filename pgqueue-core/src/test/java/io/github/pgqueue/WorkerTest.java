@@ -135,6 +135,31 @@ class WorkerTest {
   }
 
   @Test
+  void handlersRunOnTheGivenExecutorForExampleVirtualThreads() throws Exception {
+    java.util.concurrent.ExecutorService virtual;
+    try {
+      // Java 21+; found reflectively because the library is compiled for Java 17.
+      virtual = (java.util.concurrent.ExecutorService)
+          java.util.concurrent.Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+    } catch (NoSuchMethodException e) {
+      org.junit.jupiter.api.Assumptions.abort("virtual threads need Java 21+; this is " + Runtime.version());
+      return;
+    }
+    Set<Boolean> virtualThreads = ConcurrentHashMap.newKeySet();
+    try {
+      start(Worker.builder(db.dataSource()).executor(virtual).handle(ITEM, (item, ctx) ->
+          virtualThreads.add((Boolean) Thread.class.getMethod("isVirtual").invoke(Thread.currentThread()))));
+      queue.enqueueAll(ITEM, IntStream.range(0, 50).mapToObj(Item::new).toList());
+      await().atMost(Duration.ofSeconds(20)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      assertThat(virtualThreads).containsExactly(true);
+    } finally {
+      workers.forEach(Worker::close);
+      workers.clear();
+      virtual.shutdown();
+    }
+  }
+
+  @Test
   void registeringANameTwiceFailsAtBuildTime() {
     assertThatThrownBy(() -> Worker.builder(db.dataSource())
         .handle(ITEM, (i, c) -> {})
