@@ -24,7 +24,7 @@ import javax.sql.DataSource;
  *
  * <p>When a job may run at once, the enqueue sends a NOTIFY in the same transaction so an idle
  * worker wakes within milliseconds. Because a NOTIFY serialises commits cluster-wide, at most one
- * is sent per queue every 10 ms by this instance; workers poll fast after a wake-up, so a skipped
+ * is sent per queue per millisecond by this instance; workers poll fast after a wake-up, so a skipped
  * one costs milliseconds. {@link Builder#notify(boolean)} turns NOTIFY off (workers then rely on
  * polling).
  *
