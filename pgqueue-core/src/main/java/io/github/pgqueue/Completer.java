@@ -27,6 +27,8 @@ final class Completer implements Runnable {
 
   private final DataSource dataSource;
   private final JobStore store;
+  /** Told of each outcome once it is written. */
+  private final java.util.function.Consumer<Outcome> written;
   private final LinkedBlockingQueue<Outcome> pending = new LinkedBlockingQueue<>();
   private final RetryLog retryLog = new RetryLog(log, "writing job outcomes");
   private volatile boolean stopping;
@@ -34,8 +36,13 @@ final class Completer implements Runnable {
   private Thread thread;
 
   Completer(DataSource dataSource, JobStore store) {
+    this(dataSource, store, o -> {});
+  }
+
+  Completer(DataSource dataSource, JobStore store, java.util.function.Consumer<Outcome> written) {
     this.dataSource = dataSource;
     this.store = store;
+    this.written = written;
   }
 
   void start(String threadName) {
@@ -111,6 +118,9 @@ final class Completer implements Runnable {
       try {
         write(batch);
         retryLog.recovered();
+        for (Outcome o : batch) {
+          written.accept(o);
+        }
         return;
       } catch (SQLException | RuntimeException e) {
         long wait = retryLog.failed(e);

@@ -62,6 +62,15 @@ final class Fetcher implements Runnable {
   private boolean closing;
   private long nextPollNanos = System.nanoTime();
   private long fastPollUntilNanos;
+  /**
+   * Ids of jobs this fetcher claimed whose outcome is not yet written: from the claim's reply until
+   * the completer has written the outcome. After a claim whose reply was lost, the jobs the
+   * database says this worker holds in this queue, minus these, are the ones nobody here knows of.
+   */
+  private final java.util.Set<Long> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /** Set when a claim failed in a way that may have committed it anyway: its reply was lost. */
+  private boolean claimOutcomeUnknown;
+  private long unknownOwner;
   /** Claim statements run and jobs they returned, for the benchmark's batch-size report. */
   private volatile long claims;
   private volatile long claimedJobs;
@@ -101,7 +110,18 @@ final class Fetcher implements Runnable {
         long owner = state.workerId();
         List<ClaimedJob> jobs;
         try (Connection c = dataSource.getConnection()) {
-          jobs = store.claim(c, queue, names, want, owner);
+          if (claimOutcomeUnknown) {
+            releaseUnknownClaims(c);
+          }
+          try {
+            jobs = store.claim(c, queue, names, want, owner);
+          } catch (SQLException e) {
+            if (isOutcomeUnknown(e)) {
+              claimOutcomeUnknown = true;
+              unknownOwner = owner;
+            }
+            throw e;
+          }
           claims++;
           claimedJobs += jobs.size();
           retryLog.recovered();
@@ -121,6 +141,32 @@ final class Fetcher implements Runnable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  /**
+   * A connection failure (SQLState class 08) or a timeout (57014) during the claim leaves its fate
+   * unknown: PostgreSQL may have committed it and the reply been lost. A clean error from the
+   * server means it rolled back.
+   */
+  static boolean isOutcomeUnknown(SQLException e) {
+    String state = e.getSQLState();
+    return state == null || state.startsWith("08") || state.equals("57014") || state.equals("57P01");
+  }
+
+  private void releaseUnknownClaims(Connection c) throws SQLException {
+    List<Long> released = store.releaseUnknownClaims(c, unknownOwner, queue, held.toArray(new Long[0]));
+    claimOutcomeUnknown = false;
+    if (!released.isEmpty()) {
+      log.warn(
+          "pgqueue: a claim's reply was lost (the connection broke after PostgreSQL committed it);"
+              + " released {} jobs of queue \"{}\" this worker held without knowing: {}",
+          released.size(), queue, released);
+    }
+  }
+
+  /** The completer wrote the outcome of this job: it is no longer held. */
+  void outcomeWritten(long jobId) {
+    held.remove(jobId);
   }
 
   /** Waits until a claim is due and returns how many jobs to ask for, or -1 when closing. */
@@ -164,6 +210,9 @@ final class Fetcher implements Runnable {
         fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
       }
       nextPollNanos = now + (now - fastPollUntilNanos < 0 ? FAST_POLL_NANOS : pollNanos);
+      for (ClaimedJob job : jobs) {
+        held.add(job.id());
+      }
       if (closing) {
         toRelease = jobs;
       } else {

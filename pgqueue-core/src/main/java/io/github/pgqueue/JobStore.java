@@ -293,6 +293,22 @@ final class JobStore {
     }
   }
 
+  /** Runs {@link Sql#releaseUnknownClaims}; returns the ids released. */
+  List<Long> releaseUnknownClaims(Connection c, long owner, String queue, Long[] held) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.releaseUnknownClaims)) {
+      ps.setLong(1, owner);
+      ps.setString(2, queue);
+      ps.setArray(3, c.createArrayOf("int8", held));
+      List<Long> ids = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          ids.add(rs.getLong(1));
+        }
+      }
+      return ids;
+    }
+  }
+
   /** Deletes the succeeded jobs still held by the attempt that ran them; returns rows deleted. */
   int complete(Connection c, List<Outcome> successes) throws SQLException {
     int n = successes.size();

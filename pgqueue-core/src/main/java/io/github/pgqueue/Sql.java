@@ -54,6 +54,13 @@ final class Sql {
    * <p>Parameters: queue, names (text[]), limit, worker id.
    */
   final String claim;
+  /**
+   * After a claim whose reply was lost (the connection broke after PostgreSQL committed it), the
+   * worker holds jobs it never saw. Releases the running jobs of one queue locked by this worker
+   * that are not among the ids it knows it holds; they never started, so the attempt is given
+   * back. Parameters: worker id, queue, held ids (bigint[]).
+   */
+  final String releaseUnknownClaims;
   /** Success: delete, guarded by (id, attempt, lock owner) so a late result of a rescued attempt changes nothing. */
   final String complete;
   /**
@@ -157,6 +164,13 @@ final class Sql {
           WHERE j.id = c.id
           RETURNING j.id, j.name, j.payload::text, j.attempt, j.max_attempts, j.priority,
                     j.run_at, j.created_at, j.context
+          """);
+    releaseUnknownClaims =
+        q("""
+          UPDATE {s}.jobs
+          SET state = 'available', attempt = attempt - 1, locked_by = NULL, locked_at = NULL
+          WHERE locked_by = ? AND queue = ? AND state = 'running' AND NOT (id = ANY(?::bigint[]))
+          RETURNING id
           """);
     complete =
         q("""

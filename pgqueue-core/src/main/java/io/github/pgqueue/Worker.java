@@ -151,7 +151,12 @@ public final class Worker implements AutoCloseable {
       ownExecutor = Executors.newCachedThreadPool(daemonThreads(threadPrefix + "-job-"));
       executor = ownExecutor;
     }
-    completer = new Completer(dataSource, store);
+    completer = new Completer(dataSource, store, o -> {
+      Fetcher f = fetchers.get(o.job().queue());
+      if (f != null) {
+        f.outcomeWritten(o.job().id());
+      }
+    });
     watchdog = new Watchdog(config.graceNanos, state);
     String[] names = config.registrations.keySet().toArray(new String[0]);
     for (Map.Entry<String, Integer> q : config.queues.entrySet()) {

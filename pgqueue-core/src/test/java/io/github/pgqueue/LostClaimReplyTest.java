@@ -1,0 +1,121 @@
+package io.github.pgqueue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.github.pgqueue.testing.PgQueueTest;
+import io.github.pgqueue.testing.TestDatabase;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.IntStream;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.Test;
+import org.postgresql.util.PSQLException;
+import org.postgresql.util.PSQLState;
+
+/**
+ * The connection breaks after PostgreSQL committed a claim and before the worker read the reply:
+ * the worker holds jobs it never saw, and its live heartbeat keeps any rescuer away. It must find
+ * and release them itself.
+ */
+@PgQueueTest
+class LostClaimReplyTest {
+
+  record Item(int n) {}
+
+  static final JobType<Item> ITEM = JobType.of("item", Item.class);
+
+  @Test
+  void jobsFromAClaimWhoseReplyWasLostAreReleasedWithoutChargeAndRun(TestDatabase db) {
+    db.truncate();
+    JobQueue queue = JobQueue.create(db.dataSource());
+    queue.enqueueAll(ITEM, IntStream.range(0, 5).mapToObj(Item::new).toList());
+    AtomicBoolean armed = new AtomicBoolean(true);
+    Set<Integer> ran = ConcurrentHashMap.newKeySet();
+    Set<Integer> attempts = ConcurrentHashMap.newKeySet();
+
+    Worker w = Worker.builder(loseOneClaimReply(db.dataSource(), armed))
+        .heartbeatInterval(Duration.ofMillis(100)).staleAfter(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50))
+        .dedicatedConnection(() -> db.dataSource().getConnection())
+        .handle(ITEM, (item, ctx) -> {
+          ran.add(item.n());
+          attempts.add(ctx.attempt());
+        }).build();
+    w.start();
+    try {
+      // No rescuer could help within this time: the stale threshold is 30 s and the worker is alive.
+      await().atMost(Duration.ofSeconds(10)).until(() -> ran.size() == 5);
+      await().atMost(Duration.ofSeconds(5)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      assertThat(armed.get()).as("the reply of one claim was lost").isFalse();
+      assertThat(attempts).as("the lost claim did not charge an attempt").containsExactly(1);
+    } finally {
+      w.close();
+    }
+  }
+
+  @Test
+  void onlyFailuresThatMayHaveCommittedCountAsUnknown() {
+    assertThat(Fetcher.isOutcomeUnknown(new PSQLException("io", PSQLState.CONNECTION_FAILURE))).isTrue();
+    assertThat(Fetcher.isOutcomeUnknown(new PSQLException("timeout", PSQLState.QUERY_CANCELED))).isTrue();
+    assertThat(Fetcher.isOutcomeUnknown(new PSQLException("deadlock", PSQLState.DEADLOCK_DETECTED))).isFalse();
+    assertThat(Fetcher.isOutcomeUnknown(new PSQLException("syntax", PSQLState.SYNTAX_ERROR))).isFalse();
+  }
+
+  /**
+   * Connections whose first claim runs for real and then fails as a broken connection would: the
+   * rows are claimed in the database, the worker gets an I/O error instead of the reply.
+   */
+  static DataSource loseOneClaimReply(DataSource real, AtomicBoolean armed) {
+    return (DataSource) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
+        new Class<?>[] {DataSource.class}, (p, m, a) -> {
+          Object r = invoke(m, real, a);
+          return r instanceof Connection c ? connection(c, armed) : r;
+        });
+  }
+
+  private static Connection connection(Connection real, AtomicBoolean armed) {
+    return (Connection) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
+        new Class<?>[] {Connection.class}, (p, m, a) -> {
+          Object r = invoke(m, real, a);
+          if (m.getName().equals("prepareStatement") && ((String) a[0]).contains("claimable")) {
+            return statement((PreparedStatement) r, armed);
+          }
+          return r;
+        });
+  }
+
+  private static PreparedStatement statement(PreparedStatement real, AtomicBoolean armed) {
+    return (PreparedStatement) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
+        new Class<?>[] {PreparedStatement.class}, (p, m, a) -> {
+          Object r = invoke(m, real, a);
+          if (m.getName().equals("executeQuery") && armed.compareAndSet(true, false)) {
+            try (ResultSet rs = (ResultSet) r) {
+              List<Long> claimed = new java.util.ArrayList<>();
+              while (rs.next()) {
+                claimed.add(rs.getLong(1));
+              }
+              assertThat(claimed).as("the lost claim took the jobs").isNotEmpty();
+            }
+            throw new PSQLException("An I/O error occurred while sending to the backend (simulated)",
+                PSQLState.CONNECTION_FAILURE);
+          }
+          return r;
+        });
+  }
+
+  private static Object invoke(java.lang.reflect.Method m, Object target, Object[] args) throws Throwable {
+    try {
+      return m.invoke(target, args);
+    } catch (InvocationTargetException e) {
+      throw e.getCause();
+    }
+  }
+}
