@@ -207,6 +207,14 @@ public final class JobQueue {
     checkSchema();
     try (Connection c = dataSource.getConnection()) {
       boolean autoCommit = c.getAutoCommit();
+      if (JobStore.singleStatement(rows)) {
+        // One statement is atomic on its own: no explicit transaction, one round trip.
+        List<EnqueueResult> results = store.insertAll(c, rows, notifyQueues(rows));
+        if (!autoCommit) {
+          c.commit();
+        }
+        return results;
+      }
       c.setAutoCommit(false);
       try {
         for (int attempt = 0; ; attempt++) {

@@ -111,8 +111,19 @@ final class JobStore {
     return i;
   }
 
+  /** True when a batch is one statement: no row has a unique key. */
+  static boolean singleStatement(List<Row> rows) {
+    for (Row r : rows) {
+      if (r.uniqueKey != null) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /**
-   * Inserts a batch, in a few statements whatever its size: unkeyed rows in one, keyed rows in
+   * Inserts a batch, in a few statements whatever its size: unkeyed rows in one (with the NOTIFYs
+   * folded in when there are no keyed rows, so such a batch is a single statement), keyed rows in
    * another (after removing in-batch duplicates, first wins), then one lookup for keys already
    * held. Results come back in input order. Notifies each queue in {@code notifyQueues}.
    */
@@ -134,8 +145,9 @@ final class JobStore {
         }
       }
     }
+    boolean notifyFolded = firstByKey.isEmpty() && !notifyQueues.isEmpty();
     if (!plain.isEmpty()) {
-      insertPlain(c, rows, plain, results);
+      insertPlain(c, rows, plain, results, notifyFolded ? notifyQueues : null);
     }
     if (!firstByKey.isEmpty()) {
       insertKeyed(c, rows, firstByKey, results);
@@ -143,7 +155,7 @@ final class JobStore {
     for (Map.Entry<Integer, Integer> e : sameAs.entrySet()) {
       results[e.getKey()] = new EnqueueResult(results[e.getValue()].id(), true);
     }
-    if (!notifyQueues.isEmpty()) {
+    if (!notifyQueues.isEmpty() && !notifyFolded) {
       try (PreparedStatement ps = c.prepareStatement(sql.notifyQueues)) {
         ps.setString(1, sql.channel);
         ps.setArray(2, c.createArrayOf("text", notifyQueues.toArray(new String[0])));
@@ -153,10 +165,15 @@ final class JobStore {
     return List.of(results);
   }
 
-  private void insertPlain(Connection c, List<Row> rows, List<Integer> indexes, EnqueueResult[] out)
+  private void insertPlain(
+      Connection c, List<Row> rows, List<Integer> indexes, EnqueueResult[] out, Set<String> notify)
       throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.insertJobs)) {
-      bindArrays(c, ps, rows, indexes, false);
+    try (PreparedStatement ps = c.prepareStatement(notify == null ? sql.insertJobs : sql.insertJobsNotify)) {
+      int next = bindArrays(c, ps, rows, indexes, false);
+      if (notify != null) {
+        ps.setString(next++, sql.channel);
+        ps.setArray(next, c.createArrayOf("text", notify.toArray(new String[0])));
+      }
       List<Long> ids = new ArrayList<>(indexes.size());
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -220,7 +237,8 @@ final class JobStore {
     }
   }
 
-  private static void bindArrays(
+  /** Binds the row arrays from parameter 1; returns the next parameter index. */
+  private static int bindArrays(
       Connection c, PreparedStatement ps, List<Row> rows, List<Integer> indexes, boolean keyed)
       throws SQLException {
     int n = indexes.size();
@@ -257,8 +275,9 @@ final class JobStore {
     ps.setArray(i++, c.createArrayOf("int4", maxAttempts));
     ps.setArray(i++, c.createArrayOf("text", contexts));
     if (keyed) {
-      ps.setArray(i, c.createArrayOf("text", keys));
+      ps.setArray(i++, c.createArrayOf("text", keys));
     }
+    return i;
   }
 
   // ---- worker ---------------------------------------------------------------------------------

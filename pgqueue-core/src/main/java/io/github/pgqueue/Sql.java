@@ -28,6 +28,11 @@ final class Sql {
 
   /** Bulk insert from arrays, in input order, so the returned ids ascend with the input. */
   final String insertJobs;
+  /**
+   * {@link #insertJobs} plus one NOTIFY per queue in a trailing array parameter, in the same
+   * statement: an unkeyed batch is one round trip in autocommit.
+   */
+  final String insertJobsNotify;
   /** Bulk insert of keyed rows in (name, key) order, so concurrent batches lock keys in one order. */
   final String insertUniqueJobs;
   /** The pending or running jobs holding the given (name, unique_key) pairs. */
@@ -130,6 +135,10 @@ final class Sql {
           ORDER BY ord
           RETURNING id
           """);
+    insertJobsNotify =
+        "WITH j AS (" + insertJobs.strip() + "),\n"
+            + "n AS (SELECT count(*) FROM (SELECT pg_notify(?, q) FROM unnest(?::text[]) AS q) x)\n"
+            + "SELECT j.id FROM j, n\n";
     insertUniqueJobs =
         q("""
           INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, unique_key)
