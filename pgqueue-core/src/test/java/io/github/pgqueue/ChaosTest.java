@@ -149,6 +149,122 @@ class ChaosTest {
     ledgerCheck(jobs, "PostgreSQL restart x" + restarts);
   }
 
+  record Noop(int n) {}
+
+  static final JobType<Noop> NOOP = JobType.of("noop", Noop.class);
+
+  /** What one phase of the long-transaction test measured. */
+  record Phase(String name, long jobs, long millis, long deadAfterVacuum, long totalBytes,
+      long claimBuffers, double claimMillis, Long xminAge, Duration oldestTx) {
+    @Override
+    public String toString() {
+      return String.format(
+          "%-28s %6d jobs in %5d ms (%5.0f/s); after VACUUM %6d dead tuples; table+indexes %5d kB;"
+              + " claim SELECT %5d buffers %6.2f ms; oldest xmin age %s, oldest transaction %s",
+          name, jobs, millis, jobs * 1000.0 / Math.max(1, millis), deadAfterVacuum, totalBytes / 1024,
+          claimBuffers, claimMillis, xminAge, oldestTx);
+    }
+  }
+
+  /**
+   * A transaction left open on another connection ({@code BEGIN; SELECT txid_current();}) holds
+   * back vacuum while the queue churns. The queue keeps working; dead tuples cannot be removed,
+   * so the table grows and every claim walks over them; {@link JobQueue#stats()} names the cause.
+   * Ending the transaction and vacuuming is the remedy. The same amount of work runs in each
+   * phase, and each ends with a manual VACUUM (autovacuum wakes only once a minute by default,
+   * too rarely for a test), so the figures compare.
+   */
+  @Test
+  void aLongTransactionHoldingBackVacuumSlowsClaimsButTheQueueKeepsWorking() throws Exception {
+    int perPhase = 6_000;
+    JobQueue queue = JobQueue.create(db.dataSource());
+    com.zaxxer.hikari.HikariConfig hc = new com.zaxxer.hikari.HikariConfig();
+    hc.setJdbcUrl(db.jdbcUrl());
+    hc.setUsername(db.user());
+    hc.setMaximumPoolSize(6);
+    java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
+    List<Phase> phases = new ArrayList<>();
+    try (com.zaxxer.hikari.HikariDataSource pool = new com.zaxxer.hikari.HikariDataSource(hc)) {
+      Worker worker = Worker.builder(pool).queue("default", 10).pollInterval(Duration.ofMillis(50))
+          .handle(NOOP, (job, ctx) -> done.incrementAndGet()).build();
+      worker.start();
+      try {
+        phases.add(churn("no long transaction", queue, done, perPhase));
+        try (java.sql.Connection blocker = db.dataSource().getConnection()) {
+          blocker.setAutoCommit(false);
+          try (java.sql.Statement st = blocker.createStatement()) {
+            st.execute("SELECT txid_current()");
+          }
+          // Idle in transaction with a transaction id, as an application that wrote and then
+          // waited would be: it has no snapshot (backend_xmin is null), yet it holds vacuum back.
+          phases.add(churn("long transaction open", queue, done, perPhase));
+          phases.add(churn("long transaction still open", queue, done, perPhase));
+          blocker.commit();
+        }
+        phases.add(churn("ended, then VACUUM", queue, done, perPhase));
+      } finally {
+        worker.close();
+      }
+    }
+    System.out.println("LONG TRANSACTION (same churn per phase; VACUUM at the end of each):");
+    phases.forEach(p -> System.out.println("  " + p));
+    Phase before = phases.get(0);
+    Phase held = phases.get(2);
+    Phase after = phases.get(3);
+    assertThat(held.jobs()).as("the queue kept working").isEqualTo(perPhase);
+    assertThat(before.oldestTx()).as("stats() reports no old transaction when there is none")
+        .satisfiesAnyOf(d -> assertThat(d).isNull(), d -> assertThat(d).isLessThan(Duration.ofSeconds(2)));
+    assertThat(held.oldestTx()).as("stats() names the transaction holding vacuum back")
+        .isGreaterThanOrEqualTo(Duration.ofMillis(held.millis()));
+    assertThat(held.xminAge()).isGreaterThan(50L);
+    assertThat(held.deadAfterVacuum()).as("VACUUM cannot remove what the open transaction may still see")
+        .isGreaterThan(perPhase);
+    assertThat(held.claimBuffers()).as("claims walk over the dead entries").isGreaterThan(before.claimBuffers());
+    assertThat(after.deadAfterVacuum()).as("ending the transaction lets VACUUM clean up").isLessThan(perPhase / 10);
+    assertThat(after.claimBuffers()).as("and claims are cheap again").isLessThan(held.claimBuffers());
+  }
+
+  /** Enqueues n jobs in batches while the worker runs them; then VACUUMs and measures. */
+  private Phase churn(String name, JobQueue queue, java.util.concurrent.atomic.AtomicLong done, int n) {
+    long start = done.get();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < n; i += 100) {
+      queue.enqueueAll(NOOP, IntStream.range(i, Math.min(n, i + 100)).mapToObj(Noop::new).toList());
+    }
+    await().atMost(Duration.ofSeconds(60)).until(() -> done.get() - start >= n);
+    long millis = millisSince(t0);
+    db.execute("VACUUM pgqueue.jobs");
+    QueueStats.Table t = queue.stats().table();
+    long[] buffers = new long[1];
+    double claimMillis = claimProbe(buffers);
+    return new Phase(name, done.get() - start, millis, t.deadTuples(), t.totalBytes(), buffers[0], claimMillis,
+        t.oldestXminAge(), t.oldestTransactionAge());
+  }
+
+  /**
+   * The claim's SELECT (without its row locks) as EXPLAIN ANALYZE sees it, on an empty queue: the
+   * shared buffers it touches and its time are the cost of walking the fetch index's dead entries.
+   */
+  private double claimProbe(long[] buffers) {
+    String explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM pgqueue.jobs"
+        + " WHERE state = 'available' AND queue = 'default' AND run_at <= now() AND name = ANY('{noop}')"
+        + " ORDER BY priority DESC, run_at, id LIMIT 10";
+    double best = Double.MAX_VALUE;
+    for (int i = 0; i < 3; i++) {
+      try (java.sql.Connection c = db.dataSource().getConnection(); java.sql.Statement st = c.createStatement();
+          java.sql.ResultSet rs = st.executeQuery(explain)) {
+        rs.next();
+        com.fasterxml.jackson.databind.JsonNode plan = new com.fasterxml.jackson.databind.ObjectMapper().readTree(rs.getString(1)).get(0);
+        best = Math.min(best, plan.get("Execution Time").asDouble());
+        com.fasterxml.jackson.databind.JsonNode top = plan.get("Plan");
+        buffers[0] = top.get("Shared Hit Blocks").asLong() + top.get("Shared Read Blocks").asLong();
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    }
+    return best;
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
 
   private void ledgerCheck(int jobs, String scenario) {
