@@ -62,6 +62,9 @@ final class Fetcher implements Runnable {
   private boolean closing;
   private long nextPollNanos = System.nanoTime();
   private long fastPollUntilNanos;
+  /** Claim statements run and jobs they returned, for the benchmark's batch-size report. */
+  private volatile long claims;
+  private volatile long claimedJobs;
 
   Fetcher(
       String queue,
@@ -99,6 +102,8 @@ final class Fetcher implements Runnable {
         List<ClaimedJob> jobs;
         try (Connection c = dataSource.getConnection()) {
           jobs = store.claim(c, queue, names, want, owner);
+          claims++;
+          claimedJobs += jobs.size();
           retryLog.recovered();
         } catch (SQLException | RuntimeException e) {
           long wait = retryLog.failed(e);
@@ -188,7 +193,31 @@ final class Fetcher implements Runnable {
     }
   }
 
-  /** A job of this queue finished (or was abandoned): frees its slot, starting a buffered job in it. */
+  /**
+   * The handler's thread finished a job and asks for the next: frees its slot and, if a buffered
+   * job is waiting, takes the slot again for it, so the same thread runs it without a hand-off.
+   *
+   * @return the next job for this thread, or null (the thread's task ends)
+   */
+  ClaimedJob next() {
+    lock.lock();
+    try {
+      running--;
+      ClaimedJob next = closing ? null : buffer.poll();
+      if (next != null) {
+        running++;
+      }
+      changed.signal();
+      return next;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * A slot was freed by someone other than its thread (an abandoned or rejected job): frees it and
+   * starts a buffered job, if any, on a new task.
+   */
   void jobDone() {
     ClaimedJob next;
     lock.lock();
@@ -231,6 +260,14 @@ final class Fetcher implements Runnable {
     } finally {
       lock.unlock();
     }
+  }
+
+  long claims() {
+    return claims;
+  }
+
+  long claimedJobs() {
+    return claimedJobs;
   }
 
   int running() {

@@ -404,6 +404,20 @@ public final class JobQueue {
   }
 
   /**
+   * Deletes an available or discarded job for good (a running job cannot be deleted: its worker
+   * holds it). For a discarded job this is what pruning does to old ones; for a pending job, prefer
+   * {@link #cancel}, which keeps a record.
+   *
+   * @param id the job
+   * @return true if a row was deleted
+   * @throws PgQueueException if the write fails
+   */
+  public boolean delete(JobId id) {
+    Objects.requireNonNull(id, "id");
+    return write("deleting job " + id, c -> store.delete(c, id.value()));
+  }
+
+  /**
    * The most recently discarded jobs, newest first, with their payloads and errors.
    *
    * @param name only jobs of this name, or null for all

@@ -5,7 +5,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -37,7 +37,13 @@ final class JobRun implements Runnable, JobContext {
   private final JobListener listener;
   final long timeoutNanos;
 
-  private final AtomicBoolean settled = new AtomicBoolean();
+  /** Who reported the attempt's outcome: nobody yet, the handler's thread, the watchdog, or shutdown. */
+  private static final int OPEN = 0;
+  private static final int BY_HANDLER_THREAD = 1;
+  private static final int BY_TIMEOUT = 2;
+  private static final int BY_SHUTDOWN = 3;
+
+  private final AtomicInteger settledBy = new AtomicInteger(OPEN);
   private volatile Thread thread;
   private volatile long startedNanos;
   /** Set by the watchdog when it interrupted the handler for its timeout. */
@@ -46,7 +52,6 @@ final class JobRun implements Runnable, JobContext {
   volatile boolean stopped;
   private volatile Duration snoozeFor;
   private volatile String cancelReason;
-  private volatile boolean abandoned;
 
   JobRun(
       ClaimedJob job,
@@ -71,7 +76,9 @@ final class JobRun implements Runnable, JobContext {
     MDC.put("pgqueue.job_name", job.name());
     MDC.put("pgqueue.queue", job.queue());
     try {
-      emit(event(JobEvent.Kind.STARTED, Duration.ZERO, null, null));
+      if (listener != null) {
+        emit(event(JobEvent.Kind.STARTED, Duration.ZERO, null, null));
+      }
       Object payload;
       try {
         payload = codec.decode(registration.type(), job.payloadJson());
@@ -89,7 +96,7 @@ final class JobRun implements Runnable, JobContext {
       finishAfterHandler(failure);
     } finally {
       thread = null;
-      if (abandoned) {
+      if (settledBy.get() == BY_TIMEOUT) {
         sink.abandonedThreadReturned(this);
       }
       MDC.remove("pgqueue.job_id");
@@ -128,43 +135,50 @@ final class JobRun implements Runnable, JobContext {
 
   /** Called by the watchdog once the grace after the timeout interrupt has passed. */
   boolean abandon() {
-    if (settled.get()) {
+    if (settledBy.get() != OPEN) {
       return false;
     }
     JobTimeoutException e = new JobTimeoutException(Duration.ofNanos(timeoutNanos), true);
-    abandoned = true;
-    if (!fail(JobError.Kind.TIMED_OUT, e, null)) {
-      abandoned = false;
-      return false;
-    }
-    // The handler has not reached finish() (it lost the race), so its finally block still lies
-    // ahead and will see abandoned == true and report the thread's return.
-    return true;
+    return fail(JobError.Kind.TIMED_OUT, e, null, BY_TIMEOUT);
   }
 
   /** Called by shutdown for a handler that ignored its interrupt: release the job without charge. */
   boolean abandonForShutdown() {
-    return finish(Outcome.release(job), JobEvent.Kind.SNOOZED, null, Duration.ZERO);
+    return finish(Outcome.release(job), JobEvent.Kind.SNOOZED, null, Duration.ZERO, BY_SHUTDOWN);
   }
 
-  boolean wasAbandoned() {
-    return abandoned;
+  /**
+   * True when someone other than the handler's own thread reported the outcome (the watchdog or
+   * shutdown): that someone freed the slot, and the handler's thread, if it ever returns, must not
+   * take more work.
+   */
+  boolean settledElsewhere() {
+    int by = settledBy.get();
+    return by == BY_TIMEOUT || by == BY_SHUTDOWN;
   }
 
   private boolean fail(JobError.Kind kind, Throwable error, Throwable cause) {
+    return fail(kind, error, cause, BY_HANDLER_THREAD);
+  }
+
+  private boolean fail(JobError.Kind kind, Throwable error, Throwable cause, int by) {
     if (cause != null && cause != error) {
       error.initCause(cause);
     }
     String json = errorJson(kind, error);
     if (job.attempt() >= job.maxAttempts()) {
-      return finish(Outcome.discard(job, json), JobEvent.Kind.DISCARDED, error, null);
+      return finish(Outcome.discard(job, json), JobEvent.Kind.DISCARDED, error, null, by);
     }
     Duration delay = registration.backoff().delay(job.attempt());
-    return finish(Outcome.retry(job, micros(delay), json), JobEvent.Kind.RETRIED, error, delay);
+    return finish(Outcome.retry(job, micros(delay), json), JobEvent.Kind.RETRIED, error, delay, by);
   }
 
   private boolean finish(Outcome outcome, JobEvent.Kind kind, Throwable error, Duration retryIn) {
-    if (!settled.compareAndSet(false, true)) {
+    return finish(outcome, kind, error, retryIn, BY_HANDLER_THREAD);
+  }
+
+  private boolean finish(Outcome outcome, JobEvent.Kind kind, Throwable error, Duration retryIn, int by) {
+    if (!settledBy.compareAndSet(OPEN, by)) {
       return false;
     }
     Duration took = startedNanos == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - startedNanos);
@@ -182,7 +196,7 @@ final class JobRun implements Runnable, JobContext {
   }
 
   boolean isSettled() {
-    return settled.get();
+    return settledBy.get() != OPEN;
   }
 
   boolean isRunningHandler() {

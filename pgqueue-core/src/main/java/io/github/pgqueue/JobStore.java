@@ -424,6 +424,13 @@ final class JobStore {
     }
   }
 
+  boolean delete(Connection c, long id) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.deleteJob)) {
+      ps.setLong(1, id);
+      return ps.executeUpdate() == 1;
+    }
+  }
+
   List<JobInfo> listDiscarded(Connection c, String name, int limit) throws SQLException {
     try (PreparedStatement ps =
         c.prepareStatement(name == null ? sql.listDiscarded : sql.listDiscardedByName)) {

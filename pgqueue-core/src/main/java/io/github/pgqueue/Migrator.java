@@ -46,7 +46,8 @@ public final class Migrator {
   private static final Logger log = LoggerFactory.getLogger(Migrator.class);
 
   /** The migrations, in order; version i is MIGRATIONS.get(i - 1). */
-  private static final List<String> MIGRATIONS = List.of("V001__jobs_and_workers.sql");
+  private static final List<String> MIGRATIONS =
+      List.of("V001__jobs_and_workers.sql", "V002__cron.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;

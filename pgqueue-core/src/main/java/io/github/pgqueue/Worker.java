@@ -193,16 +193,33 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  /** Starts one claimed job on the executor. */
+  /**
+   * Starts a task for a claimed job on the executor. The task then keeps its thread busy with the
+   * queue's buffered jobs, one after another, until the buffer is empty: a thread hand-off per job
+   * would cost more than a noop job itself.
+   */
   private void launch(ClaimedJob job, Fetcher fetcher) {
-    Registration<?> reg = config.registrations.get(job.name());
-    JobRun run = new JobRun(job, reg, codec, sinks.get(fetcher.queue), listener, reg.timeoutNanos);
-    watchdog.started(run);
     try {
-      executor.execute(run);
+      executor.execute(() -> runSlot(job, fetcher));
     } catch (RejectedExecutionException e) {
-      log.warn("pgqueue: executor rejected {}; releasing it", run, e);
-      run.abandonForShutdown();
+      log.warn("pgqueue: executor rejected job {}; releasing it", job.id(), e);
+      completer.submit(Outcome.release(job));
+      fetcher.jobDone();
+    }
+  }
+
+  private void runSlot(ClaimedJob first, Fetcher fetcher) {
+    QueueSink sink = sinks.get(fetcher.queue);
+    ClaimedJob job = first;
+    while (job != null) {
+      Registration<?> reg = config.registrations.get(job.name());
+      JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos);
+      watchdog.started(run);
+      run.run();
+      if (run.settledElsewhere()) {
+        return; // abandoned: the watchdog or shutdown freed this slot; this thread takes no more work
+      }
+      job = fetcher.next();
     }
   }
 
@@ -218,7 +235,9 @@ public final class Worker implements AutoCloseable {
     public void settled(JobRun run, Outcome outcome, JobEvent event) {
       watchdog.finished(run);
       completer.submit(outcome);
-      fetcher.jobDone();
+      if (run.settledElsewhere()) {
+        fetcher.jobDone(); // the handler's thread is stuck or being stopped: free its slot here
+      }
     }
 
     @Override
@@ -293,10 +312,19 @@ public final class Worker implements AutoCloseable {
     log.info("pgqueue: worker stopped");
   }
 
+  /** Waits until no slot of any queue is in use, or the deadline. */
   private void awaitRunning(long deadlineNanos) throws InterruptedException {
-    while (!watchdog.running().isEmpty() && System.nanoTime() - deadlineNanos < 0) {
+    while (inFlight() > 0 && System.nanoTime() - deadlineNanos < 0) {
       Thread.sleep(10);
     }
+  }
+
+  private int inFlight() {
+    int n = 0;
+    for (Fetcher f : fetchers.values()) {
+      n += f.running();
+    }
+    return n;
   }
 
   /**
@@ -395,6 +423,17 @@ public final class Worker implements AutoCloseable {
       throw new PgQueueException("drain failed", e);
     }
     return events;
+  }
+
+  /** Claim statements run and jobs claimed, over all queues since start (for the benchmark). */
+  long[] claimCounters() {
+    long claims = 0;
+    long jobs = 0;
+    for (Fetcher f : fetchers.values()) {
+      claims += f.claims();
+      jobs += f.claimedJobs();
+    }
+    return new long[] {claims, jobs};
   }
 
   static Duration checkPositive(String setting, Duration value) {

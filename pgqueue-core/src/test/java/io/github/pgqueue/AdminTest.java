@@ -109,6 +109,17 @@ class AdminTest {
   }
 
   @Test
+  void deleteRemovesAvailableAndDiscardedJobsButNotRunningOnes() {
+    JobId pending = queue.enqueue(ITEM, new Item(1)).id();
+    JobId running = queue.enqueue(ITEM, new Item(2)).id();
+    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, locked_at = now() WHERE id = " + running.value());
+    assertThat(queue.delete(pending)).isTrue();
+    assertThat(queue.delete(running)).isFalse();
+    assertThat(queue.find(pending)).isEmpty();
+    assertThat(queue.find(running)).isPresent();
+  }
+
+  @Test
   void pruneDeletesOnlyOldDiscardedJobs() {
     EnqueueOptions once = EnqueueOptions.builder().maxAttempts(1).build();
     queue.enqueueAll(ITEM, List.of(new Item(1), new Item(2), new Item(3)), once);

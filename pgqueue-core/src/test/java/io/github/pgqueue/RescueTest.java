@@ -96,6 +96,20 @@ class RescueTest {
   }
 
   @Test
+  void theClaimLeavesTheBorrowedConnectionsSettingsAlone() throws Exception {
+    queue.enqueue(ITEM, new Item(1));
+    JobStore store = new JobStore(new Sql("pgqueue"));
+    try (var c = db.dataSource().getConnection(); var st = c.createStatement()) {
+      st.execute("SET synchronous_commit = on"); // the test server runs with it off
+      assertThat(store.claim(c, "default", new String[] {"item"}, 10, 5)).hasSize(1);
+      try (var rs = st.executeQuery("SHOW synchronous_commit")) {
+        rs.next();
+        assertThat(rs.getString(1)).as("set for the claim's own transaction only").isEqualTo("on");
+      }
+    }
+  }
+
+  @Test
   void aLateOutcomeOfARescuedAttemptChangesNothing() throws Exception {
     JobId id = queue.enqueue(ITEM, new Item(1)).id();
     holdAsRunning(id, 77);

@@ -25,7 +25,7 @@ import java.util.Objects;
  * {@code @annually}, {@code @monthly}, {@code @weekly}, {@code @daily}, {@code @midnight} and
  * {@code @hourly}. When both day-of-month and day-of-week are restricted (their text does not
  * start with {@code *}) a day matches when either matches; otherwise both must match. The full
- * syntax and the daylight-saving contract are described in {@code docs/cron-syntax.md}.
+ * syntax and the daylight-saving contract are described in {@code docs/cron.md}.
  *
  * <p>Firings are wall-clock times in a zone. A wall-clock time that falls in a daylight-saving
  * gap fires once, at the instant the gap ends; a wall-clock time that occurs twice in an overlap

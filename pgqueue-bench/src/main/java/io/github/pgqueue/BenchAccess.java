@@ -1,0 +1,69 @@
+package io.github.pgqueue;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The benchmark's window into pgqueue's package-private parts: the raw-SQL ceiling runs the very
+ * statements of {@link Sql} through {@link JobStore}, without fetchers, completer, threads or
+ * pools; and the worker's claim counters give the batch size it actually reached.
+ */
+public final class BenchAccess {
+  private BenchAccess() {}
+
+  /** Claim statements and jobs claimed by a worker since it started. */
+  public static long[] claimCounters(Worker worker) {
+    return worker.claimCounters();
+  }
+
+  /** The raw statements of one schema. */
+  public static final class Raw {
+    private final JobStore store;
+
+    public Raw(String schema) {
+      this.store = new JobStore(new Sql(schema));
+    }
+
+    /** One job of {@code name} with payload {@code {"n": i}}, as JobQueue.enqueue writes it. */
+    public void insert(Connection c, String name, int i, boolean notify) throws SQLException {
+      store.insert(c, row(name, i), notify);
+    }
+
+    /** A batch, as JobQueue.enqueueAll writes it (one unnest insert; no NOTIFY). */
+    public void insertAll(Connection c, String name, int from, int count) throws SQLException {
+      List<JobStore.Row> rows = new ArrayList<>(count);
+      for (int i = from; i < from + count; i++) {
+        rows.add(row(name, i));
+      }
+      store.insertAll(c, rows, java.util.Set.of());
+    }
+
+    /** One claim of up to {@code limit} jobs then one delete of them, as a worker would. */
+    public int claimAndComplete(Connection c, String name, int limit, long owner) throws SQLException {
+      List<ClaimedJob> jobs = store.claim(c, EnqueueOptions.DEFAULT_QUEUE, new String[] {name}, limit, owner);
+      if (jobs.isEmpty()) {
+        return 0;
+      }
+      List<Outcome> done = new ArrayList<>(jobs.size());
+      for (ClaimedJob j : jobs) {
+        done.add(Outcome.success(j));
+      }
+      store.complete(c, done);
+      return jobs.size();
+    }
+
+    /** Registers a worker row so claims have a lock owner; returns its id. */
+    public long registerWorker(Connection c, String name) throws SQLException {
+      return store.registerWorker(c, "raw-ceiling", ProcessHandle.current().pid(),
+          new String[] {EnqueueOptions.DEFAULT_QUEUE}, new String[] {name});
+    }
+
+    private static JobStore.Row row(String name, int i) {
+      return new JobStore.Row(name, EnqueueOptions.DEFAULT_QUEUE, "{\"n\": " + i + "}",
+          EnqueueOptions.DEFAULT_PRIORITY, (Instant) null, 0, EnqueueOptions.DEFAULT_MAX_ATTEMPTS, "", null);
+    }
+  }
+}

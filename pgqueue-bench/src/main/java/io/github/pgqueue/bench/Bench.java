@@ -1,0 +1,232 @@
+package io.github.pgqueue.bench;
+
+import io.github.pgqueue.testing.TestPostgres;
+import java.net.URI;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * Runs the shared benchmark workload ({@code ../shared/bench/WORKLOAD.md}) against pgqueue and
+ * prints a markdown table (median and min-max of the repeats, and each run) plus one JSON line.
+ * Each repeat runs on a freshly created database. Without {@code --url} it starts an embedded
+ * PostgreSQL. Asserts nothing; it measures.
+ *
+ * <pre>
+ * --url JDBC_URL        a database the user may CREATE DATABASE from (default: embedded)
+ * --repeats N           runs, each on a fresh database (default 3)
+ * --n N                 jobs per phase (default 20000)
+ * --concurrency A,B     the two processing phases (default 10,20)
+ * --samples N           pickup latency samples (default 200)
+ * --worker-processes N  worker processes sharing the concurrency (default 1)
+ * --notify on|off       enqueue NOTIFY (default on)
+ * --buffer-factor N     the worker's bufferFactor (default: the library default)
+ * --no-ceiling          skip the raw-SQL ceiling
+ * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
+ * </pre>
+ */
+public final class Bench {
+
+  static final class Options {
+    String url;
+    int repeats = 3;
+    int n = 20_000;
+    List<Integer> concurrency = List.of(10, 20);
+    int samples = 200;
+    int workerProcesses = 1;
+    boolean notify = true;
+    Integer bufferFactor;
+    boolean ceiling = true;
+    List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
+
+    Map<String, Object> describe() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("n", n);
+      m.put("repeats", repeats);
+      m.put("concurrency", concurrency);
+      m.put("worker_processes", workerProcesses);
+      m.put("notify", notify);
+      m.put("buffer_factor", bufferFactor == null ? "default" : bufferFactor);
+      return m;
+    }
+  }
+
+  public static void main(String[] args) throws Exception {
+    Options o = parse(args);
+    TestPostgres embedded = null;
+    String adminUrl = o.url;
+    if (adminUrl == null) {
+      embedded = TestPostgres.startEmbedded();
+      adminUrl = embedded.jdbcUrl("postgres") + "?user=" + embedded.user();
+    }
+    try {
+      String version;
+      try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement();
+          ResultSet rs = st.executeQuery("SHOW server_version")) {
+        rs.next();
+        version = rs.getString(1);
+      }
+      List<Map<String, Object>> runs = new ArrayList<>();
+      for (int i = 0; i < o.repeats; i++) {
+        String db = "pgqueue_bench_" + System.currentTimeMillis();
+        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+          st.execute("CREATE DATABASE " + db);
+        }
+        try {
+          String[] cred = credentials(adminUrl);
+          System.err.printf("run %d/%d on %s%n", i + 1, o.repeats, db);
+          runs.add(new Workload(o, withDatabase(adminUrl, db), cred[0], cred[1]).run());
+        } finally {
+          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+          }
+        }
+      }
+      print(o, version, embedded != null ? "embedded" : "given", runs);
+    } finally {
+      if (embedded != null) {
+        embedded.close();
+      }
+    }
+  }
+
+  private static void print(Options o, String version, String server, List<Map<String, Object>> runs) {
+    LinkedHashSet<String> keys = new LinkedHashSet<>();
+    runs.forEach(r -> keys.addAll(r.keySet()));
+    StringBuilder sb = new StringBuilder();
+    sb.append("\n## pgqueue on the shared workload\n\n");
+    sb.append("PostgreSQL ").append(version).append(" (").append(server).append("), ")
+        .append(Runtime.getRuntime().availableProcessors()).append(" cores, Java ")
+        .append(System.getProperty("java.version")).append(", settings ").append(o.describe()).append("\n\n");
+    sb.append("| metric | median | min-max |");
+    for (int i = 0; i < runs.size(); i++) {
+      sb.append(" run ").append(i + 1).append(" |");
+    }
+    sb.append("\n|---|---|---|").append("---|".repeat(runs.size())).append('\n');
+    Map<String, Object> medians = new LinkedHashMap<>();
+    for (String k : keys) {
+      double[] vs = runs.stream().map(r -> r.get(k)).filter(v -> v instanceof Number)
+          .mapToDouble(v -> ((Number) v).doubleValue()).sorted().toArray();
+      if (vs.length == 0) {
+        continue;
+      }
+      double median = vs[vs.length / 2];
+      medians.put(k, median);
+      sb.append("| ").append(k).append(" | ").append(fmt(median)).append(" | ")
+          .append(fmt(vs[0])).append("-").append(fmt(vs[vs.length - 1])).append(" |");
+      for (Map<String, Object> r : runs) {
+        sb.append(' ').append(r.containsKey(k) ? fmt(((Number) r.get(k)).doubleValue()) : "").append(" |");
+      }
+      sb.append('\n');
+    }
+    sb.append("\nShare of the raw-SQL ceiling (median pgqueue / median raw):\n\n");
+    share(sb, medians, "enqueue_single", "raw_enqueue_single");
+    share(sb, medians, "enqueue_bulk", "raw_enqueue_bulk");
+    for (int c : o.concurrency) {
+      Object mean = medians.get("process_c" + c + "_mean_claim");
+      if (mean != null) {
+        int b = nearestBatch(o.ceilingBatches, ((Number) mean).doubleValue());
+        share(sb, medians, "process_c" + c, "raw_process_b" + b);
+      }
+    }
+    System.out.println(sb);
+    Map<String, Object> json = new LinkedHashMap<>();
+    json.put("system", "pgqueue");
+    json.put("postgres", version);
+    json.put("settings", o.describe());
+    json.put("median", medians);
+    json.put("runs", runs);
+    System.out.println("JSON " + toJson(json));
+  }
+
+  private static void share(StringBuilder sb, Map<String, Object> m, String ours, String raw) {
+    if (m.get(ours) instanceof Number a && m.get(raw) instanceof Number b && b.doubleValue() > 0) {
+      sb.append(String.format(Locale.ROOT, "- %s: %.0f%% of %s%n", ours, 100 * a.doubleValue() / b.doubleValue(), raw));
+    }
+  }
+
+  private static int nearestBatch(List<Integer> batches, double mean) {
+    return batches.stream().min((a, b) -> Double.compare(Math.abs(a - mean), Math.abs(b - mean))).orElse(10);
+  }
+
+  private static String fmt(double v) {
+    return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : String.format(Locale.ROOT, "%.2f", v);
+  }
+
+  @SuppressWarnings("unchecked")
+  static String toJson(Object v) {
+    if (v instanceof Map<?, ?> m) {
+      return m.entrySet().stream().map(e -> "\"" + e.getKey() + "\":" + toJson(e.getValue()))
+          .collect(Collectors.joining(",", "{", "}"));
+    }
+    if (v instanceof List<?> l) {
+      return l.stream().map(Bench::toJson).collect(Collectors.joining(",", "[", "]"));
+    }
+    if (v instanceof Number || v instanceof Boolean) {
+      return v.toString().equals("NaN") ? "null" : v.toString();
+    }
+    return "\"" + String.valueOf(v).replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+  }
+
+  static String withDatabase(String url, String db) {
+    URI u = URI.create(url.substring("jdbc:".length()));
+    String query = u.getRawQuery() == null ? "" : "?" + u.getRawQuery();
+    return "jdbc:postgresql://" + u.getHost() + ":" + (u.getPort() > 0 ? u.getPort() : 5432) + "/" + db + query;
+  }
+
+  /** user and password from the URL's parameters (the driver reads them from the URL too). */
+  static String[] credentials(String url) {
+    String user = null;
+    String password = null;
+    URI u = URI.create(url.substring("jdbc:".length()));
+    if (u.getRawQuery() != null) {
+      for (String kv : u.getRawQuery().split("&")) {
+        String[] p = kv.split("=", 2);
+        if (p[0].equals("user")) {
+          user = p.length > 1 ? p[1] : "";
+        } else if (p[0].equals("password")) {
+          password = p.length > 1 ? p[1] : "";
+        }
+      }
+    }
+    return new String[] {user, password};
+  }
+
+  static Options parse(String[] args) {
+    Options o = new Options();
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      String v = i + 1 < args.length ? args[i + 1] : null;
+      switch (a) {
+        case "--url" -> { o.url = v; i++; }
+        case "--repeats" -> { o.repeats = Integer.parseInt(v); i++; }
+        case "--n" -> { o.n = Integer.parseInt(v); i++; }
+        case "--concurrency" -> { o.concurrency = ints(v); i++; }
+        case "--samples" -> { o.samples = Integer.parseInt(v); i++; }
+        case "--worker-processes" -> { o.workerProcesses = Integer.parseInt(v); i++; }
+        case "--notify" -> { o.notify = v.equals("on"); i++; }
+        case "--buffer-factor" -> { o.bufferFactor = Integer.parseInt(v); i++; }
+        case "--no-ceiling" -> o.ceiling = false;
+        case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
+        default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
+      }
+    }
+    if (o.n % 1_000 != 0 || o.n <= 0) {
+      throw new IllegalArgumentException("--n must be a positive multiple of 1000, got " + o.n);
+    }
+    return o;
+  }
+
+  private static List<Integer> ints(String csv) {
+    return Arrays.stream(csv.split(",")).map(String::trim).map(Integer::parseInt).toList();
+  }
+}

@@ -1,0 +1,361 @@
+package io.github.pgqueue.bench;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import io.github.pgqueue.BenchAccess;
+import io.github.pgqueue.JobQueue;
+import io.github.pgqueue.JobType;
+import io.github.pgqueue.Migrator;
+import io.github.pgqueue.Worker;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
+
+/**
+ * One run of the shared workload (WORKLOAD.md) against one fresh database: setup, warm-up,
+ * enqueue_single, process_c10, enqueue_bulk, process_c20, pickup_latency; then, on the same
+ * database, the raw-SQL ceiling of the same statements.
+ */
+final class Workload {
+
+  /** The job of the workload: name "noop", payload {"n": i}. */
+  record Noop(long n) {}
+
+  static final JobType<Noop> NOOP = JobType.of("noop", Noop.class);
+
+  private final Bench.Options o;
+  private final String url;
+  private final String user;
+  private final String password;
+
+  // The driver's hook: a monotonic timestamp and a counter per handler call.
+  private final AtomicLong handled = new AtomicLong();
+  private final AtomicLong firstNanos = new AtomicLong();
+  private final AtomicLong lastNanos = new AtomicLong();
+  private volatile CountDownLatch sampleLatch;
+  private volatile long sampleStartNanos;
+
+  Workload(Bench.Options o, String url, String user, String password) {
+    this.o = o;
+    this.url = url;
+    this.user = user;
+    this.password = password;
+  }
+
+  void onJob(long n) {
+    long now = System.nanoTime();
+    if (handled.incrementAndGet() == 1) {
+      firstNanos.set(now);
+    }
+    lastNanos.set(now);
+    CountDownLatch l = sampleLatch;
+    if (l != null) {
+      sampleStartNanos = now;
+      l.countDown();
+    }
+  }
+
+  Map<String, Object> run() throws Exception {
+    Map<String, Object> r = new LinkedHashMap<>();
+    try (HikariDataSource pool = pool()) {
+      Migrator.create(pool).migrate();
+      JobQueue queue = JobQueue.builder(pool).notify(o.notify).build();
+
+      // 1. warm-up: 500 single enqueues with 4 producers, processed at concurrency 10.
+      enqueueSingle(queue, 500, 4, 0);
+      process(pool, 10, 500, 1);
+      BenchAccess.Raw raw = new BenchAccess.Raw(queue.schema());
+
+      // 2. enqueue_single
+      long t0 = System.nanoTime();
+      enqueueSingle(queue, o.n, 4, 1_000_000);
+      r.put("enqueue_single", rate(o.n, System.nanoTime() - t0));
+
+      // 3. process at the first concurrency
+      checkpoint(pool);
+      r.putAll(prefix("process_c" + o.concurrency.get(0), process(pool, o.concurrency.get(0), o.n, o.workerProcesses)));
+
+      // 4. enqueue_bulk: 20 calls of 1,000
+      long t1 = System.nanoTime();
+      for (int call = 0; call < o.n / 1_000; call++) {
+        int from = 2_000_000 + call * 1_000;
+        queue.enqueueAll(NOOP, IntStream.range(from, from + 1_000).mapToObj(Noop::new).toList());
+      }
+      r.put("enqueue_bulk", rate(o.n, System.nanoTime() - t1));
+
+      // 5. process at the second concurrency
+      for (int k = 1; k < o.concurrency.size(); k++) {
+        if (k > 1) { // more phases than the workload's two: refill with a bulk enqueue
+          long base = 3_000_000L + (long) k * o.n;
+          queue.enqueueAll(NOOP, IntStream.range(0, o.n).mapToObj(i -> new Noop(base + i)).toList());
+        }
+        checkpoint(pool);
+        r.putAll(prefix("process_c" + o.concurrency.get(k), process(pool, o.concurrency.get(k), o.n, o.workerProcesses)));
+      }
+
+      // 6. pickup latency
+      r.putAll(latency(pool, queue));
+
+      // The raw-SQL ceiling of the same statements, on the same database.
+      if (o.ceiling) {
+        r.putAll(ceiling(pool, raw));
+      }
+    }
+    return r;
+  }
+
+  private HikariDataSource pool() {
+    HikariConfig c = new HikariConfig();
+    c.setJdbcUrl(url);
+    c.setUsername(user);
+    c.setPassword(password);
+    c.setMaximumPoolSize(16);
+    c.setMinimumIdle(16);
+    c.setPoolName("bench");
+    return new HikariDataSource(c);
+  }
+
+  private void enqueueSingle(JobQueue queue, int n, int producers, long base) throws Exception {
+    AtomicInteger next = new AtomicInteger();
+    ExecutorService ex = Executors.newFixedThreadPool(producers);
+    try {
+      List<Future<?>> fs = new ArrayList<>();
+      for (int p = 0; p < producers; p++) {
+        fs.add(ex.submit(() -> {
+          int i;
+          while ((i = next.getAndIncrement()) < n) {
+            queue.enqueue(NOOP, new Noop(base + i));
+          }
+          return null;
+        }));
+      }
+      for (Future<?> f : fs) {
+        f.get();
+      }
+    } finally {
+      ex.shutdown();
+    }
+  }
+
+  private Worker.Builder workerBuilder(HikariDataSource pool, int concurrency) {
+    Worker.Builder b = Worker.builder(pool)
+        .queue("default", concurrency)
+        .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
+        .handle(NOOP, (job, ctx) -> onJob(job.n()));
+    if (o.bufferFactor != null) {
+      b.bufferFactor(o.bufferFactor);
+    }
+    return b;
+  }
+
+  /** A processing phase: start the worker, wait for n handler calls, then for nothing unfinished. */
+  private Map<String, Object> process(HikariDataSource pool, int concurrency, int n, int processes) throws Exception {
+    handled.set(0);
+    List<Process> children = new ArrayList<>();
+    int perProcess = Math.max(1, concurrency / processes);
+    Worker worker = workerBuilder(pool, perProcess).build();
+    long t0 = System.nanoTime();
+    for (int p = 1; p < processes; p++) {
+      children.add(WorkerChild.start(url, user, password, perProcess, o.bufferFactor));
+    }
+    worker.start();
+    Map<String, Object> r = new LinkedHashMap<>();
+    try {
+      long deadline = t0 + TimeUnit.SECONDS.toNanos(300);
+      // With several processes the hook only sees this process's calls; the end is the table.
+      if (processes == 1) {
+        while (handled.get() < n && System.nanoTime() < deadline) {
+          Thread.sleep(1);
+        }
+      }
+      long handlersDone = lastNanos.get();
+      while (pending(pool) > 0 && System.nanoTime() < deadline) {
+        Thread.sleep(5);
+      }
+      long end = System.nanoTime();
+      if (end >= deadline) {
+        r.put("timed_out", true);
+      }
+      r.put("rate", rate(n, end - t0));
+      r.put("first_job_ms", ms(firstNanos.get() - t0));
+      if (processes == 1) {
+        r.put("handlers_done_ms", ms(handlersDone - t0));
+      }
+      long[] claims = BenchAccess.claimCounters(worker);
+      r.put("claims", claims[0]);
+      r.put("mean_claim", claims[0] == 0 ? 0 : Math.round(10.0 * claims[1] / claims[0]) / 10.0);
+    } finally {
+      worker.close();
+      for (Process c : children) {
+        c.destroy();
+        c.waitFor(30, TimeUnit.SECONDS);
+      }
+    }
+    return r;
+  }
+
+  private Map<String, Object> latency(HikariDataSource pool, JobQueue queue) throws Exception {
+    while (pending(pool) > 0) {
+      Thread.sleep(5);
+    }
+    checkpoint(pool);
+    Worker worker = workerBuilder(pool, 10).build();
+    worker.start();
+    List<Double> samples = new ArrayList<>();
+    int timeouts = 0;
+    try {
+      Thread.sleep(1_000);
+      Mulberry32 gaps = new Mulberry32(42);
+      long phaseEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+      for (int i = 0; i < o.samples && System.nanoTime() < phaseEnd && timeouts < 3; i++) {
+        Thread.sleep((int) Math.floor(gaps.next() * 100));
+        CountDownLatch latch = new CountDownLatch(1);
+        sampleLatch = latch;
+        long t0 = System.nanoTime();
+        queue.enqueue(NOOP, new Noop(5_000_000L + i));
+        if (latch.await(10, TimeUnit.SECONDS)) {
+          samples.add((sampleStartNanos - t0) / 1e6);
+        } else {
+          timeouts++;
+        }
+        sampleLatch = null;
+      }
+    } finally {
+      worker.close();
+    }
+    double[] s = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("latency_p50_ms", round(nearestRank(s, 50)));
+    r.put("latency_p90_ms", round(nearestRank(s, 90)));
+    r.put("latency_p99_ms", round(nearestRank(s, 99)));
+    r.put("latency_max_ms", round(s.length == 0 ? Double.NaN : s[s.length - 1]));
+    r.put("latency_mean_ms", round(Arrays.stream(s).average().orElse(Double.NaN)));
+    r.put("latency_n", s.length);
+    r.put("latency_timeouts", timeouts);
+    return r;
+  }
+
+  /** The same statements in tight loops over JDBC, one connection each, no library machinery. */
+  private Map<String, Object> ceiling(HikariDataSource pool, BenchAccess.Raw raw) throws Exception {
+    Map<String, Object> r = new LinkedHashMap<>();
+    String name = "noop_raw";
+    // Single inserts, 4 threads, each on its own connection, autocommit, without NOTIFY.
+    for (boolean notify : new boolean[] {false, true}) {
+      AtomicInteger next = new AtomicInteger();
+      ExecutorService ex = Executors.newFixedThreadPool(4);
+      long t0 = System.nanoTime();
+      List<Future<?>> fs = new ArrayList<>();
+      for (int p = 0; p < 4; p++) {
+        fs.add(ex.submit(() -> {
+          try (Connection c = pool.getConnection()) {
+            int i;
+            while ((i = next.getAndIncrement()) < o.n) {
+              raw.insert(c, name, i, notify);
+            }
+          }
+          return null;
+        }));
+      }
+      for (Future<?> f : fs) {
+        f.get();
+      }
+      ex.shutdown();
+      r.put(notify ? "raw_enqueue_single_notify_every" : "raw_enqueue_single", rate(o.n, System.nanoTime() - t0));
+      clear(pool);
+    }
+    // Bulk: 20 batches of 1,000 in their own transactions.
+    try (Connection c = pool.getConnection()) {
+      c.setAutoCommit(false);
+      long t0 = System.nanoTime();
+      for (int call = 0; call < o.n / 1_000; call++) {
+        raw.insertAll(c, name, call * 1_000, 1_000);
+        c.commit();
+      }
+      r.put("raw_enqueue_bulk", rate(o.n, System.nanoTime() - t0));
+      c.setAutoCommit(true);
+    }
+    clear(pool);
+    // Claim-then-delete loops at fixed batch sizes, one connection, autocommit.
+    for (int batch : o.ceilingBatches) {
+      try (Connection c = pool.getConnection()) {
+        c.setAutoCommit(false);
+        raw.insertAll(c, name, 0, o.n);
+        c.commit();
+        c.setAutoCommit(true);
+        long owner = raw.registerWorker(c, name);
+        checkpoint(pool);
+        long t0 = System.nanoTime();
+        int done = 0;
+        int got;
+        while ((got = raw.claimAndComplete(c, name, batch, owner)) > 0) {
+          done += got;
+        }
+        r.put("raw_process_b" + batch, rate(done, System.nanoTime() - t0));
+      }
+      clear(pool);
+    }
+    return r;
+  }
+
+  private static void clear(HikariDataSource pool) throws SQLException {
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+      st.execute("DELETE FROM pgqueue.jobs; DELETE FROM pgqueue.workers");
+      st.execute("VACUUM pgqueue.jobs");
+    }
+  }
+
+  private static long pending(HikariDataSource pool) throws SQLException {
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT count(*) FROM pgqueue.jobs")) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  private static void checkpoint(HikariDataSource pool) throws SQLException {
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+      st.execute("CHECKPOINT");
+    }
+  }
+
+  private static Map<String, Object> prefix(String p, Map<String, Object> m) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    m.forEach((k, v) -> out.put(k.equals("rate") ? p : p + "_" + k, v));
+    return out;
+  }
+
+  static double nearestRank(double[] sorted, double pct) {
+    if (sorted.length == 0) {
+      return Double.NaN;
+    }
+    int rank = (int) Math.ceil(pct / 100.0 * sorted.length);
+    return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
+  }
+
+  private static long rate(long n, long nanos) {
+    return Math.round(n / (nanos / 1e9));
+  }
+
+  private static long ms(long nanos) {
+    return Math.round(nanos / 1e6);
+  }
+
+  private static double round(double v) {
+    return Math.round(v * 100) / 100.0;
+  }
+}

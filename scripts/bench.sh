@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One command for the benchmark: builds pgqueue, starts a dedicated PostgreSQL with the shared
+# workload's settings (scripts/bench-postgres.sh; falls back to an embedded PostgreSQL when the
+# machine has no PostgreSQL binaries), and runs the workload. Extra arguments go to the driver,
+# e.g. scripts/bench.sh --repeats 3 --notify off. See pgqueue-bench's Bench javadoc for options.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mvn -B -q install -DskipTests -Dmaven.javadoc.skip=true
+cp=$(mvn -B -q -pl pgqueue-bench dependency:build-classpath -Dmdep.outputFile=/dev/stdout)
+url_args=()
+if url=$(scripts/bench-postgres.sh 2>/dev/null); then
+  url_args=(--url "$url")
+fi
+exec java -Xmx1g -cp "pgqueue-bench/target/classes:$cp" io.github.pgqueue.bench.Bench "${url_args[@]}" "$@"
