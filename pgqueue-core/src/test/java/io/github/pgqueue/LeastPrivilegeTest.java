@@ -44,19 +44,24 @@ class LeastPrivilegeTest {
   static String owner;
   static String web;
   static String worker;
+  static String cron;
 
   /** The grants of docs/security.md, as the schema owner runs them after migrating. */
-  static String grants(String web, String worker) {
+  static String grants(String web, String worker, String cron) {
     return """
-        GRANT USAGE ON SCHEMA pgqueue TO %1$s, %2$s;
-        GRANT SELECT ON pgqueue.schema_migrations TO %1$s, %2$s;
+        GRANT USAGE ON SCHEMA pgqueue TO %1$s, %2$s, %3$s;
+        GRANT SELECT ON pgqueue.schema_migrations TO %1$s, %2$s, %3$s;
         -- web: enqueue (RETURNING id, ON CONFLICT on (name, unique_key), the duplicate's lookup)
         GRANT INSERT ON pgqueue.jobs TO %1$s;
         GRANT SELECT (id, name, unique_key, state) ON pgqueue.jobs TO %1$s;
         -- worker: claim, complete, retry, rescue, prune; its registry row and heartbeat
         GRANT SELECT, UPDATE, DELETE ON pgqueue.jobs TO %2$s;
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgqueue.workers TO %2$s;
-        """.formatted(web, worker);
+        -- cron: register, lock (FOR UPDATE) and claim firings; enqueue their jobs like web
+        GRANT SELECT, INSERT, UPDATE ON pgqueue.cron_schedules TO %3$s;
+        GRANT INSERT ON pgqueue.jobs TO %3$s;
+        GRANT SELECT (id, name, unique_key, state) ON pgqueue.jobs TO %3$s;
+        """.formatted(web, worker, cron);
   }
 
   @BeforeAll
@@ -67,10 +72,12 @@ class LeastPrivilegeTest {
     owner = "pgq_owner_" + run;
     web = "pgq_web_" + run;
     worker = "pgq_worker_" + run;
+    cron = "pgq_cron_" + run;
     adminExecute(
         "CREATE ROLE " + owner + " LOGIN",
         "CREATE ROLE " + web + " LOGIN",
         "CREATE ROLE " + worker + " LOGIN",
+        "CREATE ROLE " + cron + " LOGIN",
         // The DBA creates the schema for its owner; the owner gets no CREATE on the database.
         "REVOKE CREATE, TEMPORARY ON DATABASE " + db.name() + " FROM PUBLIC",
         "CREATE SCHEMA pgqueue AUTHORIZATION " + owner);
@@ -81,7 +88,7 @@ class LeastPrivilegeTest {
     try {
       db.drop();
       try (Connection c = server.adminConnection(); Statement st = c.createStatement()) {
-        for (String role : new String[] {web, worker, owner}) {
+        for (String role : new String[] {web, worker, cron, owner}) {
           st.execute("DROP ROLE IF EXISTS " + role);
         }
       }
@@ -115,7 +122,7 @@ class LeastPrivilegeTest {
     if (Migrator.create(as(owner)).installedVersion() == 0) {
       Migrator.create(as(owner)).migrate();
       try (Connection c = as(owner).getConnection(); Statement st = c.createStatement()) {
-        st.execute(grants(web, worker));
+        st.execute(grants(web, worker, cron));
       }
     }
   }
@@ -128,7 +135,8 @@ class LeastPrivilegeTest {
     assertThat(Migrator.create(as(owner)).installedVersion()).isEqualTo(Migrator.latestVersion());
     assertThat(Migrator.create(as(owner)).migrate()).as("idempotent").isEmpty();
     assertThat(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'pgqueue' AND tableowner = '" + owner + "'"))
-        .isEqualTo(3);
+        .as("every table, cron_schedules included").isEqualTo(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'pgqueue'"))
+        .isEqualTo(4);
     // Neither the web nor the worker role can migrate.
     assertThat(Migrator.create(as(web)).installedVersion()).isEqualTo(Migrator.latestVersion());
   }
@@ -171,6 +179,38 @@ class LeastPrivilegeTest {
           .isInstanceOfSatisfying(PSQLException.class, e -> assertThat(e.getSQLState()).isIn("42501", "42P01"));
     }
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).as("nothing deleted").isEqualTo(6);
+    db.execute("TRUNCATE pgqueue.jobs");
+  }
+
+  /**
+   * The cron scheduler's statements (see {@link CronStatements}; pgqueue-cron cannot be a
+   * dependency here) as the cron role: register a schedule, redefine it, claim a firing and
+   * enqueue its job in one transaction, see a second claim of the same firing refused.
+   */
+  @Test
+  void theCronRoleRegistersClaimsFiringsAndEnqueuesButCannotDeleteJobsOrSchedules() throws SQLException {
+    migrateAndGrant();
+    JobQueue queue = JobQueue.create(as(cron));
+    try (Connection c = as(cron).getConnection()) {
+      CronStatements.Row row = CronStatements.register(c, "pgqueue", "nightly", "cron 0 3 * * * UTC");
+      assertThat(CronStatements.register(c, "pgqueue", "nightly", "cron 0 3 * * * UTC")).isEqualTo(row);
+      row = CronStatements.register(c, "pgqueue", "nightly", "cron 0 4 * * * UTC");
+      java.time.Instant at = row.lastFired().plusSeconds(60);
+      JobId id = CronStatements.fire(c, "pgqueue", queue, "nightly", row, at, ITEM, new Item(1, false));
+      assertThat(id).isNotNull();
+      assertThat(CronStatements.fire(c, "pgqueue", queue, "nightly", row, at, ITEM, new Item(1, false)))
+          .as("the same firing is claimed once").isNull();
+    }
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE context = 'cron:nightly'")).isEqualTo(1);
+    for (String forbidden : new String[] {
+        "DELETE FROM pgqueue.cron_schedules",
+        "DELETE FROM pgqueue.jobs",
+        "UPDATE pgqueue.jobs SET priority = 1",
+        "TRUNCATE pgqueue.cron_schedules",
+    }) {
+      assertThatThrownBy(() -> executeAs(cron, forbidden)).as(forbidden)
+          .isInstanceOfSatisfying(PSQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"));
+    }
     db.execute("TRUNCATE pgqueue.jobs");
   }
 

@@ -36,8 +36,9 @@ import org.junit.jupiter.api.Test;
  * PostgreSQL directly it is woken by NOTIFY within milliseconds while claims still go through the
  * pooler; and no "prepared statement does not exist" error appears anywhere.
  *
- * <p>Cron through PgBouncer is not covered here: the cron scheduler has not landed on this branch
- * (its claim is one UPDATE in the enqueue's transaction, which transaction pooling supports).
+ * <p>Cron: the scheduler's statements and transactions ({@link CronStatements}; pgqueue-cron cannot
+ * be a dependency of this module) run through the pooler: registration, and each firing claimed
+ * and enqueued in one transaction, exactly once when two connections race for it.
  */
 @Tag("process")
 class PgBouncerTest {
@@ -200,6 +201,31 @@ class PgBouncerTest {
     } finally {
       worker.close();
     }
+  }
+
+  @Test
+  void cronRegistersAndFiresExactlyOnceThroughPgBouncer() throws Exception {
+    JobQueue queue = JobQueue.create(pooled);
+    CronStatements.Row row;
+    try (Connection c = pooled.getConnection()) {
+      row = CronStatements.register(c, "pgqueue", "every-minute", "every PT1M");
+    }
+    java.time.Instant first = row.lastFired();
+    int fired = 0;
+    for (int k = 1; k <= 20; k++) {
+      java.time.Instant at = first.plusSeconds(60L * k);
+      // Two cron processes fire the same instant on two pooled connections: the second is refused.
+      try (Connection a = pooled.getConnection(); Connection b = pooled.getConnection()) {
+        JobId x = CronStatements.fire(a, "pgqueue", queue, "every-minute", row, at, ITEM, new Item(k, 0));
+        JobId y = CronStatements.fire(b, "pgqueue", queue, "every-minute", row, at, ITEM, new Item(k, 0));
+        assertThat(x == null ^ y == null).as("firing " + k + " claimed exactly once").isTrue();
+        fired++;
+      }
+    }
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE context = 'cron:every-minute'")).isEqualTo(fired);
+    assertThat(db.queryLong("SELECT count(DISTINCT run_at) FROM pgqueue.jobs WHERE context = 'cron:every-minute'"))
+        .as("each job runs at its scheduled instant").isEqualTo(fired);
+    db.execute("DELETE FROM pgqueue.cron_schedules");
   }
 
   /** Copies what is written to System.err (where slf4j-simple logs) so the test can read it. */

@@ -332,12 +332,15 @@ public final class Soak {
    */
   private static double probeClaim(HikariDataSource ds, String schema) throws SQLException {
     String claim = """
-        WITH claimable AS (
-          SELECT id FROM %1$s.jobs
-          WHERE state = 'available' AND queue = ? AND run_at <= now() AND name = ANY(?::text[])
-          ORDER BY priority DESC, run_at, id
+        WITH async_commit AS MATERIALIZED (
+          SELECT set_config('synchronous_commit', 'off', true)
+        ),
+        claimable AS (
+          SELECT j.id FROM %1$s.jobs j, async_commit
+          WHERE j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])
+          ORDER BY j.priority DESC, j.run_at, j.id
           LIMIT ?
-          FOR UPDATE SKIP LOCKED
+          FOR UPDATE OF j SKIP LOCKED
         )
         UPDATE %1$s.jobs j
         SET state = 'running', attempt = j.attempt + 1, locked_by = ?, locked_at = now()
