@@ -80,13 +80,13 @@ class ChaosTest {
     long t0 = System.nanoTime();
     startWorkers();
     int kills = 0;
-    while (kills < 6 && remaining() > jobs / 10) {
+    while (kills < 6 && remaining() > jobs / 20) {
       int victim = random.nextInt(WORKERS);
       ChildJvm w = workers.get(victim);
-      long target = startedBy(w) + 20 + random.nextInt(120);
+      long target = startedBy(w) + 15 + random.nextInt(80);
       // Kill it mid-run: once it has started a random number of further attempts.
-      await().atMost(Duration.ofSeconds(60)).until(() -> startedBy(w) >= target || remaining() <= jobs / 10);
-      if (remaining() <= jobs / 10) {
+      await().atMost(Duration.ofSeconds(60)).until(() -> startedBy(w) >= target || remaining() <= jobs / 20);
+      if (remaining() <= jobs / 20) {
         break;
       }
       w.kill();
