@@ -33,6 +33,13 @@ import org.slf4j.LoggerFactory;
 final class ControlLoop implements Runnable {
 
   static final long PROBE_TIMEOUT_MILLIS = 2_000;
+  /**
+   * Longest single wait for notifications. stop() then finds the thread between waits and lets it
+   * close its connection normally, instead of aborting the socket under it (which a pool such as
+   * HikariCP reports as a broken connection, with a stack trace, at every shutdown). Waiting costs
+   * no round trip: the driver only reads the socket with a timeout.
+   */
+  static final long WAIT_SLICE_MILLIS = 100;
   static final String PROBE_PREFIX = "!probe:";
 
   private static final Logger log = LoggerFactory.getLogger(ControlLoop.class);
@@ -149,7 +156,7 @@ final class ControlLoop implements Runnable {
     while (!stopping) {
       long now = System.nanoTime();
       long waitMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextHeartbeatNanos - now));
-      PGNotification[] notes = pg.getNotifications((int) Math.min(waitMillis, Integer.MAX_VALUE));
+      PGNotification[] notes = pg.getNotifications((int) Math.min(waitMillis, WAIT_SLICE_MILLIS));
       dispatch(notes, null);
       now = System.nanoTime();
       if (now - nextHeartbeatNanos >= 0) {
@@ -204,7 +211,7 @@ final class ControlLoop implements Runnable {
       if (left <= 0) {
         break;
       }
-      arrived = dispatch(pg.getNotifications((int) left), token);
+      arrived = dispatch(pg.getNotifications((int) Math.min(left, WAIT_SLICE_MILLIS)), token);
     }
     listening = arrived;
     if (!arrived && !warnedNoListen) {
@@ -292,10 +299,11 @@ final class ControlLoop implements Runnable {
     stopping = true;
     Thread t = thread;
     if (t != null) {
-      // Abort a blocking getNotifications: closing the socket is the only portable way.
+      // The loop waits in short slices and exits on its own; a thread stuck in a statement is
+      // aborted as a last resort (closing the socket is the only portable way).
       Connection c = connection;
       t.interrupt();
-      t.join(Math.min(timeoutMillis, 200));
+      t.join(Math.min(timeoutMillis, 1_000));
       if (t.isAlive() && c != null) {
         try {
           c.abort(Runnable::run);

@@ -172,7 +172,7 @@ public record EnqueueOptions(
           "uniqueKey must be 1 to " + MAX_UNIQUE_KEY_LENGTH + " characters and not blank, got: "
               + Identifiers.quote(uniqueKey));
     }
-    Identifiers.checkNoNul("uniqueKey", uniqueKey);
+    Identifiers.checkStorable("uniqueKey", uniqueKey);
   }
 
   private static void checkContext(String context) {
@@ -181,7 +181,7 @@ public record EnqueueOptions(
           "context must be at most " + MAX_CONTEXT_LENGTH + " characters, got "
               + context.length() + ": " + Identifiers.quote(context));
     }
-    Identifiers.checkNoNul("context", context);
+    Identifiers.checkStorable("context", context);
   }
 
   /** Builds {@link EnqueueOptions}; every setter validates its argument at once. */
@@ -277,7 +277,8 @@ public record EnqueueOptions(
      *
      * @param uniqueKey 1 to {@value EnqueueOptions#MAX_UNIQUE_KEY_LENGTH} characters, not blank
      * @return this builder
-     * @throws IllegalArgumentException if blank or too long
+     * @throws IllegalArgumentException if blank, too long, or holding a NUL character or an
+     *     unpaired UTF-16 surrogate (PostgreSQL cannot store either as given)
      */
     public Builder uniqueKey(String uniqueKey) {
       if (uniqueKey == null) {
@@ -293,7 +294,8 @@ public record EnqueueOptions(
      *
      * @param context at most {@value EnqueueOptions#MAX_CONTEXT_LENGTH} characters
      * @return this builder
-     * @throws IllegalArgumentException if too long
+     * @throws IllegalArgumentException if too long, or holding a NUL character or an unpaired
+     *     UTF-16 surrogate
      */
     public Builder context(String context) {
       if (context == null) {

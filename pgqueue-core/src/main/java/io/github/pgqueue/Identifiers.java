@@ -52,15 +52,46 @@ final class Identifiers {
       throw new IllegalArgumentException(
           "job name must not start or end with whitespace, got: " + quote(name));
     }
+    checkStorable("job name", name);
     return name;
   }
 
-  static void checkNoNul(String field, String value) {
+  /**
+   * Refuses text that PostgreSQL cannot store as given: the NUL character (text cannot hold it)
+   * and an unpaired UTF-16 surrogate (it has no UTF-8 form, and the JDBC driver would silently send
+   * '?' in its place, so two different unique keys could collide).
+   */
+  static void checkStorable(String field, String value) {
     if (value.indexOf('\0') >= 0) {
       throw new IllegalArgumentException(
           field + " must not contain the NUL character (PostgreSQL text cannot store it), got: "
               + quote(value));
     }
+    int lone = loneSurrogate(value);
+    if (lone >= 0) {
+      throw new IllegalArgumentException(
+          field + " must not contain an unpaired UTF-16 surrogate (U+"
+              + Integer.toHexString(value.charAt(lone)).toUpperCase(java.util.Locale.ROOT) + " at index " + lone
+              + "; it has no UTF-8 form and would be stored as '?'), got: " + quote(value));
+    }
+  }
+
+  /** Index of the first surrogate that is not part of a high-low pair, or -1. */
+  static int loneSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c)) {
+        if (i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+          i++;
+          continue;
+        }
+        return i;
+      }
+      if (Character.isLowSurrogate(c)) {
+        return i;
+      }
+    }
+    return -1;
   }
 
   /** A value quoted for an error message, shortened so a huge value cannot flood a log. */

@@ -407,7 +407,7 @@ public final class JobQueue {
   public boolean cancel(JobId id, String reason) {
     Objects.requireNonNull(id, "id");
     String r = reason == null ? "cancelled" : reason;
-    Identifiers.checkNoNul("reason", r);
+    Identifiers.checkStorable("reason", r);
     return write("cancelling job " + id, c -> store.cancel(c, id.value(), r));
   }
 
@@ -461,6 +461,7 @@ public final class JobQueue {
   public int retryDiscarded(String name, String errorContains) {
     Identifiers.jobName(name);
     Objects.requireNonNull(errorContains, "errorContains");
+    Identifiers.checkStorable("errorContains", errorContains);
     return write("retrying discarded \"" + name + "\" jobs", c -> store.retryDiscarded(c, name, errorContains));
   }
 

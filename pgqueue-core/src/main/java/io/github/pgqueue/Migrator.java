@@ -212,7 +212,14 @@ public final class Migrator {
   }
 
   private static String bootstrapSql(String schema) {
-    return "CREATE SCHEMA IF NOT EXISTS " + schema + ";\n"
+    // Not CREATE SCHEMA IF NOT EXISTS: PostgreSQL checks CREATE on the database before it looks
+    // for the schema, so an owner given an existing schema (and no CREATE on the database, as
+    // least privilege has it) could not migrate. Create it only when it is missing.
+    return "DO $pgqueue$ BEGIN\n"
+        + "  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '" + schema + "') THEN\n"
+        + "    CREATE SCHEMA " + schema + ";\n"
+        + "  END IF;\n"
+        + "END $pgqueue$;\n"
         + "CREATE TABLE IF NOT EXISTS " + schema + ".schema_migrations (\n"
         + "    version    integer     PRIMARY KEY,\n"
         + "    name       text        NOT NULL,\n"

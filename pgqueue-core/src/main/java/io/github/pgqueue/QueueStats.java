@@ -63,9 +63,9 @@ public record QueueStats(
    * @param deadTuples estimated dead rows not yet vacuumed; claims slow down as these pile up
    * @param lastVacuum the last (auto)vacuum of the table, or null if never
    * @param totalBytes size of the table with its indexes and TOAST
-   * @param oldestXminAge age in transactions of the oldest snapshot holding vacuum back, or null;
-   *     as visible to the current role (other roles' sessions may be hidden without {@code
-   *     pg_read_all_stats})
+   * @param oldestXminAge age in transactions of the oldest snapshot or transaction id held by
+   *     another session (which holds vacuum back), or null if none; as visible to the current role
+   *     (other roles' sessions may be hidden without {@code pg_read_all_stats})
    * @param oldestTransactionAge how long the oldest such transaction has been open, or null
    */
   public record Table(

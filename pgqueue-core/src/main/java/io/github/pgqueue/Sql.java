@@ -327,9 +327,12 @@ final class Sql {
         q("""
           SELECT t.n_live_tup, t.n_dead_tup, greatest(t.last_autovacuum, t.last_vacuum),
                  pg_total_relation_size(t.relid),
-                 (SELECT max(age(a.backend_xmin)) FROM pg_stat_activity a WHERE a.backend_xmin IS NOT NULL),
+                 (SELECT max(greatest(age(a.backend_xmin), age(a.backend_xid))) FROM pg_stat_activity a
+                  WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()),
                  (SELECT (extract(epoch FROM now() - min(a.xact_start)) * 1000)::bigint
-                  FROM pg_stat_activity a WHERE a.backend_xmin IS NOT NULL AND a.xact_start IS NOT NULL)
+                  FROM pg_stat_activity a
+                  WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.xact_start IS NOT NULL
+                    AND a.pid <> pg_backend_pid())
           FROM pg_stat_user_tables t
           WHERE t.schemaname = ? AND t.relname = 'jobs'
           """);

@@ -33,9 +33,15 @@ final class ChildJvm implements AutoCloseable {
   }
 
   static ChildJvm start(Class<?> main, String... args) throws IOException {
+    return start(List.of(), main, args);
+  }
+
+  /** As {@link #start(Class, String...)}, with extra JVM options (e.g. {@code -Dorg.slf4j.simpleLogger...}). */
+  static ChildJvm start(List<String> jvmOptions, Class<?> main, String... args) throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx256m");
+    cmd.addAll(jvmOptions);
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(main.getName());

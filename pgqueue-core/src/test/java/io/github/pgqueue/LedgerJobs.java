@@ -10,6 +10,13 @@ import javax.sql.DataSource;
  * The job the process and chaos tests run: it records each run in a ledger table (committed on
  * its own, so the record survives whatever happens to the worker afterwards), works for a while,
  * and fails now and then if asked to.
+ *
+ * <p>Each attempt writes a {@code started} row when it begins and, if it gets that far, a {@code
+ * succeeded} row just before the handler returns or a {@code failed} row just before it throws its
+ * planned failure. Rows carry the job id and the attempt number, so a rerun of a job (at-least-once
+ * delivery after a crash) shows as a second {@code succeeded} row with a higher attempt, and an
+ * attempt that was killed shows as a {@code started} row with nothing after it.
+ * {@link LedgerCheck} compares the ledger with the jobs table.
  */
 final class LedgerJobs {
   private LedgerJobs() {}
@@ -35,8 +42,10 @@ final class LedgerJobs {
         Thread.sleep(work.workMillis());
       }
       if (work.failPercent() > 0 && ThreadLocalRandom.current().nextInt(100) < work.failPercent()) {
+        record(ds, work.n(), ctx, pid, "failed");
         throw new IllegalStateException("planned failure of job " + work.n() + " attempt " + ctx.attempt());
       }
+      record(ds, work.n(), ctx, pid, "succeeded");
     };
   }
 

@@ -26,7 +26,7 @@ class WorkerCrashProcessTest {
     try (ChildJvm child = ChildJvm.start(WorkerProcess.class, db.jdbcUrlWithCredentials(), "200", "1000", "10")) {
       await().atMost(Duration.ofSeconds(30)).until(() -> child.printed("READY"));
       await().atMost(Duration.ofSeconds(30))
-          .until(() -> db.queryLong("SELECT count(*) FROM ledger WHERE pid = " + child.pid()) == 10);
+          .until(() -> db.queryLong("SELECT count(*) FROM ledger WHERE outcome = 'started' AND pid = " + child.pid()) == 10);
       child.kill();
       assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'"))
           .as("the dead worker's jobs stay locked until rescued").isEqualTo(10);
@@ -61,7 +61,7 @@ class WorkerCrashProcessTest {
     JobQueue queue = JobQueue.create(db.dataSource());
     queue.enqueueAll(LedgerJobs.WORK, IntStream.range(0, 3).mapToObj(n -> new LedgerJobs.Work(n, 500, 0)).toList());
     try (ChildJvm child = ChildJvm.start(WorkerProcess.class, db.jdbcUrlWithCredentials(), "200", "1000", "10")) {
-      await().atMost(Duration.ofSeconds(30)).until(() -> db.queryLong("SELECT count(*) FROM ledger") == 3);
+      await().atMost(Duration.ofSeconds(30)).until(() -> db.queryLong("SELECT count(*) FROM ledger WHERE outcome = 'started'") == 3);
       child.terminate();
       assertThat(child.process.waitFor(20, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
       // The exit code alone does not prove the hook ran: the worker's last log line does.

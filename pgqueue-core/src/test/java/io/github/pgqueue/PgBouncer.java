@@ -1,0 +1,157 @@
+package io.github.pgqueue;
+
+import io.github.pgqueue.testing.TestPostgres;
+import java.io.File;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.UserPrincipal;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+import org.awaitility.Awaitility;
+
+/**
+ * A real PgBouncer (Debian's package, {@code apt-get install -y pgbouncer}) in transaction mode on a
+ * free loopback port, in front of a test server, started and stopped by the test. PgBouncer refuses
+ * to run as root, so as root it runs as {@code postgres} (or {@code nobody}) through {@code
+ * runuser}, with a temporary directory of its own for its configuration, log and pid file.
+ */
+final class PgBouncer implements AutoCloseable {
+
+  static final String BINARY = "/usr/sbin/pgbouncer";
+
+  final int port;
+  private final Path dir;
+  private final Process process;
+
+  private PgBouncer(int port, Path dir, Process process) {
+    this.port = port;
+    this.dir = dir;
+    this.process = process;
+  }
+
+  /** Why PgBouncer cannot run here, or null if it can. */
+  static String unavailableReason() {
+    if (!new File(BINARY).canExecute()) {
+      return BINARY + " not found: install Debian's PgBouncer with `apt-get install -y pgbouncer` (.ci/run does)";
+    }
+    if (isRoot() && runAsUser() == null) {
+      return "running as root, and neither user postgres nor nobody exists to run PgBouncer as";
+    }
+    return null;
+  }
+
+  static PgBouncer start(TestPostgres server, String poolMode) throws Exception {
+    Path dir = Files.createTempDirectory("pgqueue-pgbouncer");
+    int port;
+    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      port = s.getLocalPort();
+    }
+    String ini = """
+        [databases]
+        * = host=127.0.0.1 port=%d
+        [pgbouncer]
+        listen_addr = 127.0.0.1
+        listen_port = %d
+        unix_socket_dir =
+        auth_type = trust
+        auth_file = %s/userlist.txt
+        pool_mode = %s
+        max_client_conn = 200
+        default_pool_size = 8
+        ignore_startup_parameters = extra_float_digits,options
+        logfile = %s/pgbouncer.log
+        pidfile = %s/pgbouncer.pid
+        """.formatted(server.port(), port, dir, poolMode, dir, dir);
+    Files.writeString(dir.resolve("pgbouncer.ini"), ini, StandardCharsets.UTF_8);
+    Files.writeString(dir.resolve("userlist.txt"), "\"" + server.user() + "\" \"\"\n", StandardCharsets.UTF_8);
+    List<String> cmd = new ArrayList<>();
+    if (isRoot()) {
+      String user = runAsUser();
+      UserPrincipal owner = dir.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(user);
+      try (Stream<Path> files = Files.list(dir)) {
+        for (Path p : files.toList()) {
+          Files.setOwner(p, owner);
+        }
+      }
+      Files.setOwner(dir, owner);
+      cmd.addAll(List.of("runuser", "-u", user, "--"));
+    }
+    cmd.addAll(List.of(BINARY, dir.resolve("pgbouncer.ini").toString()));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(dir.resolve("stdout.txt").toFile()).start();
+    PgBouncer b = new PgBouncer(port, dir, p);
+    try {
+      Awaitility.await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
+          .until(() -> {
+            if (!p.isAlive()) {
+              throw new IllegalStateException("pgbouncer exited: " + b.log());
+            }
+            try (Connection c = DriverManager.getConnection(b.jdbcUrl("postgres", "prepareThreshold=0"), server.user(), null)) {
+              return c.isValid(2);
+            }
+          });
+    } catch (RuntimeException e) {
+      b.close();
+      throw e;
+    }
+    return b;
+  }
+
+  String jdbcUrl(String database, String params) {
+    return "jdbc:postgresql://127.0.0.1:" + port + "/" + database + (params.isEmpty() ? "" : "?" + params);
+  }
+
+  /** PgBouncer's own log, for assertions and failure messages. */
+  String log() {
+    try {
+      Path log = dir.resolve("pgbouncer.log");
+      Path out = dir.resolve("stdout.txt");
+      return (Files.exists(log) ? Files.readString(log) : "") + (Files.exists(out) ? Files.readString(out) : "");
+    } catch (IOException e) {
+      return "(log unreadable: " + e + ")";
+    }
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    process.toHandle().descendants().forEach(ProcessHandle::destroy);
+    process.destroy();
+    if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+      process.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+      process.destroyForcibly().waitFor();
+    }
+    try (Stream<Path> files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    } catch (IOException ignored) {
+      // a temporary directory; the OS cleans it eventually
+    }
+  }
+
+  private static boolean isRoot() {
+    return "root".equals(System.getProperty("user.name"));
+  }
+
+  private static String runAsUser() {
+    for (String user : new String[] {"postgres", "nobody"}) {
+      try {
+        Process id = new ProcessBuilder("id", "-u", user).redirectErrorStream(true).start();
+        if (id.waitFor() == 0) {
+          return user;
+        }
+      } catch (IOException | InterruptedException e) {
+        if (e instanceof InterruptedException) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
+    return null;
+  }
+}
