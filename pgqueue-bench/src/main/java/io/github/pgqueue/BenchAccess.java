@@ -55,6 +55,15 @@ public final class BenchAccess {
       return jobs.size();
     }
 
+    /** Runs the claim statement of pgqueue-core itself on one queue; returns the ids claimed. */
+    public List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException {
+      List<Long> ids = new ArrayList<>();
+      for (ClaimedJob j : store.claim(c, queue, new String[] {name}, limit, owner)) {
+        ids.add(j.id());
+      }
+      return ids;
+    }
+
     /** Registers a worker row so claims have a lock owner; returns its id. */
     public long registerWorker(Connection c, String name) throws SQLException {
       return store.registerWorker(c, "raw-ceiling", ProcessHandle.current().pid(),

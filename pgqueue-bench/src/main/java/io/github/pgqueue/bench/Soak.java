@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.github.pgqueue.Backoff;
+import io.github.pgqueue.BenchAccess;
 import io.github.pgqueue.EnqueueOptions;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobType;
@@ -327,45 +328,17 @@ public final class Soak {
   }
 
   /**
-   * The claim statement itself (a copy of pgqueue-core's Sql.claim), timed over JDBC on a probe
-   * queue no worker serves: 10 probe jobs enqueued, claimed in one statement, then deleted.
+   * The claim statement itself (pgqueue-core's, run through BenchAccess), timed over JDBC on a
+   * probe queue no worker serves: 10 probe jobs enqueued, claimed in one statement, then deleted.
    */
   private static double probeClaim(HikariDataSource ds, String schema) throws SQLException {
-    String claim = """
-        WITH async_commit AS MATERIALIZED (
-          SELECT set_config('synchronous_commit', 'off', true)
-        ),
-        claimable AS (
-          SELECT j.id FROM %1$s.jobs j, async_commit
-          WHERE j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])
-          ORDER BY j.priority DESC, j.run_at, j.id
-          LIMIT ?
-          FOR UPDATE OF j SKIP LOCKED
-        )
-        UPDATE %1$s.jobs j
-        SET state = 'running', attempt = j.attempt + 1, locked_by = ?, locked_at = now()
-        FROM claimable c
-        WHERE j.id = c.id
-        RETURNING j.id, j.name, j.payload::text, j.attempt, j.max_attempts, j.priority,
-                  j.run_at, j.created_at, j.context
-        """.formatted(schema);
     JobQueue q = JobQueue.builder(ds).schema(schema).notify(false).build();
     q.enqueueAll(PROBE, IntStream.range(0, 10).mapToObj(i -> new Work(-i, 0)).toList(),
         EnqueueOptions.builder().queue(PROBE_QUEUE).build());
+    BenchAccess.Raw raw = new BenchAccess.Raw(schema);
     try (Connection c = ds.getConnection()) {
-      List<Long> ids = new ArrayList<>();
       long t = System.nanoTime();
-      try (PreparedStatement ps = c.prepareStatement(claim)) {
-        ps.setString(1, PROBE_QUEUE);
-        ps.setArray(2, c.createArrayOf("text", new String[] {PROBE.name()}));
-        ps.setInt(3, 10);
-        ps.setLong(4, -1);
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            ids.add(rs.getLong(1));
-          }
-        }
-      }
+      List<Long> ids = raw.claim(c, PROBE_QUEUE, PROBE.name(), 10, -1);
       double ms = (System.nanoTime() - t) / 1e6;
       try (PreparedStatement del = c.prepareStatement("DELETE FROM " + schema + ".jobs WHERE id = ANY(?)")) {
         del.setArray(1, c.createArrayOf("int8", ids.toArray()));
