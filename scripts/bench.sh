@@ -6,9 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mvn -B -q install -DskipTests -Dmaven.javadoc.skip=true
-cp=$(mvn -B -q -pl pgqueue-bench dependency:build-classpath -Dmdep.outputFile=/dev/stdout)
+cpfile=$(mktemp)
+trap 'rm -f "$cpfile"' EXIT
+# To a file, not stdout: Maven prints an ANSI colour reset before it even in batch mode.
+mvn -B -q -pl pgqueue-bench dependency:build-classpath -Dmdep.outputFile="$cpfile" >/dev/null
+cp=$(cat "$cpfile")
 url_args=()
 if url=$(scripts/bench-postgres.sh 2>/dev/null); then
   url_args=(--url "$url")
 fi
-exec java -Xmx1g -cp "pgqueue-bench/target/classes:$cp" io.github.pgqueue.bench.Bench "${url_args[@]}" "$@"
+java -Xmx1g -cp "pgqueue-bench/target/classes:$cp" io.github.pgqueue.bench.Bench "${url_args[@]}" "$@"
