@@ -167,8 +167,4 @@ final class Completer implements Runnable {
       }
     }
   }
-
-  int backlog() {
-    return pending.size();
-  }
 }

@@ -199,10 +199,6 @@ final class JobRun implements Runnable, JobContext {
     return settledBy.get() != OPEN;
   }
 
-  boolean isRunningHandler() {
-    return thread != null;
-  }
-
   void interrupt() {
     Thread t = thread;
     if (t != null) {

@@ -28,10 +28,6 @@ final class WorkerState {
     closing = true;
   }
 
-  boolean isClosing() {
-    return closing;
-  }
-
   /**
    * Registered, heartbeating, not closing, and not past the cap of abandoned (stuck) handler
    * threads. A worker that cannot heartbeat must not claim: to every other worker it looks dead,

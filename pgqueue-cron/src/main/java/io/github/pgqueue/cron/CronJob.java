@@ -142,6 +142,12 @@ public record CronJob<T>(
       throw new IllegalArgumentException(
           "cron job name must not start or end with whitespace, got: " + quote(name));
     }
+    // As for job names (core's Identifiers.jobName): PostgreSQL text cannot hold NUL, and the
+    // driver sends an unpaired surrogate as '?', so two different names could collide.
+    if (name.indexOf('\0') >= 0 || name.codePoints().anyMatch(cp -> cp >= Character.MIN_SURROGATE && cp <= Character.MAX_SURROGATE)) {
+      throw new IllegalArgumentException(
+          "cron job name must not contain NUL or an unpaired UTF-16 surrogate, got: " + quote(name));
+    }
   }
 
   /** A value quoted for an error message, shortened so a huge value cannot flood a log. */

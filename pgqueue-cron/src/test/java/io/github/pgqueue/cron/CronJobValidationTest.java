@@ -92,6 +92,13 @@ class CronJobValidationTest {
         .hasMessage("cron job name must not contain control characters, got: \"nightly\\u000Areport\"");
     assertThatThrownBy(() -> job(" nightly"))
         .hasMessage("cron job name must not start or end with whitespace, got: \" nightly\"");
+    assertThatThrownBy(() -> job("night\0ly")).hasMessageStartingWith("cron job name must not contain control");
+    assertThatThrownBy(() -> job("night\uD800ly"))
+        .hasMessageStartingWith("cron job name must not contain NUL or an unpaired UTF-16 surrogate");
+    assertThatThrownBy(() -> job("night\uDC00"))
+        .hasMessageStartingWith("cron job name must not contain NUL or an unpaired UTF-16 surrogate");
+    assertThat(job("nightly \uD83D\uDE34").name()).as("a paired surrogate (an emoji) is fine")
+        .isEqualTo("nightly \uD83D\uDE34");
     assertThat(job("x".repeat(200)).name()).hasSize(200);
     assertThat(job("nightly report (Europe/Berlin)").name()).isEqualTo("nightly report (Europe/Berlin)");
   }
