@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a dedicated PostgreSQL with the settings of the shared benchmark workload
-# (../shared/bench/WORKLOAD.md) on 127.0.0.1:${PGQUEUE_BENCH_PORT:-5440}, in its own data directory,
+# (docs/performance.md, "The workload") on 127.0.0.1:${PGQUEUE_BENCH_PORT:-5440}, in its own data directory,
 # so benchmark runs neither disturb nor depend on any other server. Uses the machine's PostgreSQL
 # binaries (Debian: /usr/lib/postgresql/<major>/bin; newest major found unless PG_BIN is set).
 # Prints the JDBC URL. `scripts/bench-postgres.sh stop` stops it.
@@ -25,7 +25,7 @@ if [ ! -f "$dir/PG_VERSION" ]; then
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
   as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
   cat >> "$dir/postgresql.conf" <<CONF
-# The shared benchmark workload's settings (WORKLOAD.md)
+# The benchmark workload's server settings (docs/performance.md)
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'

@@ -10,7 +10,7 @@ import java.util.function.LongSupplier;
  * single inserts/s fell to 1.6-2.9k/s with 4-32 clients notifying each insert). A suppressed
  * NOTIFY costs latency, not a job: after a wake-up a worker polls every 20 ms for a second.
  *
- * <p>The interval is 1 ms. DESIGN.md proposed about 10 ms; the benchmark showed what that costs
+ * <p>The interval is 1 ms. The design first proposed about 10 ms; the benchmark showed what that costs
  * and what it saves (4 producers, PostgreSQL 15 on 2 cores, quiet machine): at 10 ms, single
  * enqueue ran at 5,986/s and pickup latency p99 was 19.6 ms, because an enqueue within 10 ms of the
  * previous one waited for the worker's fast poll; at 1 ms, 5,768/s (within run-to-run noise) and

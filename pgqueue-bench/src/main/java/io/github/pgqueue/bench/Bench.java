@@ -16,7 +16,7 @@ import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
- * Runs the shared benchmark workload ({@code ../shared/bench/WORKLOAD.md}) against pgqueue and
+ * Runs the shared benchmark workload (the contract is in {@code docs/performance.md}, "The workload") against pgqueue and
  * prints a markdown table (median and min-max of the repeats, and each run) plus one JSON line.
  * Each repeat runs on a freshly created database. Without {@code --url} it starts an embedded
  * PostgreSQL. Asserts nothing; it measures.
@@ -84,7 +84,7 @@ public final class Bench {
         try {
           String[] cred = credentials(adminUrl);
           System.err.printf("run %d/%d on %s%n", i + 1, o.repeats, db);
-          // WORKLOAD.md: a whole run is killed after 900 s.
+          // The workload's limit: a whole run is killed after 900 s.
           Thread killer = new Thread(() -> {
             try {
               Thread.sleep(900_000);

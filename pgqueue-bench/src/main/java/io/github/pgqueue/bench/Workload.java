@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 
 /**
- * One run of the shared workload (WORKLOAD.md) against one fresh database: setup, warm-up,
+ * One run of the shared workload (docs/performance.md, "The workload") against one fresh database: setup, warm-up,
  * enqueue_single, process_c10, enqueue_bulk, process_c20, pickup_latency; then, on the same
  * database, the raw-SQL ceiling of the same statements.
  */

@@ -39,7 +39,7 @@ class BenchSmokeTest {
     for (int i = 0; i < first.length; i++) {
       first[i] = (int) Math.floor(r.next() * 100);
     }
-    // The sequence every driver must draw (mulberry32, seed 42), from WORKLOAD.md's generator.
+    // The sequence every driver must draw (mulberry32, seed 42), from the workload's generator (docs/performance.md).
     assertThat(first).containsExactly(60, 44, 85, 66, 17);
   }
 
