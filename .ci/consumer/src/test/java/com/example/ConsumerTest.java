@@ -9,7 +9,7 @@ import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobState;
 import io.github.pgqueue.JobType;
 import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import org.junit.jupiter.api.Test;
 
 @PgQueueTest

@@ -4,8 +4,7 @@ import static io.github.pgqueue.Payloads.SEND_EMAIL;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.pgqueue.Payloads.SendEmail;
-import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;

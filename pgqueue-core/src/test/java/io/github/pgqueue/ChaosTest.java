@@ -3,8 +3,8 @@ package io.github.pgqueue;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.github.pgqueue.testing.TestDatabase;
-import io.github.pgqueue.testing.TestPostgres;
+import io.github.pgqueue.testing.postgres.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

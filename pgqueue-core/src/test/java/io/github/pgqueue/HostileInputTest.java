@@ -5,8 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.fasterxml.jackson.core.type.TypeReference;
-import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.math.BigInteger;
 import java.sql.Connection;
 import java.sql.PreparedStatement;

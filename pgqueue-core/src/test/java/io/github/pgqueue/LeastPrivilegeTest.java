@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import io.github.pgqueue.testing.TestDatabase;
-import io.github.pgqueue.testing.TestPostgres;
+import io.github.pgqueue.testing.postgres.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;

@@ -2,7 +2,7 @@ package io.github.pgqueue;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 
 /**
  * Compares the ledger the {@link LedgerJobs} handlers keep with the jobs table, after a chaos run

@@ -1,6 +1,6 @@
 package io.github.pgqueue;
 
-import io.github.pgqueue.testing.TestPostgres;
+import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.io.File;
 import java.io.IOException;
 import java.net.ServerSocket;

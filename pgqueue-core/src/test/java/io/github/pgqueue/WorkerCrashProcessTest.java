@@ -3,8 +3,7 @@ package io.github.pgqueue;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.time.Duration;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Tag;

@@ -4,8 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

@@ -1,6 +1,6 @@
 package io.github.pgqueue.bench;
 
-import io.github.pgqueue.testing.TestPostgres;
+import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.net.URI;
 import java.sql.Connection;
 import java.sql.DriverManager;

@@ -3,7 +3,7 @@ package io.github.pgqueue.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;

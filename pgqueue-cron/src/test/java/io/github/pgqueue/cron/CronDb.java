@@ -1,7 +1,7 @@
 package io.github.pgqueue.cron;
 
 import io.github.pgqueue.JobType;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

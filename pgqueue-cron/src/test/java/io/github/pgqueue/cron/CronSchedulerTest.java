@@ -16,7 +16,7 @@ import io.github.pgqueue.SchemaVersionException;
 import io.github.pgqueue.cron.CronDb.Fired;
 import io.github.pgqueue.cron.CronDb.Job;
 import io.github.pgqueue.testing.PgQueueTest;
-import io.github.pgqueue.testing.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;

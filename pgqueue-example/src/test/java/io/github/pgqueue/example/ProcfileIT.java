@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.github.pgqueue.testing.TestDatabase;
-import io.github.pgqueue.testing.TestPostgres;
+import io.github.pgqueue.testing.postgres.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;

@@ -12,6 +12,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import javax.sql.DataSource;
 
 /**

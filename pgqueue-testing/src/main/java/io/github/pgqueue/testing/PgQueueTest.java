@@ -14,7 +14,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * test and dropped after its last, with the pgqueue schema migrated into it (unless {@link
  * #migrate()} is false). Test classes cannot see each other's rows.
  *
- * <p>Declare a {@link TestDatabase} parameter on a test method, a lifecycle method or the
+ * <p>Declare a {@link io.github.pgqueue.testing.postgres.TestDatabase} parameter on a test method, a lifecycle method or the
  * constructor to receive it:
  *
  * <pre>{@code
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * }
  * }</pre>
  *
- * <p>The server is chosen once per JVM; see {@link TestPostgres}.
+ * <p>The server is chosen once per JVM; see {@link io.github.pgqueue.testing.postgres.TestPostgres}.
  */
 @Documented
 @Inherited

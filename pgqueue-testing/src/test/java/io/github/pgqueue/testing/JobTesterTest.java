@@ -1,5 +1,6 @@
 package io.github.pgqueue.testing;
 
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

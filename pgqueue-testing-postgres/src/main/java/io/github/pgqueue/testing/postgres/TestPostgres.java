@@ -1,4 +1,4 @@
-package io.github.pgqueue.testing;
+package io.github.pgqueue.testing.postgres;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.github.pgqueue.testing;
+package io.github.pgqueue.testing.postgres;
 
 import java.sql.Connection;
 import java.sql.ResultSet;

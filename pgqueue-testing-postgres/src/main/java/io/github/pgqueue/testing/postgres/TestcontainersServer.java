@@ -1,4 +1,4 @@
-package io.github.pgqueue.testing;
+package io.github.pgqueue.testing.postgres;
 
 import org.testcontainers.containers.PostgreSQLContainer;
 
