@@ -2,7 +2,6 @@ package io.github.pgqueue;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
@@ -33,7 +32,7 @@ import org.slf4j.LoggerFactory;
  * working while a rolling deploy runs.
  *
  * <p>Teams that manage DDL with Flyway or Liquibase can take the SQL from {@link #script(String,
- * int)} (or {@code java -cp pgqueue-core.jar io.github.pgqueue.Migrator print}) instead: it
+ * int)} (or {@code java -jar pgqueue-cli-VERSION-all.jar print}, from {@code pgqueue-cli}) instead: it
  * includes the bookkeeping rows, so the version check passes afterwards.
  *
  * <p>Migrations never use {@code CREATE INDEX CONCURRENTLY}, which cannot run in a transaction.
@@ -281,63 +280,5 @@ public final class Migrator {
           .append(v).append(", '").append(name).append("') ON CONFLICT (version) DO NOTHING;\n\n");
     }
     return sb.toString();
-  }
-
-  /**
-   * Command line: {@code print [--schema S] [--from N]} writes {@link #script(String, int)} to
-   * standard output; {@code migrate --url JDBC_URL [--user U] [--password P] [--schema S]} applies
-   * the migrations. The password may also come from the {@code PGPASSWORD} environment variable.
-   *
-   * @param args the arguments
-   * @throws SQLException if {@code migrate} cannot connect
-   */
-  public static void main(String[] args) throws SQLException {
-    PrintStream out = System.out;
-    if (args.length == 0 || !(args[0].equals("print") || args[0].equals("migrate"))) {
-      System.err.println(
-          "usage: Migrator print [--schema S] [--from N]\n"
-              + "       Migrator migrate --url JDBC_URL [--user U] [--password P] [--schema S]");
-      System.exit(2);
-      return;
-    }
-    String schema = DEFAULT_SCHEMA;
-    int from = 0;
-    String url = null;
-    String user = null;
-    String password = System.getenv("PGPASSWORD");
-    for (int i = 1; i < args.length; i++) {
-      String value = i + 1 < args.length ? args[i + 1] : null;
-      if (value == null) {
-        throw new IllegalArgumentException("missing value after " + args[i]);
-      }
-      switch (args[i]) {
-        case "--schema" -> schema = value;
-        case "--from" -> from = Integer.parseInt(value);
-        case "--url" -> url = value;
-        case "--user" -> user = value;
-        case "--password" -> password = value;
-        default -> throw new IllegalArgumentException("unknown option: " + args[i]);
-      }
-      i++;
-    }
-    if (args[0].equals("print")) {
-      out.print(script(schema, from));
-      return;
-    }
-    if (url == null) {
-      throw new IllegalArgumentException("migrate needs --url");
-    }
-    org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
-    ds.setURL(url);
-    if (user != null) {
-      ds.setUser(user);
-    }
-    if (password != null) {
-      ds.setPassword(password);
-    }
-    List<Integer> applied = create(ds, schema).migrate();
-    out.println(applied.isEmpty()
-        ? "pgqueue schema \"" + schema + "\" is up to date at version " + latestVersion()
-        : "pgqueue schema \"" + schema + "\": applied " + applied);
   }
 }

@@ -41,6 +41,7 @@ class ApiSnapshotTest {
   @CsvSource({
     "pgqueue-core, io.github.pgqueue.JobQueue",
     "pgqueue-cron, io.github.pgqueue.cron.CronScheduler",
+    "pgqueue-cli, io.github.pgqueue.cli.PgQueueCli",
     "pgqueue-testing, io.github.pgqueue.testing.PgQueueTest",
     "pgqueue-testing-postgres, io.github.pgqueue.testing.postgres.TestPostgres",
   })
