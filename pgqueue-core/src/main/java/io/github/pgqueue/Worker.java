@@ -559,7 +559,11 @@ public final class Worker implements AutoCloseable {
           return;
         }
         try {
-          Borrowed.transaction(dataSource, true, c -> store.heartbeat(c, workerId));
+          if (!Borrowed.transaction(dataSource, true, c -> store.heartbeat(c, workerId))) {
+            log.warn("pgqueue: drain's registration {} is gone (judged dead by a peer); the job it runs"
+                + " may run again elsewhere", workerId);
+            return;
+          }
         } catch (SQLException | RuntimeException e) {
           log.warn("pgqueue: drain could not heartbeat worker {}; it tries again in {} ms", workerId,
               TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), e);

@@ -123,6 +123,7 @@ class WorkerShutdownTest {
   static final class SlowClaims implements DataSource {
     final DataSource target;
     final CountDownLatch held = new CountDownLatch(1);
+    volatile Thread heldThread;
     volatile long delayMillis;
 
     SlowClaims(DataSource target) {
@@ -133,6 +134,7 @@ class WorkerShutdownTest {
     public Connection getConnection() throws SQLException {
       long delay = delayMillis;
       if (delay > 0 && Thread.currentThread().getName().contains("-fetch-")) {
+        heldThread = Thread.currentThread();
         held.countDown();
         try {
           Thread.sleep(delay); // the fault being injected: a claim that takes this long
@@ -198,6 +200,9 @@ class WorkerShutdownTest {
       JobId id = queue.enqueue(ITEM, new Item(1)).id();
       assertThat(ds.held.await(10, TimeUnit.SECONDS)).as("a claim is in flight").isTrue();
       w.close();
+      // Whatever close() waited for, look only once the claim has run to its end.
+      ds.heldThread.join(10_000);
+      assertThat(ds.heldThread.isAlive()).isFalse();
       await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
         JobInfo j = queue.find(id).orElseThrow();
         assertThat(j.state()).isEqualTo(JobState.AVAILABLE);
