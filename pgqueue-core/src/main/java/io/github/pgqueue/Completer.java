@@ -33,7 +33,12 @@ final class Completer implements Runnable {
   private final RetryLog retryLog = new RetryLog(log, "writing job outcomes");
   private volatile boolean stopping;
   private volatile long stopDeadlineNanos = Long.MAX_VALUE;
-  private Thread thread;
+  /** Set by start() before the thread runs; read by stop() on the closing thread. */
+  private volatile Thread thread;
+  /** Set once stop() has seen the thread end: from then on submit() writes on the caller's thread. */
+  private volatile boolean finished;
+  /** Serialises the writes made after the thread ended. */
+  private final Object lateWrites = new Object();
 
   Completer(DataSource dataSource, JobStore store) {
     this(dataSource, store, o -> {});
@@ -51,21 +56,58 @@ final class Completer implements Runnable {
     thread.start();
   }
 
+  /**
+   * Queues an outcome for the next batch. After {@link #stop} the thread is gone, so an outcome
+   * that arrives late (a claim that was in flight at shutdown releasing its jobs) is written at
+   * once on the caller's thread instead of being left in a queue nobody reads.
+   */
   void submit(Outcome outcome) {
     pending.add(outcome);
+    if (finished) {
+      writeLate();
+    }
+  }
+
+  /** Writes what is pending, once, on the calling thread; logs (does not throw) a failure. */
+  private void writeLate() {
+    synchronized (lateWrites) {
+      List<Outcome> batch = new ArrayList<>();
+      pending.drainTo(batch);
+      if (batch.isEmpty()) {
+        return;
+      }
+      try {
+        write(batch);
+        for (Outcome o : batch) {
+          written.accept(o);
+        }
+        log.info("pgqueue: wrote {} job outcomes that arrived after shutdown began", batch.size());
+      } catch (SQLException | RuntimeException e) {
+        log.warn("pgqueue: {} job outcomes that arrived after shutdown could not be written; those jobs will be"
+            + " rescued and run again", batch.size(), e);
+      }
+    }
   }
 
   /** Stops after writing everything submitted so far, waiting at most {@code timeoutMillis}. */
   boolean stop(long timeoutMillis) throws InterruptedException {
     stopDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
     stopping = true;
-    if (thread == null) {
-      return pending.isEmpty();
+    Thread t = thread;
+    if (t != null) {
+      t.join(Math.max(1, timeoutMillis));
+      if (t.isAlive()) {
+        t.interrupt();
+        t.join(1_000);
+      }
     }
-    thread.join(Math.max(1, timeoutMillis));
-    if (thread.isAlive()) {
-      thread.interrupt();
-      thread.join(1_000);
+    if (t == null || !t.isAlive()) {
+      // From now on submit() writes itself; write what slipped in between the thread's last look
+      // and this flag.
+      finished = true;
+      if (System.nanoTime() - stopDeadlineNanos < 0) {
+        writeLate();
+      }
     }
     if (!pending.isEmpty()) {
       log.warn(

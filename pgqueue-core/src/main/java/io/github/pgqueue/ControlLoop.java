@@ -271,8 +271,9 @@ final class ControlLoop implements Runnable {
           listener.onEvent(
               new JobEvent(JobEvent.Kind.RESCUED, new JobId(r.id()), r.name(), r.queue(), r.attempt(),
                   java.time.Duration.ZERO, null, null));
-        } catch (RuntimeException e) {
-          log.warn("pgqueue: job listener threw on RESCUED of job {}", r.id(), e);
+        } catch (Throwable e) {
+          // User code on the control thread: whatever it throws must not end the heartbeat.
+          JobRun.logUserFailure(log, "pgqueue: job listener threw on RESCUED of job " + r.id(), e);
         }
       }
       Fetcher f = fetchers.get(r.queue());

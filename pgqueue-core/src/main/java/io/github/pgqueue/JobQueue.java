@@ -450,19 +450,35 @@ public final class JobQueue {
    * Retries, in bulk, the discarded jobs of one name whose last error mentions {@code
    * errorContains} (case-insensitive, matched against the error's kind, class and message): after
    * fixing a bug or a downstream outage, put back exactly the jobs it discarded. Each gets a fresh
-   * attempt budget; jobs whose unique key another pending job now holds are left alone.
+   * attempt budget.
+   *
+   * <p>Only one job per unique key may be pending, so of several matching jobs that share a key,
+   * only the most recently discarded is retried, and none while another pending or running job
+   * holds the key; the others stay discarded and are counted as skipped. Jobs without a key are
+   * all retried.
    *
    * @param name the job name
    * @param errorContains text to look for in the last error; empty matches every discarded job of
    *     the name
-   * @return how many jobs were made available
+   * @return how many jobs were made available, and how many matching jobs were left discarded
+   *     because their unique key was taken
    * @throws PgQueueException if the write fails
    */
-  public int retryDiscarded(String name, String errorContains) {
+  public RetryDiscardedResult retryDiscarded(String name, String errorContains) {
     Identifiers.jobName(name);
     Objects.requireNonNull(errorContains, "errorContains");
     Identifiers.checkStorable("errorContains", errorContains);
-    return write("retrying discarded \"" + name + "\" jobs", c -> store.retryDiscarded(c, name, errorContains));
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return write("retrying discarded \"" + name + "\" jobs", c -> store.retryDiscarded(c, name, errorContains));
+      } catch (PgQueueException e) {
+        // A job with one of the keys was enqueued concurrently (unique violation): the next
+        // statement sees it and skips that key.
+        if (attempt >= 3 || !(e.getCause() instanceof SQLException s) || !"23505".equals(s.getSQLState())) {
+          throw e;
+        }
+      }
+    }
   }
 
   /**

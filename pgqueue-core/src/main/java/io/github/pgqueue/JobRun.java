@@ -44,7 +44,10 @@ final class JobRun implements Runnable, JobContext {
   private static final int BY_SHUTDOWN = 3;
 
   private final AtomicInteger settledBy = new AtomicInteger(OPEN);
-  private volatile Thread thread;
+  /** Taken to aim an interrupt at the handler's thread and to end the attempt on it. */
+  private final Object interruptLock = new Object();
+  /** The thread running the attempt; set and cleared by it, under {@link #interruptLock}. */
+  private Thread thread;
   private volatile long startedNanos;
   /** Set by the watchdog when it interrupted the handler for its timeout. */
   volatile boolean timedOut;
@@ -70,7 +73,12 @@ final class JobRun implements Runnable, JobContext {
 
   @Override
   public void run() {
-    thread = Thread.currentThread();
+    // An interrupt pending here was meant for an earlier attempt on this pooled thread (its
+    // watchdog or shutdown): never let it hit this one.
+    Thread.interrupted();
+    synchronized (interruptLock) {
+      thread = Thread.currentThread();
+    }
     startedNanos = System.nanoTime();
     MDC.put("pgqueue.job_id", Long.toString(job.id()));
     MDC.put("pgqueue.job_name", job.name());
@@ -86,6 +94,11 @@ final class JobRun implements Runnable, JobContext {
         finish(Outcome.discard(job, errorJson(JobError.Kind.UNDECODABLE, e)),
             JobEvent.Kind.DISCARDED, e, null);
         return;
+      } catch (Throwable e) {
+        // An Error while decoding (a class that fails to initialise, a stack overflow in a custom
+        // deserializer) may be the deployment's, not the payload's: retry rather than discard.
+        fail(JobError.Kind.FAILED, e, null);
+        return;
       }
       Throwable failure = null;
       try {
@@ -94,16 +107,47 @@ final class JobRun implements Runnable, JobContext {
         failure = t;
       }
       finishAfterHandler(failure);
+    } catch (Throwable t) {
+      // Building the outcome failed in a way the steps above did not contain. The attempt must
+      // still end with an outcome, or the job would stay running under a live worker forever.
+      settleAfterInternalFailure(t);
     } finally {
-      thread = null;
-      if (settledBy.get() == BY_TIMEOUT) {
-        sink.abandonedThreadReturned(this);
+      synchronized (interruptLock) {
+        // From here on no interrupt is aimed at this thread on this attempt's behalf.
+        thread = null;
       }
-      MDC.remove("pgqueue.job_id");
-      MDC.remove("pgqueue.job_name");
-      MDC.remove("pgqueue.queue");
-      // Do not leak an interrupt meant for this job into the next task on this pooled thread.
-      Thread.interrupted();
+      try {
+        if (settledBy.get() == BY_TIMEOUT) {
+          sink.abandonedThreadReturned(this);
+        }
+      } finally {
+        MDC.remove("pgqueue.job_id");
+        MDC.remove("pgqueue.job_name");
+        MDC.remove("pgqueue.queue");
+        // Do not leak an interrupt meant for this job into the next task on this pooled thread.
+        Thread.interrupted();
+      }
+    }
+  }
+
+  /**
+   * The last resort when recording the attempt's outcome itself threw: report a retry (or a
+   * discard on the last attempt) with the default backoff and a minimal error that names what
+   * broke, built without calling into user code.
+   */
+  private void settleAfterInternalFailure(Throwable t) {
+    if (settledBy.get() != OPEN) {
+      logUserFailure(log, "pgqueue: " + this + " failed after its outcome was reported", t);
+      return;
+    }
+    logUserFailure(log, "pgqueue: recording the outcome of " + this + " failed; retrying it with the default backoff", t);
+    String json = errorJson(JobError.Kind.FAILED, t.getClass().getName(),
+        "pgqueue could not record this attempt's outcome: " + safeDescription(t), "");
+    if (job.attempt() >= job.maxAttempts()) {
+      finish(Outcome.discard(job, json), JobEvent.Kind.DISCARDED, t, null);
+    } else {
+      Duration delay = Backoff.DEFAULT.delay(job.attempt());
+      finish(Outcome.retry(job, micros(delay), json), JobEvent.Kind.RETRIED, t, delay);
     }
   }
 
@@ -163,14 +207,33 @@ final class JobRun implements Runnable, JobContext {
 
   private boolean fail(JobError.Kind kind, Throwable error, Throwable cause, int by) {
     if (cause != null && cause != error) {
-      error.initCause(cause);
+      try {
+        error.initCause(cause);
+      } catch (RuntimeException alreadySet) {
+        error.addSuppressed(cause);
+      }
     }
-    String json = errorJson(kind, error);
     if (job.attempt() >= job.maxAttempts()) {
-      return finish(Outcome.discard(job, json), JobEvent.Kind.DISCARDED, error, null, by);
+      return finish(Outcome.discard(job, errorJson(kind, error)), JobEvent.Kind.DISCARDED, error, null, by);
     }
-    Duration delay = registration.backoff().delay(job.attempt());
-    return finish(Outcome.retry(job, micros(delay), json), JobEvent.Kind.RETRIED, error, delay, by);
+    Duration delay;
+    long delayMicros;
+    String note = null;
+    try {
+      delay = registration.backoff().delay(job.attempt());
+      if (delay == null || delay.isNegative()) {
+        throw new IllegalArgumentException("it returned " + delay + ", not a zero or positive duration");
+      }
+      delayMicros = micros(delay);
+    } catch (Throwable t) {
+      // A broken Backoff must not leave the job running forever: use the default, and say why.
+      delay = Backoff.DEFAULT.delay(job.attempt());
+      delayMicros = micros(delay);
+      note = " [pgqueue: the job's Backoff failed (" + safeDescription(t) + "); retried after the default backoff]";
+      logUserFailure(log, "pgqueue: the Backoff of " + this + " failed; using the default backoff (" + delay + ")", t);
+    }
+    String json = note == null ? errorJson(kind, error) : errorJson(kind, error, note);
+    return finish(Outcome.retry(job, delayMicros, json), JobEvent.Kind.RETRIED, error, delay, by);
   }
 
   private boolean finish(Outcome outcome, JobEvent.Kind kind, Throwable error, Duration retryIn) {
@@ -183,15 +246,17 @@ final class JobRun implements Runnable, JobContext {
     }
     Duration took = startedNanos == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - startedNanos);
     JobEvent event = event(kind, took, error, retryIn);
+    // The outcome goes to the sink first: a listener that throws or blocks must not keep it from
+    // being written (a blocking listener holds its slot, never the job).
+    sink.settled(this, outcome, event);
     if (error != null && log.isWarnEnabled()) {
       log.warn(
           "pgqueue: job {} ({}, queue {}) attempt {}/{} {}: {}",
           job.id(), job.name(), job.queue(), job.attempt(), job.maxAttempts(),
           kind == JobEvent.Kind.RETRIED ? "failed, retrying in " + retryIn : "failed, discarded",
-          error.toString());
+          safeDescription(error));
     }
     emit(event);
-    sink.settled(this, outcome, event);
     return true;
   }
 
@@ -199,10 +264,17 @@ final class JobRun implements Runnable, JobContext {
     return settledBy.get() != OPEN;
   }
 
+  /**
+   * Interrupts the handler's thread if this attempt is still running on it. Under the lock that
+   * {@link #run()} takes to end the attempt, so an interrupt can never reach the thread after it
+   * has moved on to another job.
+   */
   void interrupt() {
-    Thread t = thread;
-    if (t != null) {
-      t.interrupt();
+    synchronized (interruptLock) {
+      Thread t = thread;
+      if (t != null) {
+        t.interrupt();
+      }
     }
   }
 
@@ -220,8 +292,9 @@ final class JobRun implements Runnable, JobContext {
     }
     try {
       listener.onEvent(event);
-    } catch (RuntimeException e) {
-      log.warn("pgqueue: job listener threw on {} of job {}", event.kind(), job.id(), e);
+    } catch (Throwable e) {
+      // Listeners are for metrics and tracing: whatever one throws changes no job.
+      logUserFailure(log, "pgqueue: job listener threw on " + event.kind() + " of job " + job.id(), e);
     }
   }
 
@@ -299,8 +372,53 @@ final class JobRun implements Runnable, JobContext {
   static final int MAX_TRACE_LINES = 30;
 
   private String errorJson(JobError.Kind kind, Throwable t) {
-    String message = t.getMessage() == null ? "" : t.getMessage();
-    return errorJson(kind, t.getClass().getName(), message, trace(t));
+    return errorJson(kind, t, "");
+  }
+
+  /** The error record of {@code t}; reading its message or trace may throw (user code): say so instead. */
+  private String errorJson(JobError.Kind kind, Throwable t, String note) {
+    String message;
+    try {
+      message = t.getMessage() == null ? "" : t.getMessage();
+    } catch (Throwable broken) {
+      message = "<getMessage() threw " + broken.getClass().getName() + ": " + rawMessage(broken) + ">";
+    }
+    String trace;
+    try {
+      trace = trace(t);
+    } catch (Throwable broken) {
+      trace = "<the stack trace could not be printed: " + broken.getClass().getName() + ">";
+    }
+    return errorJson(kind, t.getClass().getName(), message + note, trace);
+  }
+
+  /** {@code t.toString()}, or its class and a note when that throws. For logs and notes. */
+  static String safeDescription(Throwable t) {
+    try {
+      return t.toString();
+    } catch (Throwable broken) {
+      return t.getClass().getName() + " <toString() threw " + broken.getClass().getName() + ">";
+    }
+  }
+
+  /**
+   * Logs a warning with a throwable that came from user code. Printing it calls its {@code
+   * toString()}, which may itself throw: then it is logged by class name only.
+   */
+  static void logUserFailure(Logger logger, String message, Throwable t) {
+    try {
+      logger.warn(message, t);
+    } catch (Throwable broken) {
+      logger.warn("{}: {} (it could not be printed: {})", message, t.getClass().getName(), broken.getClass().getName());
+    }
+  }
+
+  private static String rawMessage(Throwable t) {
+    try {
+      return String.valueOf(t.getMessage());
+    } catch (Throwable again) {
+      return "?";
+    }
   }
 
   private static final com.fasterxml.jackson.databind.ObjectMapper ERROR_JSON =

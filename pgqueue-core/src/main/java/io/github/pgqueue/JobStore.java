@@ -484,11 +484,14 @@ final class JobStore {
     }
   }
 
-  int retryDiscarded(Connection c, String name, String errorContains) throws SQLException {
+  RetryDiscardedResult retryDiscarded(Connection c, String name, String errorContains) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.retryDiscarded)) {
       ps.setString(1, name);
       ps.setString(2, errorContains);
-      return ps.executeUpdate();
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return new RetryDiscardedResult(rs.getInt(1), rs.getInt(2));
+      }
     }
   }
 

@@ -291,14 +291,38 @@ final class Sql {
         q("SELECT " + jobColumns
             + " FROM {s}.jobs WHERE state = 'discarded' AND name = ?"
             + " ORDER BY discarded_at DESC, id DESC LIMIT ?");
+    // One job per (name, unique key) can be pending: of the matching discarded jobs that share a
+    // key, only the most recently discarded is revived, and none while another job holds the key.
+    // Unkeyed jobs are all revived. Returns (revived, skipped).
     retryDiscarded =
         q("""
-          UPDATE {s}.jobs j
-          SET state = 'available', run_at = now(), discarded_at = NULL, attempt = 0
-          WHERE j.state = 'discarded' AND j.name = ?
-            AND strpos(lower(concat_ws(' ', j.errors -> -1 ->> 'kind', j.errors -> -1 ->> 'class', j.errors -> -1 ->> 'message')), lower(?::text)) > 0
-            AND %s
-          """.formatted(notHeldElsewhere));
+          WITH matching AS (
+            SELECT j.id, j.name, j.unique_key, j.discarded_at
+            FROM {s}.jobs j
+            WHERE j.state = 'discarded' AND j.name = ?
+              AND strpos(lower(concat_ws(' ', j.errors -> -1 ->> 'kind', j.errors -> -1 ->> 'class', j.errors -> -1 ->> 'message')), lower(?::text)) > 0
+          ),
+          chosen AS (
+            SELECT k.id
+            FROM (SELECT m.*, row_number() OVER (PARTITION BY m.unique_key
+                                                  ORDER BY m.discarded_at DESC NULLS LAST, m.id DESC) AS rn
+                  FROM matching m WHERE m.unique_key IS NOT NULL) k
+            WHERE k.rn = 1
+              AND NOT EXISTS (SELECT 1 FROM {s}.jobs o
+                              WHERE o.name = k.name AND o.unique_key = k.unique_key
+                                AND o.state IN ('available', 'running'))
+            UNION ALL
+            SELECT m.id FROM matching m WHERE m.unique_key IS NULL
+          ),
+          revived AS (
+            UPDATE {s}.jobs j
+            SET state = 'available', run_at = now(), discarded_at = NULL, attempt = 0
+            FROM chosen c
+            WHERE j.id = c.id AND j.state = 'discarded'
+            RETURNING j.id
+          )
+          SELECT (SELECT count(*) FROM revived), (SELECT count(*) FROM matching) - (SELECT count(*) FROM revived)
+          """);
     queueSummary =
         q("""
           SELECT queue,

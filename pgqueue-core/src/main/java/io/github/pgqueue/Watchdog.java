@@ -29,7 +29,8 @@ final class Watchdog implements Runnable {
   private final long graceNanos;
   private final WorkerState state;
   private volatile boolean stopping;
-  private Thread thread;
+  /** Set by start() before the thread runs; read by stop() on the closing thread. */
+  private volatile Thread thread;
 
   Watchdog(long graceNanos, WorkerState state) {
     this.graceNanos = graceNanos;
@@ -65,30 +66,40 @@ final class Watchdog implements Runnable {
       }
       long now = System.nanoTime();
       for (JobRun run : running) {
-        long started = run.startedNanos();
-        if (started == 0 || run.isSettled()) {
-          continue;
-        }
-        Long interrupted = interruptedAt.get(run);
-        if (interrupted == null) {
-          if (now - started >= run.timeoutNanos) {
-            run.timedOut = true;
-            interruptedAt.put(run, now);
-            log.warn("pgqueue: {} ran past its timeout of {} ms; interrupting it", run,
-                TimeUnit.NANOSECONDS.toMillis(run.timeoutNanos));
-            run.interrupt();
-          }
-        } else if (now - interrupted >= graceNanos && run.abandon()) {
-          running.remove(run);
-          interruptedAt.remove(run);
-          int stuck = state.abandonedOne();
-          log.error(
-              "pgqueue: {} ignored its interrupt for {} ms; abandoned its thread ({} abandoned threads"
-                  + " still running{})",
-              run, TimeUnit.NANOSECONDS.toMillis(graceNanos), stuck,
-              state.overAbandonCap() ? "; over the cap: this worker stops claiming and reports unhealthy" : "");
+        try {
+          check(run, now);
+        } catch (Throwable t) {
+          // Abandoning runs user code (the Backoff, exception messages). Whatever it throws, this
+          // thread must live on: it is the only one that enforces timeouts.
+          JobRun.logUserFailure(log, "pgqueue: the watchdog failed to handle " + run + "; it goes on", t);
         }
       }
+    }
+  }
+
+  private void check(JobRun run, long now) {
+    long started = run.startedNanos();
+    if (started == 0 || run.isSettled()) {
+      return;
+    }
+    Long interrupted = interruptedAt.get(run);
+    if (interrupted == null) {
+      if (now - started >= run.timeoutNanos) {
+        run.timedOut = true;
+        interruptedAt.put(run, now);
+        log.warn("pgqueue: {} ran past its timeout of {} ms; interrupting it", run,
+            TimeUnit.NANOSECONDS.toMillis(run.timeoutNanos));
+        run.interrupt();
+      }
+    } else if (now - interrupted >= graceNanos && run.abandon()) {
+      running.remove(run);
+      interruptedAt.remove(run);
+      int stuck = state.abandonedOne();
+      log.error(
+          "pgqueue: {} ignored its interrupt for {} ms; abandoned its thread ({} abandoned threads"
+              + " still running{})",
+          run, TimeUnit.NANOSECONDS.toMillis(graceNanos), stuck,
+          state.overAbandonCap() ? "; over the cap: this worker stops claiming and reports unhealthy" : "");
     }
   }
 

@@ -5,6 +5,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,7 +16,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
@@ -46,7 +46,10 @@ import org.slf4j.LoggerFactory;
  * which is retried after the {@link Backoff} until its attempts run out and then discarded (kept
  * with its payload and errors). A payload that cannot be decoded is discarded at once. A handler
  * past its timeout is interrupted and, after a grace period, abandoned: the attempt counts as
- * timed out and the job is retried.
+ * timed out and the job is retried. User code that misbehaves is contained: a {@code Backoff}
+ * that throws or returns null is replaced by the default for that retry (the error says so), an
+ * exception that cannot even be printed is recorded by its class, a throwing listener is logged,
+ * and no worker thread dies of any of it.
  *
  * <p><b>Crashes.</b> The worker registers itself and heartbeats on its dedicated connection by the
  * database clock. Jobs held by a worker whose heartbeat is older than the stale threshold are
@@ -91,25 +94,21 @@ public final class Worker implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Worker.class);
   private static final AtomicInteger WORKER_NUMBERS = new AtomicInteger();
 
+  // Set once by the constructor and immutable: safe to read from any thread.
   private final Config config;
   private final DataSource dataSource;
   private final JobStore store;
   private final PayloadCodec codec;
+  /** Shared by the worker's threads; its fields are volatile or atomic. */
   private final WorkerState state;
   private final JobListener listener;
   private final String threadPrefix;
-  private final AtomicBoolean started = new AtomicBoolean();
-  private final AtomicBoolean closed = new AtomicBoolean();
-
-  private Executor executor;
-  private ExecutorService ownExecutor;
-  private Completer completer;
-  private Watchdog watchdog;
-  private ControlLoop control;
-  private final Map<String, Fetcher> fetchers = new LinkedHashMap<>();
-  private final Map<String, QueueSink> sinks = new LinkedHashMap<>();
-  private final List<Thread> fetcherThreads = new ArrayList<>();
-  private Thread shutdownHook;
+  /**
+   * The start/close state and the {@link Running} parts of a start, published under its lock.
+   * Every other mutable thing lives in {@link Running} (final fields, built before any of its
+   * threads starts) or in the parts it owns.
+   */
+  private final Lifecycle<Running> lifecycle = new Lifecycle<>("worker");
 
   private Worker(Builder b) {
     this.config = new Config(b);
@@ -118,9 +117,24 @@ public final class Worker implements AutoCloseable {
     this.codec =
         new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
     this.state = new WorkerState(b.maxAbandonedThreads);
-    List<JobListener> ls = List.copyOf(b.listeners);
-    this.listener = ls.isEmpty() ? null : ls.size() == 1 ? ls.get(0) : e -> ls.forEach(l -> l.onEvent(e));
+    this.listener = combine(List.copyOf(b.listeners));
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
+  }
+
+  /** One listener for all: each is called in turn, and one that throws keeps no event from the others. */
+  private static JobListener combine(List<JobListener> ls) {
+    if (ls.isEmpty()) {
+      return null;
+    }
+    return e -> {
+      for (JobListener l : ls) {
+        try {
+          l.onEvent(e);
+        } catch (Throwable t) {
+          JobRun.logUserFailure(log, "pgqueue: job listener " + l + " threw on " + e.kind() + " of job " + e.id(), t);
+        }
+      }
+    };
   }
 
   /**
@@ -137,54 +151,19 @@ public final class Worker implements AutoCloseable {
    * Starts claiming and running jobs in background threads, and returns. Checks the schema first.
    * If the database cannot be reached yet, logs and keeps trying in the background.
    *
+   * <p>Lifecycle rules (the same for the cron scheduler): calling {@code start()} again while the
+   * worker is starting or running does nothing; a {@code start()} that throws leaves nothing
+   * running and may be retried; {@code start()} after {@link #close()} throws. Safe to call from
+   * any thread, concurrently with {@code close()}.
+   *
    * @throws SchemaVersionException if the schema is missing or older than this code
-   * @throws IllegalStateException if already started
+   * @throws IllegalStateException if the worker was closed (also when closed while starting)
    */
   public void start() {
-    if (!started.compareAndSet(false, true)) {
-      throw new IllegalStateException("worker already started");
-    }
-    checkSchemaUnlessUnreachable();
-    if (config.executor != null) {
-      executor = config.executor;
-    } else {
-      ownExecutor = Executors.newCachedThreadPool(daemonThreads(threadPrefix + "-job-"));
-      executor = ownExecutor;
-    }
-    completer = new Completer(dataSource, store, o -> {
-      Fetcher f = fetchers.get(o.job().queue());
-      if (f != null) {
-        f.outcomeWritten(o.job().id());
-      }
-    });
-    watchdog = new Watchdog(config.graceNanos, state);
-    String[] names = config.registrations.keySet().toArray(new String[0]);
-    for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
-      fetchers.put(
-          q.getKey(),
-          new Fetcher(q.getKey(), q.getValue(), config.bufferFactor, config.pollNanos, names,
-              dataSource, store, this::launch, completer, state));
-    }
-    for (Fetcher f : fetchers.values()) {
-      sinks.put(f.queue, new QueueSink(f));
-    }
-    control =
-        new ControlLoop(config, dataSource, store, state, Map.copyOf(fetchers), listener,
-            config.queues.keySet().toArray(new String[0]), names);
-    completer.start(threadPrefix + "-completer");
-    watchdog.start(threadPrefix + "-watchdog");
-    control.start(threadPrefix + "-control");
-    for (Fetcher f : fetchers.values()) {
-      Thread t = new Thread(f, threadPrefix + "-fetch-" + f.queue);
-      t.setDaemon(true);
-      fetcherThreads.add(t);
-      t.start();
-    }
-    if (config.shutdownHook) {
-      shutdownHook = new Thread(this::close, threadPrefix + "-shutdown-hook");
-      Runtime.getRuntime().addShutdownHook(shutdownHook);
-    }
-    log.info("pgqueue: worker started: queues {}, job names {}", config.queues, config.registrations.keySet());
+    lifecycle.start(() -> {
+      checkSchemaUnlessUnreachable();
+      return new Running();
+    }, Running::stop);
   }
 
   private void checkSchemaUnlessUnreachable() {
@@ -199,137 +178,259 @@ public final class Worker implements AutoCloseable {
   }
 
   /**
-   * Starts a task for a claimed job on the executor. The task then keeps its thread busy with the
-   * queue's buffered jobs, one after another, until the buffer is empty: a thread hand-off per job
-   * would cost more than a noop job itself.
+   * Everything one start creates: built completely (final fields) before any of its threads starts,
+   * so each thread sees it whole; stopped once, by {@link #close()}.
    */
-  private void launch(ClaimedJob job, Fetcher fetcher) {
-    try {
-      executor.execute(() -> runSlot(job, fetcher));
-    } catch (RejectedExecutionException e) {
-      log.warn("pgqueue: executor rejected job {}; releasing it", job.id(), e);
-      completer.submit(Outcome.release(job));
-      fetcher.jobDone();
-    }
-  }
+  private final class Running {
+    private final Executor executor;
+    /** The executor the worker made for itself (shut down at close), or null for the user's. */
+    private final ExecutorService ownExecutor;
+    private final Completer completer;
+    private final Watchdog watchdog;
+    private final ControlLoop control;
+    private final Map<String, Fetcher> fetchers;
+    private final Map<String, QueueSink> sinks;
+    private final List<Thread> fetcherThreads;
+    private final Thread shutdownHook;
 
-  private void runSlot(ClaimedJob first, Fetcher fetcher) {
-    QueueSink sink = sinks.get(fetcher.queue);
-    ClaimedJob job = first;
-    while (job != null) {
-      Registration<?> reg = config.registrations.get(job.name());
-      JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos);
-      watchdog.started(run);
-      run.run();
-      if (run.settledElsewhere()) {
-        return; // abandoned: the watchdog or shutdown freed this slot; this thread takes no more work
+    Running() {
+      if (config.executor != null) {
+        ownExecutor = null;
+        executor = config.executor;
+      } else {
+        ownExecutor = Executors.newCachedThreadPool(daemonThreads(threadPrefix + "-job-"));
+        executor = ownExecutor;
       }
-      job = fetcher.next();
+      Map<String, Fetcher> fs = new LinkedHashMap<>();
+      completer = new Completer(dataSource, store, o -> {
+        Fetcher f = fs.get(o.job().queue());
+        if (f != null) {
+          f.outcomeWritten(o.job().id());
+        }
+      });
+      watchdog = new Watchdog(config.graceNanos, state);
+      String[] names = config.registrations.keySet().toArray(new String[0]);
+      for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
+        fs.put(
+            q.getKey(),
+            new Fetcher(q.getKey(), q.getValue(), config.bufferFactor, config.pollNanos, names,
+                dataSource, store, this::launch, completer, state));
+      }
+      fetchers = Collections.unmodifiableMap(fs);
+      Map<String, QueueSink> ss = new LinkedHashMap<>();
+      List<Thread> ts = new ArrayList<>();
+      for (Fetcher f : fs.values()) {
+        ss.put(f.queue, new QueueSink(f));
+        Thread t = new Thread(f, threadPrefix + "-fetch-" + f.queue);
+        t.setDaemon(true);
+        ts.add(t);
+      }
+      sinks = Map.copyOf(ss);
+      fetcherThreads = List.copyOf(ts);
+      control =
+          new ControlLoop(config, dataSource, store, state, Map.copyOf(fs), listener,
+              config.queues.keySet().toArray(new String[0]), names);
+      shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
+      // Every field is set: only now start threads that read them.
+      try {
+        completer.start(threadPrefix + "-completer");
+        watchdog.start(threadPrefix + "-watchdog");
+        control.start(threadPrefix + "-control");
+        for (Thread t : fetcherThreads) {
+          t.start();
+        }
+        if (shutdownHook != null) {
+          Runtime.getRuntime().addShutdownHook(shutdownHook);
+        }
+      } catch (RuntimeException | Error e) {
+        // A start that fails half way (no more threads, the JVM already shutting down) leaves
+        // nothing running.
+        try {
+          stop();
+        } catch (RuntimeException | Error again) {
+          e.addSuppressed(again);
+        }
+        throw e;
+      }
+      log.info("pgqueue: worker started: queues {}, job names {}", config.queues, config.registrations.keySet());
     }
-  }
 
-  /** Where the attempts of one queue report their outcome. */
-  private final class QueueSink implements JobRun.Sink {
-    private final Fetcher fetcher;
-
-    QueueSink(Fetcher fetcher) {
-      this.fetcher = fetcher;
-    }
-
-    @Override
-    public void settled(JobRun run, Outcome outcome, JobEvent event) {
-      watchdog.finished(run);
-      completer.submit(outcome);
-      if (run.settledElsewhere()) {
-        fetcher.jobDone(); // the handler's thread is stuck or being stopped: free its slot here
+    /**
+     * Starts a task for a claimed job on the executor. The task then keeps its thread busy with the
+     * queue's buffered jobs, one after another, until the buffer is empty: a thread hand-off per
+     * job would cost more than a noop job itself.
+     */
+    private void launch(ClaimedJob job, Fetcher fetcher) {
+      try {
+        executor.execute(() -> runSlot(job, fetcher));
+      } catch (RejectedExecutionException e) {
+        log.warn("pgqueue: executor rejected job {}; releasing it", job.id(), e);
+        completer.submit(Outcome.release(job));
+        fetcher.jobDone();
       }
     }
 
-    @Override
-    public void abandonedThreadReturned(JobRun run) {
-      state.abandonedReturned();
-      log.info("pgqueue: the abandoned thread of {} returned; {} still stuck", run, state.abandoned());
-      fetcher.wake();
+    private void runSlot(ClaimedJob first, Fetcher fetcher) {
+      QueueSink sink = sinks.get(fetcher.queue);
+      ClaimedJob job = first;
+      while (job != null) {
+        Registration<?> reg = config.registrations.get(job.name());
+        JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos);
+        watchdog.started(run);
+        try {
+          run.run();
+        } catch (Throwable t) {
+          // JobRun contains what user code throws; should it still fail, the slot must not leak.
+          JobRun.logUserFailure(log, "pgqueue: running " + run + " failed unexpectedly", t);
+          if (!run.isSettled()) {
+            run.abandonForShutdown();
+          }
+        }
+        if (run.settledElsewhere()) {
+          return; // abandoned: the watchdog or shutdown freed this slot; this thread takes no more work
+        }
+        job = fetcher.next();
+      }
+    }
+
+    /** Waits until no slot of any queue is in use, or the deadline. */
+    private void awaitRunning(long deadlineNanos) throws InterruptedException {
+      while (inFlight() > 0 && System.nanoTime() - deadlineNanos < 0) {
+        Thread.sleep(10);
+      }
+    }
+
+    private int inFlight() {
+      int n = 0;
+      for (Fetcher f : fetchers.values()) {
+        n += f.running();
+      }
+      return n;
+    }
+
+    /** See {@link Worker#close()}: the order here is what makes its promises hold. */
+    void stop() {
+      long deadline = System.nanoTime() + config.shutdownNanos;
+      state.closing();
+      int released = 0;
+      for (Fetcher f : fetchers.values()) {
+        for (ClaimedJob job : f.close()) {
+          completer.submit(Outcome.release(job));
+          released++;
+        }
+      }
+      if (released > 0) {
+        log.info("pgqueue: released {} claimed jobs that had not started", released);
+      }
+      boolean interrupted = false;
+      try {
+        awaitRunning(deadline);
+        List<JobRun> left = new ArrayList<>(watchdog.running());
+        if (!left.isEmpty()) {
+          log.warn("pgqueue: {} jobs still running at the shutdown timeout; interrupting them", left.size());
+          for (JobRun run : left) {
+            run.stopped = true;
+            run.interrupt();
+          }
+          awaitRunning(System.nanoTime() + config.graceNanos);
+          for (JobRun run : new ArrayList<>(watchdog.running())) {
+            if (run.abandonForShutdown()) {
+              log.warn("pgqueue: {} ignored its interrupt; returned it to the queue while its thread still runs", run);
+            }
+          }
+        }
+        // A claim still in flight must end before the completer stops and the registration goes:
+        // its jobs are released (uncharged) through the completer. Past this bounded wait, its
+        // release is written directly when the claim returns (see Completer.submit).
+        long claimsDeadline = System.nanoTime() + FETCHER_STOP_WAIT_NANOS;
+        for (Thread t : fetcherThreads) {
+          long left2 = claimsDeadline - System.nanoTime();
+          if (left2 > 0) {
+            t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left2)));
+          }
+          if (t.isAlive()) {
+            log.warn("pgqueue: {} is still claiming at shutdown; the jobs it claims will be released as it returns",
+                t.getName());
+          }
+        }
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+      try {
+        watchdog.stop();
+        completer.stop(COMPLETER_STOP_WAIT_MILLIS);
+        control.stop(CONTROL_STOP_WAIT_MILLIS);
+      } catch (InterruptedException e) {
+        interrupted = true;
+      } finally {
+        if (ownExecutor != null) {
+          ownExecutor.shutdownNow();
+        }
+        if (shutdownHook != null && Thread.currentThread() != shutdownHook) {
+          try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+          } catch (IllegalStateException ignored) {
+            // The JVM is already shutting down.
+          }
+        }
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      log.info("pgqueue: worker stopped");
+    }
+
+    /** Where the attempts of one queue report their outcome. */
+    private final class QueueSink implements JobRun.Sink {
+      private final Fetcher fetcher;
+
+      QueueSink(Fetcher fetcher) {
+        this.fetcher = fetcher;
+      }
+
+      @Override
+      public void settled(JobRun run, Outcome outcome, JobEvent event) {
+        watchdog.finished(run);
+        completer.submit(outcome);
+        if (run.settledElsewhere()) {
+          fetcher.jobDone(); // the handler's thread is stuck or being stopped: free its slot here
+        }
+      }
+
+      @Override
+      public void abandonedThreadReturned(JobRun run) {
+        state.abandonedReturned();
+        log.info("pgqueue: the abandoned thread of {} returned; {} still stuck", run, state.abandoned());
+        fetcher.wake();
+      }
     }
   }
+
+  /** How long close() waits for a claim in flight. */
+  static final long FETCHER_STOP_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
+  /** How long close() lets the completer write the last outcomes. */
+  static final long COMPLETER_STOP_WAIT_MILLIS = 10_000;
+  /** How long close() lets the control thread end and deregister. */
+  static final long CONTROL_STOP_WAIT_MILLIS = 5_000;
 
   /**
    * Stops the worker gracefully: stops claiming, returns claimed jobs that have not started to the
    * queue at once (without charging an attempt), lets running jobs finish for up to the shutdown
    * timeout, then interrupts the rest and returns them to the queue (without charging an attempt;
    * a handler that ignores the interrupt may still be running when another worker picks its job
-   * up), writes every outcome, and removes the worker's registration. Idempotent; safe to call from
-   * any thread, including a shutdown hook.
+   * up), waits for a claim still in flight and releases what it claimed (uncharged), writes every
+   * outcome, and removes the worker's registration.
+   *
+   * <p>Idempotent; safe to call from any thread, including a shutdown hook, and at any time: before
+   * {@link #start()} it only marks the worker closed; during a start it makes that start undo
+   * itself. A concurrent call returns once the first has finished, waiting at most the shutdown
+   * timeout, the timeout grace and about 30 seconds more. A closed worker cannot be started again.
    */
   @Override
   public void close() {
-    if (!started.get() || !closed.compareAndSet(false, true)) {
-      return;
-    }
-    long deadline = System.nanoTime() + config.shutdownNanos;
-    state.closing();
-    int released = 0;
-    for (Fetcher f : fetchers.values()) {
-      for (ClaimedJob job : f.close()) {
-        completer.submit(Outcome.release(job));
-        released++;
-      }
-    }
-    if (released > 0) {
-      log.info("pgqueue: released {} claimed jobs that had not started", released);
-    }
-    try {
-      awaitRunning(deadline);
-      List<JobRun> left = new ArrayList<>(watchdog.running());
-      if (!left.isEmpty()) {
-        log.warn("pgqueue: {} jobs still running at the shutdown timeout; interrupting them", left.size());
-        for (JobRun run : left) {
-          run.stopped = true;
-          run.interrupt();
-        }
-        awaitRunning(System.nanoTime() + config.graceNanos);
-        for (JobRun run : new ArrayList<>(watchdog.running())) {
-          if (run.abandonForShutdown()) {
-            log.warn("pgqueue: {} ignored its interrupt; returned it to the queue while its thread still runs", run);
-          }
-        }
-      }
-      for (Thread t : fetcherThreads) {
-        t.join(1_000);
-      }
-      watchdog.stop();
-      completer.stop(10_000);
-      control.stop(5_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } finally {
-      if (ownExecutor != null) {
-        ownExecutor.shutdownNow();
-      }
-      if (shutdownHook != null && Thread.currentThread() != shutdownHook) {
-        try {
-          Runtime.getRuntime().removeShutdownHook(shutdownHook);
-        } catch (IllegalStateException ignored) {
-          // The JVM is already shutting down.
-        }
-      }
-    }
-    log.info("pgqueue: worker stopped");
-  }
-
-  /** Waits until no slot of any queue is in use, or the deadline. */
-  private void awaitRunning(long deadlineNanos) throws InterruptedException {
-    while (inFlight() > 0 && System.nanoTime() - deadlineNanos < 0) {
-      Thread.sleep(10);
-    }
-  }
-
-  private int inFlight() {
-    int n = 0;
-    for (Fetcher f : fetchers.values()) {
-      n += f.running();
-    }
-    return n;
+    long bound = config.shutdownNanos + config.graceNanos + FETCHER_STOP_WAIT_NANOS
+        + TimeUnit.MILLISECONDS.toNanos(COMPLETER_STOP_WAIT_MILLIS + CONTROL_STOP_WAIT_MILLIS + 5_000);
+    lifecycle.close(Running::stop, bound);
   }
 
   /**
@@ -339,8 +440,7 @@ public final class Worker implements AutoCloseable {
    * @return true if healthy
    */
   public boolean isHealthy() {
-    return started.get()
-        && !closed.get()
+    return lifecycle.isRunning()
         && state.workerId() != 0
         && state.heartbeating()
         && !state.overAbandonCap();
@@ -353,7 +453,8 @@ public final class Worker implements AutoCloseable {
    * @return true if notifications arrive
    */
   public boolean isListening() {
-    return control != null && control.listening();
+    Running r = lifecycle.parts();
+    return r != null && r.control.listening();
   }
 
   /**
@@ -379,12 +480,13 @@ public final class Worker implements AutoCloseable {
    * @throws PgQueueException if the database fails
    */
   public List<JobEvent> drain(int maxJobs) {
-    if (started.get()) {
+    if (lifecycle.isActive()) {
       throw new IllegalStateException("drain() runs jobs inline and needs a worker that is not started");
     }
     List<JobEvent> events = new ArrayList<>();
     String[] names = config.registrations.keySet().toArray(new String[0]);
     Completer writer = new Completer(dataSource, store);
+    boolean callerInterrupted = Thread.currentThread().isInterrupted();
     try (Connection c = dataSource.getConnection()) {
       int installed = Migrator.installedVersion(c, config.schema);
       if (installed < Migrator.latestVersion()) {
@@ -396,7 +498,9 @@ public final class Worker implements AutoCloseable {
       long id =
           store.registerWorker(c, "drain", ProcessHandle.current().pid(),
               config.queues.keySet().toArray(new String[0]), names);
-      try {
+      // The inline jobs may run long: keep the registration fresh, or a peer would judge this
+      // drain dead and rescue (and run again) the job it is running.
+      try (DrainHeartbeat heartbeat = new DrainHeartbeat(id)) {
         for (String queue : config.queues.keySet()) {
           while (events.size() < maxJobs) {
             List<ClaimedJob> jobs = store.claim(c, queue, names, 1, id);
@@ -426,15 +530,65 @@ public final class Worker implements AutoCloseable {
       }
     } catch (SQLException e) {
       throw new PgQueueException("drain failed", e);
+    } finally {
+      if (callerInterrupted) {
+        Thread.currentThread().interrupt(); // the runs clear stray interrupts; this one was the caller's
+      }
     }
     return events;
+  }
+
+  /** Heartbeats a drain's registration from a daemon thread, each heartbeat interval, until closed. */
+  private final class DrainHeartbeat implements AutoCloseable {
+    private final long workerId;
+    private final Thread thread;
+    private volatile boolean stopping;
+
+    DrainHeartbeat(long workerId) {
+      this.workerId = workerId;
+      this.thread = new Thread(this::loop, threadPrefix + "-drain-heartbeat");
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    private void loop() {
+      while (!stopping) {
+        try {
+          TimeUnit.NANOSECONDS.sleep(config.heartbeatNanos);
+        } catch (InterruptedException e) {
+          return;
+        }
+        try {
+          if (!Borrowed.transaction(dataSource, true, c -> store.heartbeat(c, workerId))) {
+            log.warn("pgqueue: drain's registration {} is gone (judged dead by a peer); the job it runs"
+                + " may run again elsewhere", workerId);
+            return;
+          }
+        } catch (SQLException | RuntimeException e) {
+          log.warn("pgqueue: drain could not heartbeat worker {}; it tries again in {} ms", workerId,
+              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), e);
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      stopping = true;
+      thread.interrupt();
+      try {
+        thread.join(TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos) + 5_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
   }
 
   /** Claim statements run and jobs claimed, over all queues since start (for the benchmark). */
   long[] claimCounters() {
     long claims = 0;
     long jobs = 0;
-    for (Fetcher f : fetchers.values()) {
+    Running r = lifecycle.parts();
+    for (Fetcher f : r == null ? List.<Fetcher>of() : r.fetchers.values()) {
       claims += f.claims();
       jobs += f.claimedJobs();
     }

@@ -74,6 +74,42 @@ class AdminTest {
   }
 
   @Test
+  void retryDiscardedRevivesOneJobPerKeyAndReportsTheRest() {
+    EnqueueOptions keyA = EnqueueOptions.builder().uniqueKey("a").maxAttempts(1).build();
+    EnqueueOptions keyB = EnqueueOptions.builder().uniqueKey("b").maxAttempts(1).build();
+    EnqueueOptions unkeyed = EnqueueOptions.builder().maxAttempts(1).build();
+    // Three discarded jobs with key "a", one after another (the key is free again once discarded).
+    queue.enqueue(ITEM, new Item(1), keyA);
+    failAll(ITEM, "down");
+    queue.enqueue(ITEM, new Item(2), keyA);
+    failAll(ITEM, "down");
+    JobId newestA = queue.enqueue(ITEM, new Item(3), keyA).id();
+    // Two with key "b", whose key a pending job holds again.
+    queue.enqueue(ITEM, new Item(4), keyB);
+    failAll(ITEM, "down");
+    queue.enqueue(ITEM, new Item(5), keyB);
+    // And two without a key.
+    queue.enqueueAll(ITEM, List.of(new Item(6), new Item(7)), unkeyed);
+    failAll(ITEM, "down");
+    JobId holderB = queue.enqueue(ITEM, new Item(8), keyB).id();
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'")).isEqualTo(7);
+
+    RetryDiscardedResult result = queue.retryDiscarded("item", "down");
+
+    assertThat(result).isEqualTo(new RetryDiscardedResult(3, 4));
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available' AND unique_key = 'a'"))
+        .as("one job per key").isEqualTo(1);
+    assertThat(queue.find(newestA).orElseThrow().state()).as("the most recently discarded").isEqualTo(JobState.AVAILABLE);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available' AND unique_key = 'b'"))
+        .as("only the job that held the key already").isEqualTo(1);
+    assertThat(queue.find(holderB).orElseThrow().state()).isEqualTo(JobState.AVAILABLE);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available' AND unique_key IS NULL"))
+        .as("unkeyed jobs are all retried").isEqualTo(2);
+    assertThat(queue.retryDiscarded("item", "down")).as("the rest stay skipped while the keys are taken")
+        .isEqualTo(new RetryDiscardedResult(0, 4));
+  }
+
+  @Test
   void cancelDiscardsAPendingJobWithTheReason() {
     JobId id = queue.enqueue(ITEM, new Item(1)).id();
     assertThat(queue.cancel(id, "duplicate order")).isTrue();
@@ -101,10 +137,10 @@ class AdminTest {
     assertThat(items).hasSize(3).allMatch(j -> j.name().equals("item"));
     assertThat(items.get(0).payload()).as("newest first").isEqualTo("{\"n\": 3}");
 
-    assertThat(queue.retryDiscarded("item", "smtp TIMEOUT")).isEqualTo(2);
+    assertThat(queue.retryDiscarded("item", "smtp TIMEOUT")).isEqualTo(new RetryDiscardedResult(2, 0));
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available'")).isEqualTo(2);
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded' AND name = 'other'")).isEqualTo(1);
-    assertThat(queue.retryDiscarded("item", "")).isEqualTo(1);
+    assertThat(queue.retryDiscarded("item", "")).isEqualTo(new RetryDiscardedResult(1, 0));
   }
 
   @Test

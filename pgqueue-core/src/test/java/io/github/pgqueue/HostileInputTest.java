@@ -322,11 +322,11 @@ class HostileInputTest {
         .handle(PLAIN, (p, ctx) -> { throw new IllegalStateException(p.n() == 1 ? "100% broken" : "plain failure"); })
         .build();
     assertThat(w.drain(10)).hasSize(2);
-    assertThat(queue.retryDiscarded(PLAIN.name(), "%")).as("only the error that contains a literal %").isEqualTo(1);
+    assertThat(queue.retryDiscarded(PLAIN.name(), "%").retried()).as("only the error that contains a literal %").isEqualTo(1);
     assertThat(queue.find(a).orElseThrow().state()).isEqualTo(JobState.AVAILABLE);
     assertThat(queue.find(b).orElseThrow().state()).isEqualTo(JobState.DISCARDED);
-    assertThat(queue.retryDiscarded(PLAIN.name(), "' OR '1'='1")).isZero();
-    assertThat(queue.retryDiscarded(PLAIN.name(), "_lain")).isZero();
+    assertThat(queue.retryDiscarded(PLAIN.name(), "' OR '1'='1").retried()).isZero();
+    assertThat(queue.retryDiscarded(PLAIN.name(), "_lain").retried()).isZero();
   }
 
   // ---- schema names ---------------------------------------------------------------------------

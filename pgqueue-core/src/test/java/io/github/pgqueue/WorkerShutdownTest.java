@@ -1,17 +1,24 @@
 package io.github.pgqueue;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.github.pgqueue.testing.postgres.TestDatabase;
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
 import java.time.Duration;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
 import java.util.stream.IntStream;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -99,15 +106,112 @@ class WorkerShutdownTest {
   }
 
   @Test
-  void closeBeforeStartAndTwiceIsHarmless() {
+  void closeBeforeStartAndTwiceIsHarmlessAndClosesForGood() {
     Worker w = Worker.builder(db.dataSource()).handle(ITEM, (i, c) -> {}).build();
     w.close();
-    w.start();
     w.close();
-    w.close();
+    assertThatThrownBy(w::start).isInstanceOf(IllegalStateException.class);
     assertThat(w.isHealthy()).isFalse();
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).isZero();
-    List<Worker> none = List.of();
-    assertThat(none).isEmpty();
+  }
+
+  /**
+   * Hands out connections from the test database; while armed, a fetcher thread that asks for one
+   * is held for a while first, as a slow pool or a slow claim would hold it.
+   */
+  static final class SlowClaims implements DataSource {
+    final DataSource target;
+    final CountDownLatch held = new CountDownLatch(1);
+    volatile Thread heldThread;
+    volatile long delayMillis;
+
+    SlowClaims(DataSource target) {
+      this.target = target;
+    }
+
+    @Override
+    public Connection getConnection() throws SQLException {
+      long delay = delayMillis;
+      if (delay > 0 && Thread.currentThread().getName().contains("-fetch-")) {
+        heldThread = Thread.currentThread();
+        held.countDown();
+        try {
+          Thread.sleep(delay); // the fault being injected: a claim that takes this long
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new SQLException("interrupted", "08000");
+        }
+      }
+      return target.getConnection();
+    }
+
+    @Override
+    public Connection getConnection(String user, String password) throws SQLException {
+      return target.getConnection(user, password);
+    }
+
+    @Override
+    public PrintWriter getLogWriter() throws SQLException {
+      return target.getLogWriter();
+    }
+
+    @Override
+    public void setLogWriter(PrintWriter out) throws SQLException {
+      target.setLogWriter(out);
+    }
+
+    @Override
+    public void setLoginTimeout(int seconds) throws SQLException {
+      target.setLoginTimeout(seconds);
+    }
+
+    @Override
+    public int getLoginTimeout() throws SQLException {
+      return target.getLoginTimeout();
+    }
+
+    @Override
+    public Logger getParentLogger() throws SQLFeatureNotSupportedException {
+      return target.getParentLogger();
+    }
+
+    @Override
+    public <T> T unwrap(Class<T> iface) throws SQLException {
+      return target.unwrap(iface);
+    }
+
+    @Override
+    public boolean isWrapperFor(Class<?> iface) throws SQLException {
+      return target.isWrapperFor(iface);
+    }
+  }
+
+  @Test
+  void aClaimInFlightAtShutdownReleasesItsJobsWithoutCharge() throws Exception {
+    SlowClaims ds = new SlowClaims(db.dataSource());
+    AtomicInteger runs = new AtomicInteger();
+    Worker w = Worker.builder(ds).pollInterval(Duration.ofMillis(50)).shutdownTimeout(Duration.ofMillis(200))
+        .handle(ITEM, (item, ctx) -> runs.incrementAndGet()).build();
+    w.start();
+    try {
+      await().atMost(Duration.ofSeconds(10)).until(w::isHealthy);
+      ds.delayMillis = 2_500; // longer than close() used to wait for a fetcher
+      JobId id = queue.enqueue(ITEM, new Item(1)).id();
+      assertThat(ds.held.await(10, TimeUnit.SECONDS)).as("a claim is in flight").isTrue();
+      w.close();
+      // Whatever close() waited for, look only once the claim has run to its end.
+      ds.heldThread.join(10_000);
+      assertThat(ds.heldThread.isAlive()).isFalse();
+      await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+        JobInfo j = queue.find(id).orElseThrow();
+        assertThat(j.state()).isEqualTo(JobState.AVAILABLE);
+        assertThat(j.attempt()).as("close() charges nothing").isZero();
+        assertThat(j.lockedBy()).isNull();
+      });
+      assertThat(runs.get()).isZero();
+    } finally {
+      ds.delayMillis = 0;
+      w.close();
+    }
   }
 }

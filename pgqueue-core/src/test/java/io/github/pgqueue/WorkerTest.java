@@ -206,4 +206,28 @@ class WorkerTest {
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available' AND attempt = 1")).isEqualTo(1);
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).as("drain deregisters").isZero();
   }
+
+  @Test
+  void drainHeartbeatsSoAPeerDoesNotRescueItsLongInlineJob() {
+    AtomicInteger peerRuns = new AtomicInteger();
+    // A peer that judges workers dead after 1 s; it serves another queue, so it would only see
+    // the job if it rescued it.
+    Worker peer = start(Worker.builder(db.dataSource()).queue("elsewhere", 1)
+        .heartbeatInterval(Duration.ofMillis(100)).staleAfter(Duration.ofSeconds(1))
+        .handle(ITEM, (item, ctx) -> peerRuns.incrementAndGet()));
+    await().atMost(Duration.ofSeconds(10)).until(peer::isHealthy);
+    JobId id = queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().queue("inline").build()).id();
+
+    Worker drainer = Worker.builder(db.dataSource()).queue("inline", 1)
+        .heartbeatInterval(Duration.ofMillis(100)).staleAfter(Duration.ofSeconds(1))
+        .handle(ITEM, (item, ctx) -> {
+          // Runs for three of the peer's stale thresholds (the workload, not a wait for a condition).
+          Thread.sleep(3_000);
+        }).build();
+    List<JobEvent> events = drainer.drain(1);
+
+    assertThat(events).extracting(JobEvent::kind).containsExactly(JobEvent.Kind.SUCCEEDED);
+    assertThat(queue.find(id)).as("the outcome was written: nobody rescued the job from under the drain").isEmpty();
+    assertThat(peerRuns.get()).isZero();
+  }
 }

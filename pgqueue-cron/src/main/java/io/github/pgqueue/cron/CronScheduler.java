@@ -86,9 +86,12 @@ public final class CronScheduler implements AutoCloseable {
   private final JobQueue queue;
   private final List<CronJob<?>> jobs;
   private final CronRunner runner;
-  private final Object lifecycle = new Object();
-  private Thread thread; // guarded by lifecycle
-  private boolean closed; // guarded by lifecycle
+  /**
+   * The start/close state and the scheduler's thread (the part a start creates), published under
+   * its lock; the same rules as the worker's. Everything else here is final; the runner's own
+   * state is confined to that thread.
+   */
+  private final Lifecycle<Thread> lifecycle = new Lifecycle<>("CronScheduler");
 
   private CronScheduler(Builder b, List<CronJob<?>> jobs) {
     this.queue = b.queue;
@@ -113,24 +116,23 @@ public final class CronScheduler implements AutoCloseable {
 
   /**
    * Starts the scheduler's thread, which registers the cron jobs and then fires them. Returns at
-   * once. Calling it again while running does nothing.
+   * once.
    *
    * <p>Checks the schema version first: if the pgqueue schema is missing or older than this code
    * (which needs {@code cron_schedules}), it throws and starts nothing. If the database cannot be
    * reached, it logs a warning and starts anyway; the thread keeps trying.
    *
+   * <p>Lifecycle rules (the same as the worker's): calling {@code start()} again while the
+   * scheduler is starting or running does nothing; a {@code start()} that throws leaves nothing
+   * running and may be retried; {@code start()} after {@link #close()} throws. Safe to call from
+   * any thread, concurrently with {@code close()}.
+   *
    * @throws SchemaVersionException if the schema is missing or too old; the message names {@link
    *     Migrator}
-   * @throws IllegalStateException if the scheduler was closed
+   * @throws IllegalStateException if the scheduler was closed (also when closed while starting)
    */
   public void start() {
-    synchronized (lifecycle) {
-      if (closed) {
-        throw new IllegalStateException("this CronScheduler was closed; build a new one to start again");
-      }
-      if (thread != null) {
-        return;
-      }
+    lifecycle.start(() -> {
       try {
         queue.verifySchema();
       } catch (SchemaVersionException e) {
@@ -139,12 +141,13 @@ public final class CronScheduler implements AutoCloseable {
         log.warn("pgqueue cron: could not check the schema version at start ({}); starting anyway,"
             + " the scheduler retries until the database answers", e.toString());
       }
-      thread = new Thread(runner, "pgqueue-cron-" + THREADS.incrementAndGet());
-      thread.setDaemon(true);
-      thread.start();
+      Thread t = new Thread(runner, "pgqueue-cron-" + THREADS.incrementAndGet());
+      t.setDaemon(true);
+      t.start();
       log.info("pgqueue cron: scheduler started on thread {} with {} cron job(s): {}",
-          thread.getName(), jobs.size(), jobs);
-    }
+          t.getName(), jobs.size(), jobs);
+      return t;
+    }, this::stop);
   }
 
   /**
@@ -153,9 +156,8 @@ public final class CronScheduler implements AutoCloseable {
    * @return true while running
    */
   public boolean isRunning() {
-    synchronized (lifecycle) {
-      return thread != null && !closed && thread.isAlive();
-    }
+    Thread t = lifecycle.parts();
+    return lifecycle.isRunning() && t != null && t.isAlive();
   }
 
   /**
@@ -170,23 +172,20 @@ public final class CronScheduler implements AutoCloseable {
   /**
    * Stops the scheduler: lets the transaction in progress, if any, end, and stops the thread.
    * Waits at most {@link #CLOSE_TIMEOUT} (then interrupts the thread and returns). Firings not yet
-   * enqueued are left to other processes or to the next start. Idempotent; a closed scheduler
-   * cannot be started again.
+   * enqueued are left to other processes or to the next start.
+   *
+   * <p>Idempotent; safe to call from any thread and at any time: before {@link #start()} it only
+   * marks the scheduler closed; during a start it makes that start undo itself. A concurrent call
+   * returns once the first has finished, waiting at most {@link #CLOSE_TIMEOUT} and a few seconds
+   * more. A closed scheduler cannot be started again.
    */
   @Override
   public void close() {
-    Thread t;
-    synchronized (lifecycle) {
-      if (closed) {
-        return;
-      }
-      closed = true;
-      t = thread;
-    }
+    lifecycle.close(this::stop, CLOSE_TIMEOUT.toNanos() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5));
+  }
+
+  private void stop(Thread t) {
     runner.stop();
-    if (t == null) {
-      return;
-    }
     boolean interrupted = false;
     try {
       t.join(CLOSE_TIMEOUT.toMillis());

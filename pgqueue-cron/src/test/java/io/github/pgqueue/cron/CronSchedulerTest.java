@@ -423,6 +423,85 @@ class CronSchedulerTest {
     s.close();
   }
 
+  // ---- lifecycle: the same rules as the worker's -------------------------------------------------
+
+  private List<Thread> cronThreads(java.util.Set<Thread> before) {
+    List<Thread> out = new ArrayList<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.isAlive() && t.getName().startsWith("pgqueue-cron-") && !before.contains(t)) {
+        out.add(t);
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void aFailedStartLeavesNothingRunningCanBeRetriedAndCloseAfterItIsHarmless() {
+    java.util.Set<Thread> before = java.util.Set.copyOf(Thread.getAllStackTraces().keySet());
+    JobQueue queue = JobQueue.builder(db.dataSource()).schema("never_installed").build();
+    CronScheduler s = CronScheduler.builder(queue, db.dataSource()).add(every("x", "@daily", "a")).build();
+    assertThatThrownBy(s::start).isInstanceOf(SchemaVersionException.class);
+    assertThatThrownBy(s::start).as("retried, it fails the same way").isInstanceOf(SchemaVersionException.class);
+    assertThat(cronThreads(before)).isEmpty();
+    s.close();
+    s.close();
+    assertThat(s.isRunning()).isFalse();
+    assertThatThrownBy(s::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+  }
+
+  @Test
+  void closeBeforeStartClosesForGood() {
+    CronScheduler s = CronScheduler.builder(JobQueue.create(db.dataSource()), db.dataSource())
+        .add(every("never", "@daily", "a")).build();
+    s.close();
+    assertThatThrownBy(s::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+    assertThat(s.isRunning()).isFalse();
+    assertThat(row(db, "never")).as("nothing was registered").isNull();
+  }
+
+  @Test
+  void concurrentStartsAndClosesFromSeveralThreadsLeaveNothingBehind() throws Exception {
+    java.util.Set<Thread> before = java.util.Set.copyOf(Thread.getAllStackTraces().keySet());
+    java.util.Set<Throwable> unexpected = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    int threads = 6;
+    for (int round = 0; round < 10; round++) {
+      CronScheduler s = CronScheduler.builder(JobQueue.create(db.dataSource()), db.dataSource())
+          .clock(TestClock.atSystemTime()).add(every("racing", "@hourly", "a")).build();
+      java.util.concurrent.CyclicBarrier barrier = new java.util.concurrent.CyclicBarrier(threads);
+      List<Thread> callers = new ArrayList<>();
+      for (int i = 0; i < threads; i++) {
+        boolean starter = i % 2 == 0;
+        Thread t = new Thread(() -> {
+          try {
+            barrier.await();
+            if (starter) {
+              s.start();
+            } else {
+              s.close();
+            }
+          } catch (IllegalStateException expected) {
+            if (!expected.getMessage().contains("closed")) {
+              unexpected.add(expected);
+            }
+          } catch (Throwable e) {
+            unexpected.add(e);
+          }
+        });
+        callers.add(t);
+        t.start();
+      }
+      for (Thread t : callers) {
+        t.join(30_000);
+        assertThat(t.isAlive()).as("every call returns").isFalse();
+      }
+      s.close();
+      assertThat(s.isRunning()).isFalse();
+      assertThatThrownBy(s::start).isInstanceOf(IllegalStateException.class);
+    }
+    assertThat(unexpected).as("only the documented IllegalStateException").isEmpty();
+    await().atMost(WAIT).untilAsserted(() -> assertThat(cronThreads(before)).isEmpty());
+  }
+
   @Test
   void closeIsGracefulIdempotentAndQuick() {
     TestClock clock = TestClock.atSystemTime();
