@@ -185,6 +185,27 @@ class BorrowedTest {
   }
 
   /**
+   * drain() used to hold one connection for its whole run (and turn its autocommit on for good)
+   * while writing each outcome on another: on a pool of one connection it could not write the
+   * first outcome. It now borrows per statement.
+   */
+  @Test
+  void drainWorksOnAPoolOfOneConnectionAndLeavesItAsItCame() throws SQLException {
+    JobQueue.create(db.dataSource()).enqueueAll(ITEM, IntStream.range(0, 3).mapToObj(Item::new).toList());
+    DataSource ds = Pools.open(Kind.SERIALIZABLE, db, null, 1);
+    try {
+      Worker w = Worker.builder(ds).shutdownHook(false).handle(ITEM, (item, ctx) -> {}).build();
+      assertThat(w.drain(10)).extracting(JobEvent::kind).containsExactly(
+          JobEvent.Kind.SUCCEEDED, JobEvent.Kind.SUCCEEDED, JobEvent.Kind.SUCCEEDED);
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).as("drain deregistered").isZero();
+      Pools.assertReturnedAsFound(Kind.SERIALIZABLE, ds, 1);
+    } finally {
+      Pools.close(ds);
+    }
+  }
+
+  /**
    * The connection breaks right after the server committed an enqueue. The job exists; the
    * exception must say the outcome is unknown, not that nothing was written. A failure before the
    * commit was sent still says nothing was written, and nothing was.
