@@ -27,6 +27,11 @@ import org.slf4j.LoggerFactory;
  *       (isolation is set with {@code SET TRANSACTION}, which lasts one transaction).
  *   <li>A {@code close()} that throws after the work succeeded does not undo the result: the
  *       work is done (committed) and the caller must act on it, so the error is logged.
+ *   <li>A connection that fails while its commit is in flight (the commit itself, or a statement
+ *       run in autocommit) leaves the outcome unknown: PostgreSQL may have committed and the reply
+ *       been lost. That failure is thrown as an {@link OutcomeUnknown}, with the driver's SQL state,
+ *       so callers can say so instead of "nothing was written". A connection failure before the
+ *       commit was sent is a plain rollback.
  * </ul>
  *
  * <p>A single statement on a connection in autocommit at READ COMMITTED runs as is: one round
@@ -42,6 +47,35 @@ final class Borrowed {
   private static final Map<Object, Boolean> READ_COMMITTED = Collections.synchronizedMap(new WeakHashMap<>());
 
   private Borrowed() {}
+
+  /**
+   * The connection failed while a commit was in flight: the work may or may not be committed.
+   * Keeps the SQL state of the driver's failure, which is its cause.
+   */
+  static final class OutcomeUnknown extends SQLException {
+    private static final long serialVersionUID = 1L;
+
+    OutcomeUnknown(SQLException cause) {
+      super("the connection failed while the commit was in flight; whether it committed is unknown: "
+          + cause.getMessage(), cause.getSQLState(), cause.getErrorCode(), cause);
+    }
+  }
+
+  /** Whether {@code e} (or a cause of it) says the outcome of the work is unknown. */
+  static boolean outcomeUnknown(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof OutcomeUnknown) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A connection failure (SQL state class 08, or none at all, as pgjdbc reports some I/O errors). */
+  static boolean connectionFailure(SQLException e) {
+    String state = e.getSQLState();
+    return state == null || state.startsWith("08");
+  }
 
   /** Work on a borrowed connection. */
   @FunctionalInterface
@@ -78,7 +112,8 @@ final class Borrowed {
         return work.run(c);
       } catch (SQLException e) {
         forgetOnSerializationFailure(c, e);
-        throw e;
+        // In autocommit the statement is its own commit.
+        throw connectionFailure(e) && !(e instanceof OutcomeUnknown) ? new OutcomeUnknown(e) : e;
       }
     }
     if (autoCommit) {
@@ -91,7 +126,11 @@ final class Borrowed {
         }
       }
       R result = work.run(c);
-      c.commit();
+      try {
+        c.commit();
+      } catch (SQLException e) {
+        throw connectionFailure(e) ? new OutcomeUnknown(e) : e;
+      }
       return result;
     } catch (SQLException | RuntimeException | Error e) {
       if (e instanceof SQLException s) {

@@ -1,6 +1,5 @@
 package io.github.pgqueue;
 
-import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
@@ -181,32 +180,16 @@ final class Completer implements Runnable {
     for (Outcome o : batch) {
       (o.success() ? successes : others).add(o);
     }
-    try (Connection c = dataSource.getConnection()) {
-      boolean both = !successes.isEmpty() && !others.isEmpty();
-      boolean autoCommit = c.getAutoCommit();
-      if (both || !autoCommit) {
-        c.setAutoCommit(false);
+    // Both kinds in one transaction; one kind alone is one statement, atomic on its own.
+    boolean both = !successes.isEmpty() && !others.isEmpty();
+    Borrowed.transaction(dataSource, !both, c -> {
+      if (!successes.isEmpty()) {
+        store.complete(c, successes);
       }
-      try {
-        if (!successes.isEmpty()) {
-          store.complete(c, successes);
-        }
-        if (!others.isEmpty()) {
-          store.settle(c, others);
-        }
-        if (!c.getAutoCommit()) {
-          c.commit();
-        }
-      } catch (SQLException | RuntimeException e) {
-        if (!c.getAutoCommit()) {
-          c.rollback();
-        }
-        throw e;
-      } finally {
-        if (c.getAutoCommit() != autoCommit) {
-          c.setAutoCommit(autoCommit);
-        }
+      if (!others.isEmpty()) {
+        store.settle(c, others);
       }
-    }
+      return null;
+    });
   }
 }

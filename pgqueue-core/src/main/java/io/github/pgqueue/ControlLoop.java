@@ -104,9 +104,9 @@ final class ControlLoop implements Runnable {
   @Override
   public void run() {
     while (!stopping) {
-      try (Connection c = connect()) {
-        connection = c;
-        session(c);
+      try (Restoring r = connect()) {
+        connection = r.c;
+        session(r.c);
       } catch (SQLException | RuntimeException e) {
         state.heartbeatFailed();
         if (stopping) {
@@ -127,16 +127,65 @@ final class ControlLoop implements Runnable {
     }
   }
 
-  private Connection connect() throws SQLException {
+  private Restoring connect() throws SQLException {
     Connection c = config.dedicatedConnection != null ? config.dedicatedConnection.connect() : dataSource.getConnection();
+    Restoring r = new Restoring(c, config.dedicatedConnection == null);
     try {
+      r.autoCommit = c.getAutoCommit();
+      r.networkTimeout = c.getNetworkTimeout();
       c.setAutoCommit(true);
       // Bound every heartbeat and rescue statement: a connection that hangs is a dead one.
       c.setNetworkTimeout(Runnable::run, (int) Math.max(10_000, TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
-      return c;
+      return r;
     } catch (SQLException e) {
-      c.close();
+      r.close();
       throw e;
+    }
+  }
+
+  /**
+   * The control connection, given back as it came when it belongs to the application's pool (no
+   * dedicatedConnection factory): UNLISTEN, network timeout and autocommit restored. A pool does not
+   * reset LISTEN, so a connection handed back still listening would collect notifications for
+   * whoever borrows it next. If the restore fails the connection is aborted, so the pool discards
+   * it instead of lending it out. A connection from the factory is pgqueue's own and just closed.
+   */
+  static final class Restoring implements AutoCloseable {
+    final Connection c;
+    private final boolean pooled;
+    private Boolean autoCommit;
+    private int networkTimeout = -1;
+
+    Restoring(Connection c, boolean pooled) {
+      this.c = c;
+      this.pooled = pooled;
+    }
+
+    @Override
+    public void close() {
+      if (pooled) {
+        try {
+          if (!c.isClosed()) {
+            try (Statement st = c.createStatement()) {
+              st.execute("UNLISTEN *");
+            }
+            if (networkTimeout >= 0) {
+              c.setNetworkTimeout(Runnable::run, networkTimeout);
+            }
+            if (autoCommit != null && !autoCommit) {
+              c.setAutoCommit(false);
+            }
+          }
+        } catch (SQLException | RuntimeException e) {
+          log.debug("pgqueue: could not restore the control connection; aborting it so the pool discards it", e);
+          try {
+            c.abort(Runnable::run);
+          } catch (SQLException | RuntimeException ignored) {
+            // Closed below either way.
+          }
+        }
+      }
+      Borrowed.close(c);
     }
   }
 
@@ -195,15 +244,14 @@ final class ControlLoop implements Runnable {
 
   private void probeListen(Connection c, PGConnection pg) throws SQLException {
     String token = PROBE_PREFIX + UUID.randomUUID();
-    try (Connection other = dataSource.getConnection();
-        PreparedStatement ps = other.prepareStatement("SELECT pg_notify(?, ?)")) {
-      if (!other.getAutoCommit()) {
-        other.setAutoCommit(true);
+    // Committed (a NOTIFY is delivered at commit) whatever the pool's autocommit default.
+    Borrowed.transaction(dataSource, true, other -> {
+      try (PreparedStatement ps = other.prepareStatement("SELECT pg_notify(?, ?)")) {
+        ps.setString(1, store.sql.channel);
+        ps.setString(2, token);
+        return ps.execute();
       }
-      ps.setString(1, store.sql.channel);
-      ps.setString(2, token);
-      ps.execute();
-    }
+    });
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_TIMEOUT_MILLIS);
     boolean arrived = false;
     while (!arrived && !stopping) {
@@ -316,11 +364,11 @@ final class ControlLoop implements Runnable {
     }
     long id = state.workerId();
     if (id != 0) {
-      try (Connection c = dataSource.getConnection()) {
-        if (!c.getAutoCommit()) {
-          c.setAutoCommit(true);
-        }
-        store.deregisterWorker(c, id);
+      try {
+        Borrowed.transaction(dataSource, true, c -> {
+          store.deregisterWorker(c, id);
+          return null;
+        });
       } catch (SQLException e) {
         log.warn("pgqueue: could not remove worker {}'s registration; it expires after the stale threshold", id, e);
       }

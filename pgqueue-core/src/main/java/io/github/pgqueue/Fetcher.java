@@ -109,12 +109,16 @@ final class Fetcher implements Runnable {
         }
         long owner = state.workerId();
         List<ClaimedJob> jobs;
-        try (Connection c = dataSource.getConnection()) {
+        // Each on a borrowed connection, committed whatever the pool's autocommit default (a claim
+        // rolled back on return would run the same jobs again and again). A close() that throws
+        // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
+        try {
           if (claimOutcomeUnknown) {
-            releaseUnknownClaims(c);
+            Borrowed.transaction(dataSource, true, this::releaseUnknownClaims);
+            claimOutcomeUnknown = false; // once committed
           }
           try {
-            jobs = store.claim(c, queue, names, want, owner);
+            jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner));
           } catch (SQLException e) {
             if (isOutcomeUnknown(e)) {
               claimOutcomeUnknown = true;
@@ -153,15 +157,15 @@ final class Fetcher implements Runnable {
     return state == null || state.startsWith("08") || state.equals("57014") || state.equals("57P01");
   }
 
-  private void releaseUnknownClaims(Connection c) throws SQLException {
+  private Void releaseUnknownClaims(Connection c) throws SQLException {
     List<Long> released = store.releaseUnknownClaims(c, unknownOwner, queue, held.toArray(new Long[0]));
-    claimOutcomeUnknown = false;
     if (!released.isEmpty()) {
       log.warn(
           "pgqueue: a claim's reply was lost (the connection broke after PostgreSQL committed it);"
               + " released {} jobs of queue \"{}\" this worker held without knowing: {}",
           released.size(), queue, released);
     }
+    return null;
   }
 
   /** The completer wrote the outcome of this job: it is no longer held. */

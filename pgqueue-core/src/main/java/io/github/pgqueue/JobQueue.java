@@ -118,7 +118,9 @@ public final class JobQueue {
    * @throws IllegalArgumentException if the payload is null, cannot be encoded, is over the size
    *     limit or contains a NUL character
    * @throws SchemaVersionException if the schema is missing or too old
-   * @throws PgQueueException if the database write fails; nothing was written
+   * @throws PgQueueException if the database write fails: nothing was written, unless the
+   *     connection broke while the commit was in flight, when the outcome is unknown and the
+   *     message says so
    */
   public <T> EnqueueResult enqueue(JobType<T> type, T payload) {
     return enqueue(type, payload, EnqueueOptions.DEFAULTS);
@@ -137,20 +139,19 @@ public final class JobQueue {
    * @throws IllegalArgumentException if the payload is null, cannot be encoded, is over the size
    *     limit or contains a NUL character
    * @throws SchemaVersionException if the schema is missing or too old
-   * @throws PgQueueException if the database write fails; nothing was written
+   * @throws PgQueueException if the database write fails: nothing was written, unless the
+   *     connection broke while the commit was in flight, when the outcome is unknown and the
+   *     message says so
    */
   public <T> EnqueueResult enqueue(JobType<T> type, T payload, EnqueueOptions options) {
     JobStore.Row row = row(type, payload, options);
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      boolean autoCommit = c.getAutoCommit();
-      EnqueueResult result = store.insert(c, row, shouldNotify(row));
-      if (!autoCommit) {
-        c.commit();
-      }
-      return result;
+    boolean notifyNow = shouldNotify(row);
+    try {
+      // One write: the insert (a keyed one may add a read-only lookup of the key's holder).
+      return Borrowed.transaction(dataSource, true, c -> store.insert(c, row, notifyNow));
     } catch (SQLException e) {
-      throw new PgQueueException("enqueue of \"" + type.name() + "\" failed", e);
+      throw failed("enqueue of \"" + type.name() + "\"", "the job", e);
     }
   }
 
@@ -163,7 +164,9 @@ public final class JobQueue {
    * @param <T> the payload type
    * @return one result per payload, in order
    * @throws IllegalArgumentException if any payload is invalid; nothing is written
-   * @throws PgQueueException if the database write fails; nothing was written
+   * @throws PgQueueException if the database write fails: nothing was written, unless the
+   *     connection broke while the commit was in flight, when the outcome is unknown and the
+   *     message says so
    */
   public <T> List<EnqueueResult> enqueueAll(JobType<T> type, Collection<? extends T> payloads) {
     return enqueueAll(type, payloads, EnqueueOptions.DEFAULTS);
@@ -179,7 +182,9 @@ public final class JobQueue {
    * @param <T> the payload type
    * @return one result per payload, in order
    * @throws IllegalArgumentException if any payload is invalid; nothing is written
-   * @throws PgQueueException if the database write fails; nothing was written
+   * @throws PgQueueException if the database write fails: nothing was written, unless the
+   *     connection broke while the commit was in flight, when the outcome is unknown and the
+   *     message says so
    */
   public <T> List<EnqueueResult> enqueueAll(
       JobType<T> type, Collection<? extends T> payloads, EnqueueOptions options) {
@@ -197,7 +202,9 @@ public final class JobQueue {
    * @return one result per job, in order: the new id, or the id of the job that already holds the
    *     name and key
    * @throws IllegalArgumentException if any job is invalid; nothing is written
-   * @throws PgQueueException if the database write fails; nothing was written
+   * @throws PgQueueException if the database write fails: nothing was written, unless the
+   *     connection broke while the commit was in flight, when the outcome is unknown and the
+   *     message says so
    */
   public List<EnqueueResult> enqueueAll(List<? extends NewJob<?>> jobs) {
     List<JobStore.Row> rows = rows(jobs);
@@ -205,35 +212,21 @@ public final class JobQueue {
       return List.of();
     }
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      boolean autoCommit = c.getAutoCommit();
-      if (JobStore.singleStatement(rows)) {
-        // One statement is atomic on its own: no explicit transaction, one round trip.
-        List<EnqueueResult> results = store.insertAll(c, rows, notifyQueues(rows));
-        if (!autoCommit) {
-          c.commit();
-        }
-        return results;
-      }
-      c.setAutoCommit(false);
-      try {
-        for (int attempt = 0; ; attempt++) {
-          try {
-            List<EnqueueResult> results = store.insertAll(c, rows, notifyQueues(rows));
-            c.commit();
-            return results;
-          } catch (SQLException e) {
-            c.rollback();
-            if (attempt >= TRANSIENT_RETRIES || !isTransient(e)) {
-              throw e;
-            }
+    Set<String> notifyQueues = notifyQueues(rows);
+    // Without keyed rows the batch is one statement, atomic on its own: one round trip.
+    boolean single = JobStore.singleStatement(rows);
+    try {
+      for (int attempt = 0; ; attempt++) {
+        try {
+          return Borrowed.transaction(dataSource, single, c -> store.insertAll(c, rows, notifyQueues));
+        } catch (SQLException e) {
+          if (attempt >= TRANSIENT_RETRIES || !isTransient(e)) {
+            throw e;
           }
         }
-      } finally {
-        c.setAutoCommit(autoCommit);
       }
     } catch (SQLException e) {
-      throw new PgQueueException("bulk enqueue of " + rows.size() + " jobs failed", e);
+      throw failed("bulk enqueue of " + rows.size() + " jobs", "the jobs", e);
     }
   }
 
@@ -337,8 +330,8 @@ public final class JobQueue {
   public Optional<JobInfo> find(JobId id) {
     Objects.requireNonNull(id, "id");
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      return store.find(c, id.value());
+    try {
+      return Borrowed.transaction(dataSource, true, c -> store.find(c, id.value()));
     } catch (SQLException e) {
       throw new PgQueueException("reading job " + id + " failed", e);
     }
@@ -353,8 +346,8 @@ public final class JobQueue {
    */
   public List<QueueCount> counts() {
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      return store.counts(c);
+    try {
+      return Borrowed.transaction(dataSource, true, store::counts);
     } catch (SQLException e) {
       throw new PgQueueException("counting jobs failed", e);
     }
@@ -371,8 +364,9 @@ public final class JobQueue {
    */
   public QueueStats stats() {
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      return store.stats(c, Worker.DEFAULT_STALE_AFTER.toMillis());
+    try {
+      // Read-only: several statements need no transaction around them.
+      return Borrowed.transaction(dataSource, true, c -> store.stats(c, Worker.DEFAULT_STALE_AFTER.toMillis()));
     } catch (SQLException e) {
       throw new PgQueueException("reading queue statistics failed", e);
     }
@@ -439,8 +433,8 @@ public final class JobQueue {
       throw new IllegalArgumentException("limit must be between 1 and 10000, got: " + limit);
     }
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      return store.listDiscarded(c, name, limit);
+    try {
+      return Borrowed.transaction(dataSource, true, c -> store.listDiscarded(c, name, limit));
     } catch (SQLException e) {
       throw new PgQueueException("listing discarded jobs failed", e);
     }
@@ -505,22 +499,27 @@ public final class JobQueue {
   }
 
   /** One statement on its own connection, committed. */
-  private <R> R write(String what, SqlWork<R> work) {
+  private <R> R write(String what, Borrowed.Work<R> work) {
     checkSchema();
-    try (Connection c = dataSource.getConnection()) {
-      R result = work.run(c);
-      if (!c.getAutoCommit()) {
-        c.commit();
-      }
-      return result;
+    try {
+      return Borrowed.transaction(dataSource, true, work);
     } catch (SQLException e) {
       throw new PgQueueException(what + " failed", e);
     }
   }
 
-  @FunctionalInterface
-  private interface SqlWork<R> {
-    R run(Connection c) throws SQLException;
+  /**
+   * The exception for a failed enqueue. Usually nothing was written; but when the connection broke
+   * while the commit was in flight, PostgreSQL may have committed and the reply been lost, and the
+   * message says the outcome is unknown.
+   */
+  private static PgQueueException failed(String what, String jobs, SQLException e) {
+    if (Borrowed.outcomeUnknown(e)) {
+      return new PgQueueException(what + ": the connection failed while the commit was in flight;"
+          + " the outcome is unknown: " + jobs + " may or may not have been written. Enqueue with a"
+          + " unique key to make a retry safe, or look the job up before retrying", e);
+    }
+    return new PgQueueException(what + " failed; nothing was written", e);
   }
 
   /**
@@ -542,8 +541,8 @@ public final class JobQueue {
       return;
     }
     int installed;
-    try (Connection c = dataSource.getConnection()) {
-      installed = Migrator.installedVersion(c, schema);
+    try {
+      installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, schema));
     } catch (SQLException e) {
       throw new PgQueueException("reading the pgqueue schema version failed", e);
     }

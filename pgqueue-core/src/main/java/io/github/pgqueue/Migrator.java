@@ -104,28 +104,30 @@ public final class Migrator {
    * Applies every migration newer than the installed version, in order, each in one transaction
    * under the advisory lock. Does nothing (and takes no lock) when the schema is up to date.
    *
+   * <p>Before applying anything it checks that each version already recorded was recorded under
+   * the name this jar gives it, and refuses to run (naming both) if not: a schema migrated by
+   * another build, or by hand, must not be taken for this one because its numbers match.
+   *
    * @return the versions applied by this call, in order; empty when there was nothing to do
-   * @throws PgQueueException if a migration fails; earlier ones stay applied, the failing one is
-   *     rolled back whole
+   * @throws PgQueueException if a migration fails (earlier ones stay applied, the failing one is
+   *     rolled back whole), or if a recorded version has another name than this jar's
    */
   public List<Integer> migrate() {
     List<Integer> applied = new ArrayList<>();
-    try (Connection c = dataSource.getConnection()) {
-      if (installedVersion(c) >= latestVersion()) {
+    try {
+      // Each transaction through Borrowed: committed whatever the pool's autocommit default, and at
+      // READ COMMITTED whatever the session's isolation. Under REPEATABLE READ the snapshot would be
+      // taken by the lock statement before it waits, so a migrator that waited for another would
+      // not see its work and fail with "already exists".
+      if (Borrowed.transaction(dataSource, true, this::checkedVersion) >= latestVersion()) {
         return applied;
       }
-      boolean autoCommit = c.getAutoCommit();
-      c.setAutoCommit(false);
-      try {
-        while (true) {
-          int next = applyNext(c);
-          if (next == 0) {
-            break;
-          }
-          applied.add(next);
+      while (true) {
+        int next = Borrowed.transaction(dataSource, false, this::applyNext);
+        if (next == 0) {
+          break;
         }
-      } finally {
-        c.setAutoCommit(autoCommit);
+        applied.add(next);
       }
     } catch (SQLException e) {
       throw new PgQueueException(
@@ -141,8 +143,8 @@ public final class Migrator {
    * @throws PgQueueException if the database cannot be read
    */
   public int installedVersion() {
-    try (Connection c = dataSource.getConnection()) {
-      return installedVersion(c);
+    try {
+      return Borrowed.transaction(dataSource, true, this::installedVersion);
     } catch (SQLException e) {
       throw new PgQueueException("reading the pgqueue schema version failed", e);
     }
@@ -158,14 +160,8 @@ public final class Migrator {
       }
       // Under the lock, so concurrent migrators cannot race on the catalog.
       st.execute(bootstrapSql(schema));
-      int current;
-      try (ResultSet rs =
-          st.executeQuery("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_migrations")) {
-        rs.next();
-        current = rs.getInt(1);
-      }
+      int current = checkedVersion(c);
       if (current >= latestVersion()) {
-        c.commit();
         return 0;
       }
       int next = current + 1;
@@ -178,13 +174,40 @@ public final class Migrator {
         rec.setString(2, name);
         rec.executeUpdate();
       }
-      c.commit();
       log.info("pgqueue: applied migration {} ({}) to schema \"{}\"", next, name, schema);
       return next;
-    } catch (SQLException | RuntimeException e) {
-      c.rollback();
-      throw e;
     }
+  }
+
+  /**
+   * The installed version, after checking that every recorded version this jar knows was recorded
+   * under this jar's name for it.
+   *
+   * @throws PgQueueException naming both names if one differs
+   */
+  private int checkedVersion(Connection c) throws SQLException {
+    if (installedVersion(c) == 0) {
+      return 0;
+    }
+    int max = 0;
+    try (Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery(
+            "SELECT version, name FROM " + schema + ".schema_migrations ORDER BY version")) {
+      while (rs.next()) {
+        int version = rs.getInt(1);
+        String recorded = rs.getString(2);
+        max = Math.max(max, version);
+        if (version >= 1 && version <= latestVersion() && !MIGRATIONS.get(version - 1).equals(recorded)) {
+          throw new PgQueueException(
+              "pgqueue schema \"" + schema + "\": version " + version + " is recorded as migration \""
+                  + recorded + "\", but this pgqueue's version " + version + " is \""
+                  + MIGRATIONS.get(version - 1) + "\". The schema was not installed by this"
+                  + " pgqueue's migrations; refusing to migrate it. Check which release or tool"
+                  + " installed it before changing anything.");
+        }
+      }
+    }
+    return max;
   }
 
   static int installedVersion(Connection c, String schema) throws SQLException {

@@ -1,7 +1,6 @@
 package io.github.pgqueue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -167,8 +166,8 @@ public final class Worker implements AutoCloseable {
   }
 
   private void checkSchemaUnlessUnreachable() {
-    try (Connection c = dataSource.getConnection()) {
-      int installed = Migrator.installedVersion(c, config.schema);
+    try {
+      int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, config.schema));
       if (installed < Migrator.latestVersion()) {
         throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
       }
@@ -487,23 +486,22 @@ public final class Worker implements AutoCloseable {
     String[] names = config.registrations.keySet().toArray(new String[0]);
     Completer writer = new Completer(dataSource, store);
     boolean callerInterrupted = Thread.currentThread().isInterrupted();
-    try (Connection c = dataSource.getConnection()) {
-      int installed = Migrator.installedVersion(c, config.schema);
+    // Each statement on a connection borrowed for it alone and committed (Borrowed): drain holds
+    // no connection while a handler runs, so it works on a pool of one connection too.
+    try {
+      int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, config.schema));
       if (installed < Migrator.latestVersion()) {
         throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
       }
-      if (!c.getAutoCommit()) {
-        c.setAutoCommit(true);
-      }
-      long id =
-          store.registerWorker(c, "drain", ProcessHandle.current().pid(),
-              config.queues.keySet().toArray(new String[0]), names);
+      long id = Borrowed.transaction(dataSource, true,
+          c -> store.registerWorker(c, "drain", ProcessHandle.current().pid(),
+              config.queues.keySet().toArray(new String[0]), names));
       // The inline jobs may run long: keep the registration fresh, or a peer would judge this
       // drain dead and rescue (and run again) the job it is running.
       try (DrainHeartbeat heartbeat = new DrainHeartbeat(id)) {
         for (String queue : config.queues.keySet()) {
           while (events.size() < maxJobs) {
-            List<ClaimedJob> jobs = store.claim(c, queue, names, 1, id);
+            List<ClaimedJob> jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, 1, id));
             if (jobs.isEmpty()) {
               break;
             }
@@ -526,7 +524,10 @@ public final class Worker implements AutoCloseable {
           }
         }
       } finally {
-        store.deregisterWorker(c, id);
+        Borrowed.transaction(dataSource, true, c -> {
+          store.deregisterWorker(c, id);
+          return null;
+        });
       }
     } catch (SQLException e) {
       throw new PgQueueException("drain failed", e);

@@ -65,6 +65,35 @@ class MigratorTest {
         .isEqualTo(Migrator.latestVersion());
   }
 
+  /**
+   * A schema whose version 2 was recorded under another name (another build's migration, or one
+   * written by hand) is not this jar's version 2: migrate() refuses, naming both, and changes
+   * nothing, whether or not there is anything left to apply.
+   */
+  @Test
+  void refusesAVersionRecordedUnderAnotherName(TestDatabase db) {
+    Migrator m = Migrator.create(db.dataSource(), "renamed");
+    m.migrate();
+    db.execute("UPDATE renamed.schema_migrations SET name = 'V002__our_own_cron.sql' WHERE version = 2");
+
+    assertThatThrownBy(m::migrate)
+        .isInstanceOf(PgQueueException.class)
+        .hasMessageContaining("version 2")
+        .hasMessageContaining("V002__our_own_cron.sql")
+        .hasMessageContaining("V002__cron.sql");
+
+    // With a migration still to apply, it refuses before applying it.
+    db.execute("DELETE FROM renamed.schema_migrations WHERE version = 2");
+    db.execute("UPDATE renamed.schema_migrations SET name = 'V001__something_else.sql' WHERE version = 1");
+    db.execute("DROP TABLE renamed.cron_schedules");
+    assertThatThrownBy(m::migrate)
+        .isInstanceOf(PgQueueException.class)
+        .hasMessageContaining("V001__something_else.sql")
+        .hasMessageContaining("V001__jobs_and_workers.sql");
+    assertThat(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'renamed' AND tablename = 'cron_schedules'"))
+        .as("version 2 not applied on top of a foreign version 1").isZero();
+  }
+
   @Test
   void printedScriptInstallsAWorkingSchema(TestDatabase db) throws Exception {
     String script = Migrator.script("flyway_managed");

@@ -8,6 +8,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLNonTransientConnectionException;
 import java.sql.SQLTransientConnectionException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
@@ -560,13 +561,36 @@ final class CronRunner implements Runnable {
     }
   }
 
-  /** Turns autocommit off if it is on; returns whether it was on, to restore it afterwards. */
+  /**
+   * Starts a READ COMMITTED transaction, whatever the pool's defaults: turns autocommit off if it
+   * is on (returns whether it was, to restore it afterwards) and sets the isolation of this
+   * transaction only. Under REPEATABLE READ or SERIALIZABLE a claim that met a concurrent one
+   * would fail with serialization errors instead of waiting and re-reading the row.
+   *
+   * <p>These are the rules core's package-private {@code Borrowed} applies to every connection
+   * pgqueue borrows (commit what is meant, READ COMMITTED, hand the connection back as it came,
+   * a failing close after the work is only logged), kept here in the smallest code until
+   * {@code Borrowed} moves to a package both modules share.
+   */
   private static boolean beginTransaction(Connection c) throws SQLException {
-    if (c.getAutoCommit()) {
+    boolean wasOn = c.getAutoCommit();
+    if (wasOn) {
       c.setAutoCommit(false);
-      return true;
     }
-    return false;
+    try (Statement st = c.createStatement()) {
+      // SET TRANSACTION, not SET SESSION: the connection goes back with its own default.
+      st.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    } catch (SQLException e) {
+      if (wasOn) {
+        try {
+          c.setAutoCommit(true);
+        } catch (SQLException ignored) {
+          // Broken connection: the pool discards it.
+        }
+      }
+      throw e;
+    }
+    return wasOn;
   }
 
   private static void closeQuietly(Connection c, boolean restoreAutoCommit) {
@@ -580,8 +604,9 @@ final class CronRunner implements Runnable {
     }
     try {
       c.close();
-    } catch (SQLException | RuntimeException ignored) {
-      // Nothing more to do; the transaction has been committed or rolled back already.
+    } catch (SQLException | RuntimeException e) {
+      // The transaction has been committed or rolled back already: what it did stands.
+      log.warn("pgqueue cron: closing a borrowed connection failed after its work was done; carrying on", e);
     }
   }
 
