@@ -48,16 +48,19 @@ import org.slf4j.LoggerFactory;
  * past its timeout is interrupted and, after a grace period, abandoned: the attempt counts as
  * timed out and the job is retried.
  *
- * <p><b>Crashes.</b> The worker registers itself and heartbeats on its dedicated connection by the
- * database clock. Jobs held by a worker whose heartbeat is older than the stale threshold are
- * returned to the queue by any other worker's rescuer, counting the lost attempt. Delivery is
+ * <p><b>Crashes.</b> The worker registers itself, with its own heartbeat interval and stale
+ * threshold, and heartbeats on its dedicated connection by the database clock. Jobs held by a
+ * worker whose heartbeat is older than its own stale threshold are returned to the queue by any
+ * other worker's rescuer, counting the lost attempt; workers with different settings may share a
+ * schema. A worker stops claiming once its last heartbeat is half its threshold old. Delivery is
  * at-least-once: a crash or a timeout can make a job run twice, never zero times.
  *
  * <p><b>Outages.</b> When the database is unreachable the worker logs, backs off (capped at a few
  * seconds) and carries on when it is back; it never exits on a transient error.
  *
  * <p><b>Connections.</b> Claims and outcome writes borrow connections from the {@link DataSource}
- * (size its pool at least the number of queues + 2); handlers use whatever connections they like.
+ * (size its pool at least the number of queues + 3: claims, outcomes, maintenance, and the held
+ * control connection); handlers use whatever connections they like.
  * LISTEN and the heartbeat use one dedicated connection, from {@link
  * Builder#dedicatedConnection(ConnectionFactory)} if given, else held from the data source for the
  * worker's life.
@@ -106,6 +109,7 @@ public final class Worker implements AutoCloseable {
   private Completer completer;
   private Watchdog watchdog;
   private ControlLoop control;
+  private Maintenance maintenance;
   private final Map<String, Fetcher> fetchers = new LinkedHashMap<>();
   private final Map<String, QueueSink> sinks = new LinkedHashMap<>();
   private final List<Thread> fetcherThreads = new ArrayList<>();
@@ -117,7 +121,7 @@ public final class Worker implements AutoCloseable {
     this.store = new JobStore(new Sql(b.schema));
     this.codec =
         new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
-    this.state = new WorkerState(b.maxAbandonedThreads);
+    this.state = new WorkerState(b.maxAbandonedThreads, b.staleAfter.toNanos());
     List<JobListener> ls = List.copyOf(b.listeners);
     this.listener = ls.isEmpty() ? null : ls.size() == 1 ? ls.get(0) : e -> ls.forEach(l -> l.onEvent(e));
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
@@ -151,29 +155,26 @@ public final class Worker implements AutoCloseable {
       ownExecutor = Executors.newCachedThreadPool(daemonThreads(threadPrefix + "-job-"));
       executor = ownExecutor;
     }
-    completer = new Completer(dataSource, store, o -> {
-      Fetcher f = fetchers.get(o.job().queue());
-      if (f != null) {
-        f.outcomeWritten(o.job().id());
-      }
-    });
+    completer = new Completer(dataSource, store);
     watchdog = new Watchdog(config.graceNanos, state);
     String[] names = config.registrations.keySet().toArray(new String[0]);
     for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
       fetchers.put(
           q.getKey(),
           new Fetcher(q.getKey(), q.getValue(), config.bufferFactor, config.pollNanos, names,
-              dataSource, store, this::launch, completer, state));
+              dataSource, store, this::launch, completer, state, config.staleNanos));
     }
     for (Fetcher f : fetchers.values()) {
       sinks.put(f.queue, new QueueSink(f));
     }
     control =
-        new ControlLoop(config, dataSource, store, state, Map.copyOf(fetchers), listener,
+        new ControlLoop(config, dataSource, store, state, Map.copyOf(fetchers),
             config.queues.keySet().toArray(new String[0]), names);
+    maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fetchers), listener);
     completer.start(threadPrefix + "-completer");
     watchdog.start(threadPrefix + "-watchdog");
     control.start(threadPrefix + "-control");
+    maintenance.start(threadPrefix + "-maintenance");
     for (Fetcher f : fetchers.values()) {
       Thread t = new Thread(f, threadPrefix + "-fetch-" + f.queue);
       t.setDaemon(true);
@@ -299,6 +300,7 @@ public final class Worker implements AutoCloseable {
       }
       watchdog.stop();
       completer.stop(10_000);
+      maintenance.stop(5_000);
       control.stop(5_000);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -333,8 +335,9 @@ public final class Worker implements AutoCloseable {
   }
 
   /**
-   * Whether the worker is started, registered, not closing, its control connection works, and
-   * fewer abandoned handler threads are stuck than the cap. Suitable for a health endpoint.
+   * Whether the worker is started, registered, not closing, its last heartbeat went through less
+   * than half its stale threshold ago (so it may claim), and fewer abandoned handler threads are
+   * stuck than the cap. Suitable for a health endpoint.
    *
    * @return true if healthy
    */
@@ -342,7 +345,7 @@ public final class Worker implements AutoCloseable {
     return started.get()
         && !closed.get()
         && state.workerId() != 0
-        && state.heartbeating()
+        && state.heartbeatFresh()
         && !state.overAbandonCap();
   }
 
@@ -395,11 +398,15 @@ public final class Worker implements AutoCloseable {
       }
       long id =
           store.registerWorker(c, "drain", ProcessHandle.current().pid(),
-              config.queues.keySet().toArray(new String[0]), names);
+              config.queues.keySet().toArray(new String[0]), names,
+              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos));
+      long token = 0;
       try {
         for (String queue : config.queues.keySet()) {
           while (events.size() < maxJobs) {
-            List<ClaimedJob> jobs = store.claim(c, queue, names, 1, id);
+            // The claim refuses a worker whose row is older than half its threshold: heartbeat first.
+            store.heartbeat(c, id);
+            List<ClaimedJob> jobs = store.claim(c, queue, names, 1, id, ++token);
             if (jobs.isEmpty()) {
               break;
             }
