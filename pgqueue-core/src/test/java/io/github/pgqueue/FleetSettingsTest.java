@@ -76,6 +76,21 @@ class FleetSettingsTest {
     }
   }
 
+  /** stats() judges each worker by the threshold on its own row, as the rescuer does. */
+  @Test
+  void statsCountsEachWorkerAsLiveByItsOwnThreshold() {
+    db.execute("DELETE FROM pgqueue.workers");
+    db.execute("INSERT INTO pgqueue.workers (host, queues, job_names, heartbeat_at, heartbeat_ms, stale_after_ms) VALUES"
+        + " ('slow-but-alive', '{default}', '{item}', now() - interval '40 seconds', 10000, 60000),"
+        + " ('fast-and-dead', '{other}', '{other}', now() - interval '2 seconds', 100, 1000),"
+        + " ('fast-and-dead-too', '{other}', '{other}', now() - interval '2 seconds', 100, 1000)");
+    queue.enqueue(ITEM, new Item(1, 0));
+    queue.enqueue(JobType.of("other", Item.class), new Item(2, 0), EnqueueOptions.builder().queue("other").build());
+    QueueStats stats = queue.stats();
+    assertThat(stats.liveWorkers()).isEqualTo(1);
+    assertThat(stats.unhandled()).extracting(QueueStats.Unhandled::name).containsExactly("other");
+  }
+
   /**
    * 200,000 discarded jobs past their retention: the worker that prunes them keeps heartbeating,
    * so a peer never judges it dead and never rescues its jobs, and the backlog is pruned in slices.
