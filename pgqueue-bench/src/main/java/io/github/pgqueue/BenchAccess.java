@@ -22,6 +22,8 @@ public final class BenchAccess {
   /** The raw statements of one schema. */
   public static final class Raw {
     private final JobStore store;
+    /** Claim tokens, as a worker process keeps them: never repeated for one registration. */
+    private final java.util.concurrent.atomic.AtomicLong tokens = new java.util.concurrent.atomic.AtomicLong();
 
     public Raw(String schema) {
       this.store = new JobStore(new Sql(schema));
@@ -43,7 +45,7 @@ public final class BenchAccess {
 
     /** One claim of up to {@code limit} jobs then one delete of them, as a worker would. */
     public int claimAndComplete(Connection c, String name, int limit, long owner) throws SQLException {
-      List<ClaimedJob> jobs = store.claim(c, EnqueueOptions.DEFAULT_QUEUE, new String[] {name}, limit, owner);
+      List<ClaimedJob> jobs = store.claim(c, EnqueueOptions.DEFAULT_QUEUE, new String[] {name}, limit, owner, tokens.incrementAndGet());
       if (jobs.isEmpty()) {
         return 0;
       }
@@ -58,16 +60,25 @@ public final class BenchAccess {
     /** Runs the claim statement of pgqueue-core itself on one queue; returns the ids claimed. */
     public List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException {
       List<Long> ids = new ArrayList<>();
-      for (ClaimedJob j : store.claim(c, queue, new String[] {name}, limit, owner)) {
+      for (ClaimedJob j : store.claim(c, queue, new String[] {name}, limit, owner, tokens.incrementAndGet())) {
         ids.add(j.id());
       }
       return ids;
     }
 
-    /** Registers a worker row so claims have a lock owner; returns its id. */
+    /**
+     * Registers a worker row so claims have a lock owner; returns its id. It never heartbeats, so
+     * it registers with a stale threshold of a day: the claim refuses an owner whose row is older
+     * than half its threshold. Remove it with {@link #deregisterWorker}.
+     */
     public long registerWorker(Connection c, String name) throws SQLException {
       return store.registerWorker(c, "raw-ceiling", ProcessHandle.current().pid(),
-          new String[] {EnqueueOptions.DEFAULT_QUEUE}, new String[] {name});
+          new String[] {EnqueueOptions.DEFAULT_QUEUE}, new String[] {name}, 5_000, 86_400_000L);
+    }
+
+    /** Removes a row made by {@link #registerWorker}. */
+    public void deregisterWorker(Connection c, long id) throws SQLException {
+      store.deregisterWorker(c, id);
     }
 
     private static JobStore.Row row(String name, int i) {

@@ -3,8 +3,11 @@ package io.github.pgqueue;
 import java.time.Instant;
 
 /**
- * A job as claimed by a worker: what the claim query returned, plus the lock owner it was claimed
- * under. (id, attempt, owner) is the guard every outcome write carries.
+ * A job as claimed by a worker: what the claim query returned, plus the lock owner and the claim
+ * token it was claimed under. (id, owner, token) is the guard every outcome write carries: the
+ * token is unique per claim, so a write from an earlier claim of the same job by the same worker
+ * (possible with the same attempt number, since a snooze or release gives the attempt back) never
+ * acts on a later one.
  */
 record ClaimedJob(
     long id,
@@ -17,7 +20,8 @@ record ClaimedJob(
     Instant runAt,
     Instant createdAt,
     String context,
-    long owner) {
+    long owner,
+    long token) {
 
   /** Claim order: priority DESC, run_at, id (the claim's ORDER BY; RETURNING does not keep it). */
   static int claimOrder(ClaimedJob a, ClaimedJob b) {

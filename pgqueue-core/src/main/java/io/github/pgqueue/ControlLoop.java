@@ -16,19 +16,20 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The worker's control thread, on one dedicated connection that is never shared with job work: it
- * LISTENs for enqueue notifications and wakes the right {@link Fetcher}, registers the worker and
- * heartbeats by the database clock, rescues jobs held by dead workers, and prunes old discarded
- * jobs.
+ * LISTENs for enqueue notifications and wakes the right {@link Fetcher}, and registers the worker
+ * and heartbeats by the database clock. Nothing else runs on this thread or connection: rescuing
+ * and pruning ({@link Maintenance}) can take long, and a heartbeat that waits behind them makes a
+ * live worker look dead.
  *
  * <p>After every (re)connect it LISTENs, then proves LISTEN works: a probe NOTIFY sent from another
  * connection must arrive within {@link #PROBE_TIMEOUT_MILLIS}. If it does not (behind PgBouncer in
  * transaction mode LISTEN is accepted and silently never delivers), it warns once and the worker
  * relies on polling, which never stops anyway. Then it wakes every fetcher to claim at once.
  *
- * <p>The rescuer acts only after this process has heartbeated successfully for a full stale
- * threshold since its last (re)connect. After a database outage every worker's heartbeat looks
- * stale; waiting one threshold lets the live ones heartbeat again before anyone judges them, so
- * an outage makes no live worker's jobs run twice.
+ * <p>Each heartbeat records when it was sent ({@link WorkerState#heartbeatSucceeded(long)}): claims
+ * pause once the last one that went through was sent half a stale threshold ago, even while the
+ * statement hangs. The connection's network timeout is about one heartbeat interval, so a hung
+ * heartbeat is given up and the connection replaced soon after.
  */
 final class ControlLoop implements Runnable {
 
@@ -49,7 +50,6 @@ final class ControlLoop implements Runnable {
   private final JobStore store;
   private final WorkerState state;
   private final Map<String, Fetcher> fetchers;
-  private final JobListener listener;
   private final RetryLog retryLog;
   private final String host;
   private final long pid;
@@ -61,7 +61,6 @@ final class ControlLoop implements Runnable {
   private volatile Connection connection;
   private volatile boolean listening;
   private boolean warnedNoListen;
-  private long lastPruneNanos;
 
   ControlLoop(
       Worker.Config config,
@@ -69,7 +68,6 @@ final class ControlLoop implements Runnable {
       JobStore store,
       WorkerState state,
       Map<String, Fetcher> fetchers,
-      JobListener listener,
       String[] queues,
       String[] names) {
     this.config = config;
@@ -77,7 +75,6 @@ final class ControlLoop implements Runnable {
     this.store = store;
     this.state = state;
     this.fetchers = fetchers;
-    this.listener = listener;
     this.queues = queues;
     this.names = names;
     // Reconnect at least once per heartbeat interval: after an outage every live worker must
@@ -92,7 +89,6 @@ final class ControlLoop implements Runnable {
     Thread t = new Thread(this, threadName);
     t.setDaemon(true);
     thread = t;
-    lastPruneNanos = System.nanoTime() - config.pruneEveryNanos(); // first prune at the first heartbeat
     t.start();
   }
 
@@ -134,8 +130,10 @@ final class ControlLoop implements Runnable {
       r.autoCommit = c.getAutoCommit();
       r.networkTimeout = c.getNetworkTimeout();
       c.setAutoCommit(true);
-      // Bound every heartbeat and rescue statement: a connection that hangs is a dead one.
-      c.setNetworkTimeout(Runnable::run, (int) Math.max(10_000, TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
+      // Bound every statement here by about one heartbeat interval: a heartbeat that hangs longer
+      // is as good as lost, and the worker stops claiming at half its threshold anyway. At least
+      // a second, so an ordinary slow moment on a busy server does not tear the session down.
+      c.setNetworkTimeout(Runnable::run, (int) networkTimeoutMillis(config.heartbeatNanos));
       return r;
     } catch (SQLException e) {
       r.close();
@@ -197,8 +195,7 @@ final class ControlLoop implements Runnable {
     }
     ensureRegistered(c);
     retryLog.recovered();
-    long healthySinceNanos = System.nanoTime();
-    long nextHeartbeatNanos = healthySinceNanos + config.heartbeatNanos;
+    long nextHeartbeatNanos = System.nanoTime() + config.heartbeatNanos;
     probeListen(c, pg);
     wakeAll();
 
@@ -211,13 +208,6 @@ final class ControlLoop implements Runnable {
       if (now - nextHeartbeatNanos >= 0) {
         ensureRegistered(c);
         nextHeartbeatNanos = now + config.heartbeatNanos;
-        if (now - healthySinceNanos >= config.staleNanos) {
-          rescue(c);
-        }
-        if (config.retentionMillis > 0 && now - lastPruneNanos >= config.pruneEveryNanos()) {
-          lastPruneNanos = now;
-          prune(c);
-        }
       }
     }
   }
@@ -225,11 +215,13 @@ final class ControlLoop implements Runnable {
   /** Heartbeats; registers (again, under a new id) when there is no row for this worker. */
   private void ensureRegistered(Connection c) throws SQLException {
     long id = state.workerId();
+    long sent = System.nanoTime();
     if (id != 0 && store.heartbeat(c, id)) {
-      state.heartbeatSucceeded();
+      state.heartbeatSucceeded(sent);
       return;
     }
-    long newId = store.registerWorker(c, host, pid, queues, names);
+    long newId = store.registerWorker(c, host, pid, queues, names,
+        TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos));
     if (id != 0) {
       log.warn(
           "pgqueue: worker {} found its registration gone (judged dead while it could not heartbeat);"
@@ -239,7 +231,12 @@ final class ControlLoop implements Runnable {
       log.info("pgqueue: worker {} registered (host {}, pid {}, queues {})", newId, host, pid, List.of(queues));
     }
     state.workerId(newId);
-    state.heartbeatSucceeded();
+    state.heartbeatSucceeded(sent);
+  }
+
+  /** The control connection's network timeout: one heartbeat interval, at least a second. */
+  static long networkTimeoutMillis(long heartbeatNanos) {
+    return Math.max(1_000, TimeUnit.NANOSECONDS.toMillis(heartbeatNanos));
   }
 
   private void probeListen(Connection c, PGConnection pg) throws SQLException {
@@ -299,47 +296,6 @@ final class ControlLoop implements Runnable {
   private void wakeAll() {
     for (Fetcher f : fetchers.values()) {
       f.wake();
-    }
-  }
-
-  private void rescue(Connection c) throws SQLException {
-    long staleMillis = TimeUnit.NANOSECONDS.toMillis(config.staleNanos);
-    List<JobStore.Rescued> rescued = store.rescue(c, staleMillis);
-    int stale = store.deleteStaleWorkers(c, staleMillis);
-    if (stale > 0) {
-      log.warn("pgqueue: removed {} worker registrations with no heartbeat for {} ms", stale, staleMillis);
-    }
-    for (JobStore.Rescued r : rescued) {
-      log.warn(
-          "pgqueue: rescued job {} ({}, queue {}) from a worker that stopped heartbeating; attempt {} {}",
-          r.id(), r.name(), r.queue(), r.attempt(),
-          r.state() == JobState.DISCARDED ? "was its last: discarded" : "counted, back in the queue");
-      if (listener != null) {
-        try {
-          listener.onEvent(
-              new JobEvent(JobEvent.Kind.RESCUED, new JobId(r.id()), r.name(), r.queue(), r.attempt(),
-                  java.time.Duration.ZERO, null, null));
-        } catch (Throwable e) {
-          // User code on the control thread: whatever it throws must not end the heartbeat.
-          JobRun.logUserFailure(log, "pgqueue: job listener threw on RESCUED of job " + r.id(), e);
-        }
-      }
-      Fetcher f = fetchers.get(r.queue());
-      if (f != null && r.state() == JobState.AVAILABLE) {
-        f.wake();
-      }
-    }
-  }
-
-  private void prune(Connection c) throws SQLException {
-    int total = 0;
-    int n;
-    do {
-      n = store.pruneDiscarded(c, config.retentionMillis);
-      total += n;
-    } while (n > 0 && !stopping);
-    if (total > 0) {
-      log.info("pgqueue: pruned {} discarded jobs older than {} ms", total, config.retentionMillis);
     }
   }
 

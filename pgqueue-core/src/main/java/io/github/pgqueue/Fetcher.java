@@ -63,14 +63,14 @@ final class Fetcher implements Runnable {
   private long nextPollNanos = System.nanoTime();
   private long fastPollUntilNanos;
   /**
-   * Ids of jobs this fetcher claimed whose outcome is not yet written: from the claim's reply until
-   * the completer has written the outcome. After a claim whose reply was lost, the jobs the
-   * database says this worker holds in this queue, minus these, are the ones nobody here knows of.
+   * Claims that failed in a way that may have committed them anyway (their reply was lost). Their
+   * rows, if any, carry the claim's token: nobody here knows of those jobs, so they are released
+   * by token, whether or not this fetcher claims again. Touched only by the fetcher's thread.
    */
-  private final java.util.Set<Long> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
-  /** Set when a claim failed in a way that may have committed it anyway: its reply was lost. */
-  private boolean claimOutcomeUnknown;
-  private long unknownOwner;
+  private final List<LostClaim> lostClaims = new ArrayList<>();
+  private long nextReleaseNanos;
+  private final RetryLog releaseLog;
+  private final long lostClaimRecheckNanos;
   /** Claim statements run and jobs they returned, for the benchmark's batch-size report. */
   private volatile long claims;
   private volatile long claimedJobs;
@@ -85,7 +85,8 @@ final class Fetcher implements Runnable {
       JobStore store,
       Launcher launcher,
       Completer completer,
-      WorkerState state) {
+      WorkerState state,
+      long lostClaimRecheckNanos) {
     this.queue = queue;
     this.concurrency = concurrency;
     this.maxBuffer = concurrency * bufferFactor;
@@ -97,7 +98,12 @@ final class Fetcher implements Runnable {
     this.completer = completer;
     this.state = state;
     this.retryLog = new RetryLog(log, "claiming jobs from queue \"" + queue + "\"");
+    this.releaseLog = new RetryLog(log, "releasing the jobs of a lost claim of queue \"" + queue + "\"");
+    this.lostClaimRecheckNanos = lostClaimRecheckNanos;
   }
+
+  /** A claim whose outcome is unknown, and when it failed (System.nanoTime()). */
+  record LostClaim(long owner, long token, long failedAtNanos) {}
 
   @Override
   public void run() {
@@ -105,24 +111,31 @@ final class Fetcher implements Runnable {
       while (true) {
         int want = awaitClaimDue();
         if (want < 0) {
+          if (!lostClaims.isEmpty()) {
+            releaseLostClaims(); // last chance before the worker deregisters
+          }
           return;
         }
+        if (!lostClaims.isEmpty() && System.nanoTime() - nextReleaseNanos >= 0) {
+          releaseLostClaims();
+        }
+        if (want == 0) {
+          continue; // only the release was due (the worker may not claim now)
+        }
         long owner = state.workerId();
+        long token = state.nextClaimToken();
         List<ClaimedJob> jobs;
-        // Each on a borrowed connection, committed whatever the pool's autocommit default (a claim
+        // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
         try {
-          if (claimOutcomeUnknown) {
-            Borrowed.transaction(dataSource, true, this::releaseUnknownClaims);
-            claimOutcomeUnknown = false; // once committed
-          }
           try {
-            jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner));
+            jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token));
           } catch (SQLException e) {
             if (isOutcomeUnknown(e)) {
-              claimOutcomeUnknown = true;
-              unknownOwner = owner;
+              long now = System.nanoTime();
+              lostClaims.add(new LostClaim(owner, token, now));
+              nextReleaseNanos = now;
             }
             throw e;
           }
@@ -157,23 +170,42 @@ final class Fetcher implements Runnable {
     return state == null || state.startsWith("08") || state.equals("57014") || state.equals("57P01");
   }
 
-  private Void releaseUnknownClaims(Connection c) throws SQLException {
-    List<Long> released = store.releaseUnknownClaims(c, unknownOwner, queue, held.toArray(new Long[0]));
-    if (!released.isEmpty()) {
-      log.warn(
-          "pgqueue: a claim's reply was lost (the connection broke after PostgreSQL committed it);"
-              + " released {} jobs of queue \"{}\" this worker held without knowing: {}",
-          released.size(), queue, released);
+  /**
+   * Releases the rows of the lost claims, by their tokens, giving the attempt back (they never
+   * started). A lost claim may still commit after its client gave up (its statement can still be
+   * running on the server), so each is released again until one release started at least {@code
+   * lostClaimRecheckNanos} after it failed; a failed release is retried with backoff. Never throws.
+   */
+  private void releaseLostClaims() {
+    long started = System.nanoTime();
+    try {
+      java.util.Map<Long, List<Long>> tokensByOwner = new java.util.HashMap<>();
+      for (LostClaim l : lostClaims) {
+        tokensByOwner.computeIfAbsent(l.owner(), k -> new ArrayList<>()).add(l.token());
+      }
+      for (java.util.Map.Entry<Long, List<Long>> e : tokensByOwner.entrySet()) {
+        Long[] tokens = e.getValue().toArray(new Long[0]);
+        List<Long> released =
+            Borrowed.transaction(dataSource, true, c -> store.releaseLostClaims(c, e.getKey(), tokens));
+        if (!released.isEmpty()) {
+          log.warn(
+              "pgqueue: a claim's reply was lost (the connection broke after PostgreSQL committed it);"
+                  + " released {} jobs of queue \"{}\" this worker held without knowing: {}",
+              released.size(), queue, released);
+        }
+      }
+      releaseLog.recovered();
+      lostClaims.removeIf(l -> started - l.failedAtNanos() >= lostClaimRecheckNanos);
+      nextReleaseNanos = System.nanoTime() + pollNanos;
+    } catch (SQLException | RuntimeException e) {
+      nextReleaseNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(releaseLog.failed(e));
     }
-    return null;
   }
 
-  /** The completer wrote the outcome of this job: it is no longer held. */
-  void outcomeWritten(long jobId) {
-    held.remove(jobId);
-  }
-
-  /** Waits until a claim is due and returns how many jobs to ask for, or -1 when closing. */
+  /**
+   * Waits until a claim is due and returns how many jobs to ask for, 0 when only the release of
+   * lost claims is due (it is due whether or not the worker may claim), or -1 when closing.
+   */
   private int awaitClaimDue() throws InterruptedException {
     lock.lock();
     try {
@@ -189,8 +221,15 @@ final class Fetcher implements Runnable {
           wake = false;
           return concurrency + bufferTarget - inHand;
         }
-        if (idleSlot) {
-          long wait = paused ? pollNanos : nextPollNanos - now;
+        boolean releasePending = !lostClaims.isEmpty();
+        if (releasePending && now - nextReleaseNanos >= 0) {
+          return 0;
+        }
+        if (idleSlot || releasePending) {
+          long wait = !idleSlot ? Long.MAX_VALUE : paused ? pollNanos : nextPollNanos - now;
+          if (releasePending) {
+            wait = Math.min(wait, nextReleaseNanos - now);
+          }
           changed.awaitNanos(Math.max(wait, 1_000_000L));
         } else {
           changed.await();
@@ -214,9 +253,6 @@ final class Fetcher implements Runnable {
         fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
       }
       nextPollNanos = now + (now - fastPollUntilNanos < 0 ? FAST_POLL_NANOS : pollNanos);
-      for (ClaimedJob job : jobs) {
-        held.add(job.id());
-      }
       if (closing) {
         toRelease = jobs;
       } else {

@@ -356,8 +356,10 @@ public final class JobQueue {
   /**
    * Statistics for dashboards and alerts: jobs per queue and state with the age of the oldest due
    * job, due jobs no live worker handles, live workers, and the table's dead tuples, last vacuum
-   * and the oldest transaction holding vacuum back. A worker counts as live when its heartbeat is
-   * younger than {@link Worker#DEFAULT_STALE_AFTER}.
+   * and the oldest transaction holding vacuum back. A worker counts as live when its heartbeat, by
+   * the database clock, is younger than its own stale threshold (the one it registered with; {@link
+   * Worker#DEFAULT_STALE_AFTER} for a worker of a release that did not record it): the same rule
+   * the rescuer applies.
    *
    * @return the statistics
    * @throws PgQueueException if the read fails
@@ -366,7 +368,7 @@ public final class JobQueue {
     checkSchema();
     try {
       // Read-only: several statements need no transaction around them.
-      return Borrowed.transaction(dataSource, true, c -> store.stats(c, Worker.DEFAULT_STALE_AFTER.toMillis()));
+      return Borrowed.transaction(dataSource, true, store::stats);
     } catch (SQLException e) {
       throw new PgQueueException("reading queue statistics failed", e);
     }

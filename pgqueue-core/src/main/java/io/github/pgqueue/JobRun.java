@@ -16,7 +16,7 @@ import org.slf4j.MDC;
  *
  * <p>Exactly one outcome is reported per attempt, by whichever comes first: the handler returning,
  * or the watchdog abandoning it past its timeout and grace. The loser is ignored here, and the
- * database guard (id, attempt, lock owner) ignores any late write.
+ * database guard (id, lock owner, claim token) ignores any late write.
  */
 final class JobRun implements Runnable, JobContext {
 

@@ -282,17 +282,27 @@ final class JobStore {
 
   // ---- worker ---------------------------------------------------------------------------------
 
-  /** Runs {@link Sql#claim}: up to {@code limit} due jobs of {@code queue}, marked running under {@code owner}. */
-  List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner)
+  /**
+   * Runs {@link Sql#claim}: up to {@code limit} due jobs of {@code queue}, marked running under
+   * {@code owner} and this claim's {@code token}. Rows the claim discarded (no attempt left) are
+   * not returned. Returns nothing when the owner's row is older than half its threshold.
+   */
+  List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner, long token)
       throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.claim)) {
       ps.setString(1, queue);
       ps.setArray(2, c.createArrayOf("text", names));
-      ps.setInt(3, limit);
-      ps.setLong(4, owner);
+      ps.setLong(3, owner);
+      ps.setInt(4, limit);
+      ps.setLong(5, owner);
+      ps.setLong(6, token);
       List<ClaimedJob> jobs = new ArrayList<>(limit);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
+          if (!rs.getBoolean(10)) {
+            discardedAtClaim(rs.getLong(1), queue);
+            continue;
+          }
           jobs.add(
               new ClaimedJob(
                   rs.getLong(1),
@@ -305,19 +315,26 @@ final class JobStore {
                   rs.getTimestamp(7).toInstant(),
                   rs.getTimestamp(8).toInstant(),
                   rs.getString(9),
-                  owner));
+                  owner,
+                  token));
         }
       }
       return jobs;
     }
   }
 
-  /** Runs {@link Sql#releaseUnknownClaims}; returns the ids released. */
-  List<Long> releaseUnknownClaims(Connection c, long owner, String queue, Long[] held) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.releaseUnknownClaims)) {
+  private static void discardedAtClaim(long id, String queue) {
+    org.slf4j.LoggerFactory.getLogger(JobStore.class).warn(
+        "pgqueue: job {} of queue \"{}\" was available with no attempt left (attempt = max_attempts,"
+            + " written outside pgqueue); discarded it with a recorded error instead of running it",
+        id, queue);
+  }
+
+  /** Runs {@link Sql#releaseLostClaims}; returns the ids released. */
+  List<Long> releaseLostClaims(Connection c, long owner, Long[] tokens) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.releaseLostClaims)) {
       ps.setLong(1, owner);
-      ps.setString(2, queue);
-      ps.setArray(3, c.createArrayOf("int8", held));
+      ps.setArray(2, c.createArrayOf("int8", tokens));
       List<Long> ids = new ArrayList<>();
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -328,22 +345,22 @@ final class JobStore {
     }
   }
 
-  /** Deletes the succeeded jobs still held by the attempt that ran them; returns rows deleted. */
+  /** Deletes the succeeded jobs still held by the claim that ran them; returns rows deleted. */
   int complete(Connection c, List<Outcome> successes) throws SQLException {
     int n = successes.size();
     Long[] ids = new Long[n];
-    Integer[] attempts = new Integer[n];
     Long[] owners = new Long[n];
+    Long[] tokens = new Long[n];
     for (int i = 0; i < n; i++) {
       ClaimedJob j = successes.get(i).job();
       ids[i] = j.id();
-      attempts[i] = j.attempt();
       owners[i] = j.owner();
+      tokens[i] = j.token();
     }
     try (PreparedStatement ps = c.prepareStatement(sql.complete)) {
       ps.setArray(1, c.createArrayOf("int8", ids));
-      ps.setArray(2, c.createArrayOf("int4", attempts));
-      ps.setArray(3, c.createArrayOf("int8", owners));
+      ps.setArray(2, c.createArrayOf("int8", owners));
+      ps.setArray(3, c.createArrayOf("int8", tokens));
       return ps.executeUpdate();
     }
   }
@@ -352,8 +369,8 @@ final class JobStore {
   int settle(Connection c, List<Outcome> outcomes) throws SQLException {
     int n = outcomes.size();
     Long[] ids = new Long[n];
-    Integer[] attempts = new Integer[n];
     Long[] owners = new Long[n];
+    Long[] tokens = new Long[n];
     String[] states = new String[n];
     Long[] delays = new Long[n];
     Integer[] refunds = new Integer[n];
@@ -361,8 +378,8 @@ final class JobStore {
     for (int i = 0; i < n; i++) {
       Outcome o = outcomes.get(i);
       ids[i] = o.job().id();
-      attempts[i] = o.job().attempt();
       owners[i] = o.job().owner();
+      tokens[i] = o.job().token();
       states[i] = o.state();
       delays[i] = o.delayMicros();
       refunds[i] = o.refund();
@@ -370,8 +387,8 @@ final class JobStore {
     }
     try (PreparedStatement ps = c.prepareStatement(sql.settle)) {
       ps.setArray(1, c.createArrayOf("int8", ids));
-      ps.setArray(2, c.createArrayOf("int4", attempts));
-      ps.setArray(3, c.createArrayOf("int8", owners));
+      ps.setArray(2, c.createArrayOf("int8", owners));
+      ps.setArray(3, c.createArrayOf("int8", tokens));
       ps.setArray(4, c.createArrayOf("text", states));
       ps.setArray(5, c.createArrayOf("int8", delays));
       ps.setArray(6, c.createArrayOf("int4", refunds));
@@ -380,13 +397,16 @@ final class JobStore {
     }
   }
 
-  long registerWorker(Connection c, String host, long pid, String[] queues, String[] names)
-      throws SQLException {
+  /** Registers a worker with its own heartbeat interval and stale threshold; returns its id. */
+  long registerWorker(Connection c, String host, long pid, String[] queues, String[] names,
+      long heartbeatMillis, long staleAfterMillis) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.registerWorker)) {
       ps.setString(1, host);
       ps.setLong(2, pid);
       ps.setArray(3, c.createArrayOf("text", queues));
       ps.setArray(4, c.createArrayOf("text", names));
+      ps.setLong(5, heartbeatMillis);
+      ps.setLong(6, staleAfterMillis);
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
         return rs.getLong(1);
@@ -412,10 +432,14 @@ final class JobStore {
   /** A job the rescuer returned to the queue (or discarded, if it was its last attempt). */
   record Rescued(long id, String name, String queue, int attempt, JobState state) {}
 
-  List<Rescued> rescue(Connection c, long staleMillis) throws SQLException {
+  /**
+   * Rescues up to 1,000 jobs of workers dead by their own threshold, judging only workers whose
+   * threshold is at most {@code healthyForMillis} (how long the rescuer has heartbeated without a gap).
+   */
+  List<Rescued> rescue(Connection c, long healthyForMillis) throws SQLException {
     List<Rescued> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql.rescue)) {
-      ps.setLong(1, staleMillis);
+      ps.setLong(1, healthyForMillis);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.add(
@@ -427,9 +451,10 @@ final class JobStore {
     return out;
   }
 
-  int deleteStaleWorkers(Connection c, long staleMillis) throws SQLException {
+  /** Deletes the rows of workers dead by their own threshold, judged as in {@link #rescue}. */
+  int deleteStaleWorkers(Connection c, long healthyForMillis) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.deleteStaleWorkers)) {
-      ps.setLong(1, staleMillis);
+      ps.setLong(1, healthyForMillis);
       return ps.executeUpdate();
     }
   }
@@ -495,7 +520,8 @@ final class JobStore {
     }
   }
 
-  QueueStats stats(Connection c, long staleMillis) throws SQLException {
+  /** Queue counts, unhandled names and live workers, each worker judged by its own threshold. */
+  QueueStats stats(Connection c) throws SQLException {
     List<QueueStats.Queue> queues = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql.queueSummary);
         ResultSet rs = ps.executeQuery()) {
@@ -509,7 +535,6 @@ final class JobStore {
     }
     List<QueueStats.Unhandled> unhandled = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql.unhandledJobs)) {
-      ps.setLong(1, staleMillis);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           unhandled.add(new QueueStats.Unhandled(rs.getString(1), rs.getString(2), rs.getLong(3)));
@@ -518,7 +543,6 @@ final class JobStore {
     }
     long liveWorkers;
     try (PreparedStatement ps = c.prepareStatement(sql.liveWorkers)) {
-      ps.setLong(1, staleMillis);
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
         liveWorkers = rs.getLong(1);

@@ -50,16 +50,19 @@ import org.slf4j.LoggerFactory;
  * exception that cannot even be printed is recorded by its class, a throwing listener is logged,
  * and no worker thread dies of any of it.
  *
- * <p><b>Crashes.</b> The worker registers itself and heartbeats on its dedicated connection by the
- * database clock. Jobs held by a worker whose heartbeat is older than the stale threshold are
- * returned to the queue by any other worker's rescuer, counting the lost attempt. Delivery is
+ * <p><b>Crashes.</b> The worker registers itself, with its own heartbeat interval and stale
+ * threshold, and heartbeats on its dedicated connection by the database clock. Jobs held by a
+ * worker whose heartbeat is older than its own stale threshold are returned to the queue by any
+ * other worker's rescuer, counting the lost attempt; workers with different settings may share a
+ * schema. A worker stops claiming once its last heartbeat is half its threshold old. Delivery is
  * at-least-once: a crash or a timeout can make a job run twice, never zero times.
  *
  * <p><b>Outages.</b> When the database is unreachable the worker logs, backs off (capped at a few
  * seconds) and carries on when it is back; it never exits on a transient error.
  *
  * <p><b>Connections.</b> Claims and outcome writes borrow connections from the {@link DataSource}
- * (size its pool at least the number of queues + 2); handlers use whatever connections they like.
+ * (size its pool at least the number of queues + 3: claims, outcomes, maintenance, and the held
+ * control connection); handlers use whatever connections they like.
  * LISTEN and the heartbeat use one dedicated connection, from {@link
  * Builder#dedicatedConnection(ConnectionFactory)} if given, else held from the data source for the
  * worker's life.
@@ -115,7 +118,7 @@ public final class Worker implements AutoCloseable {
     this.store = new JobStore(new Sql(b.schema));
     this.codec =
         new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
-    this.state = new WorkerState(b.maxAbandonedThreads);
+    this.state = new WorkerState(b.maxAbandonedThreads, b.staleAfter.toNanos());
     this.listener = combine(List.copyOf(b.listeners));
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
   }
@@ -187,6 +190,8 @@ public final class Worker implements AutoCloseable {
     private final Completer completer;
     private final Watchdog watchdog;
     private final ControlLoop control;
+    /** Rescue, stale registrations and pruning, on pool connections off the heartbeat's path. */
+    private final Maintenance maintenance;
     private final Map<String, Fetcher> fetchers;
     private final Map<String, QueueSink> sinks;
     private final List<Thread> fetcherThreads;
@@ -201,19 +206,14 @@ public final class Worker implements AutoCloseable {
         executor = ownExecutor;
       }
       Map<String, Fetcher> fs = new LinkedHashMap<>();
-      completer = new Completer(dataSource, store, o -> {
-        Fetcher f = fs.get(o.job().queue());
-        if (f != null) {
-          f.outcomeWritten(o.job().id());
-        }
-      });
+      completer = new Completer(dataSource, store);
       watchdog = new Watchdog(config.graceNanos, state);
       String[] names = config.registrations.keySet().toArray(new String[0]);
       for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
         fs.put(
             q.getKey(),
             new Fetcher(q.getKey(), q.getValue(), config.bufferFactor, config.pollNanos, names,
-                dataSource, store, this::launch, completer, state));
+                dataSource, store, this::launch, completer, state, config.staleNanos));
       }
       fetchers = Collections.unmodifiableMap(fs);
       Map<String, QueueSink> ss = new LinkedHashMap<>();
@@ -227,14 +227,16 @@ public final class Worker implements AutoCloseable {
       sinks = Map.copyOf(ss);
       fetcherThreads = List.copyOf(ts);
       control =
-          new ControlLoop(config, dataSource, store, state, Map.copyOf(fs), listener,
+          new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
               config.queues.keySet().toArray(new String[0]), names);
+      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
       // Every field is set: only now start threads that read them.
       try {
         completer.start(threadPrefix + "-completer");
         watchdog.start(threadPrefix + "-watchdog");
         control.start(threadPrefix + "-control");
+        maintenance.start(threadPrefix + "-maintenance");
         for (Thread t : fetcherThreads) {
           t.start();
         }
@@ -358,6 +360,7 @@ public final class Worker implements AutoCloseable {
       try {
         watchdog.stop();
         completer.stop(COMPLETER_STOP_WAIT_MILLIS);
+        maintenance.stop(CONTROL_STOP_WAIT_MILLIS);
         control.stop(CONTROL_STOP_WAIT_MILLIS);
       } catch (InterruptedException e) {
         interrupted = true;
@@ -428,20 +431,21 @@ public final class Worker implements AutoCloseable {
   @Override
   public void close() {
     long bound = config.shutdownNanos + config.graceNanos + FETCHER_STOP_WAIT_NANOS
-        + TimeUnit.MILLISECONDS.toNanos(COMPLETER_STOP_WAIT_MILLIS + CONTROL_STOP_WAIT_MILLIS + 5_000);
+        + TimeUnit.MILLISECONDS.toNanos(COMPLETER_STOP_WAIT_MILLIS + 2 * CONTROL_STOP_WAIT_MILLIS + 5_000);
     lifecycle.close(Running::stop, bound);
   }
 
   /**
-   * Whether the worker is started, registered, not closing, its control connection works, and
-   * fewer abandoned handler threads are stuck than the cap. Suitable for a health endpoint.
+   * Whether the worker is started, registered, not closing, its last heartbeat went through less
+   * than half its stale threshold ago (so it may claim), and fewer abandoned handler threads are
+   * stuck than the cap. Suitable for a health endpoint.
    *
    * @return true if healthy
    */
   public boolean isHealthy() {
     return lifecycle.isRunning()
         && state.workerId() != 0
-        && state.heartbeating()
+        && state.heartbeatFresh()
         && !state.overAbandonCap();
   }
 
@@ -495,13 +499,15 @@ public final class Worker implements AutoCloseable {
       }
       long id = Borrowed.transaction(dataSource, true,
           c -> store.registerWorker(c, "drain", ProcessHandle.current().pid(),
-              config.queues.keySet().toArray(new String[0]), names));
+              config.queues.keySet().toArray(new String[0]), names,
+              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
+      long[] token = {0};
       // The inline jobs may run long: keep the registration fresh, or a peer would judge this
       // drain dead and rescue (and run again) the job it is running.
       try (DrainHeartbeat heartbeat = new DrainHeartbeat(id)) {
         for (String queue : config.queues.keySet()) {
           while (events.size() < maxJobs) {
-            List<ClaimedJob> jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, 1, id));
+            List<ClaimedJob> jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, 1, id, ++token[0]));
             if (jobs.isEmpty()) {
               break;
             }

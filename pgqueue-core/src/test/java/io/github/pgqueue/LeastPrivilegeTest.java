@@ -221,7 +221,9 @@ class LeastPrivilegeTest {
     webQueue.enqueueAll(ITEM, IntStream.range(0, 20).mapToObj(n -> new Item(n, n % 5 == 0)).toList(),
         EnqueueOptions.builder().maxAttempts(2).build());
     // A job held by a worker that died: the rescuer (worker role) must be able to return it.
-    adminExecute("INSERT INTO pgqueue.workers (id, heartbeat_at) OVERRIDING SYSTEM VALUE VALUES (999999, now() - interval '1 hour')",
+    // (Judged by its own threshold, 300 ms; a row without one would count as 30 s.)
+    adminExecute("INSERT INTO pgqueue.workers (id, heartbeat_at, heartbeat_ms, stale_after_ms) OVERRIDING SYSTEM VALUE"
+        + " VALUES (999999, now() - interval '1 hour', 100, 300)",
         "INSERT INTO pgqueue.jobs (name, payload, state, attempt, locked_by, locked_at)"
             + " VALUES ('item', '{\"n\": 100, \"fail\": false}', 'running', 1, 999999, now())");
     List<Integer> done = new CopyOnWriteArrayList<>();

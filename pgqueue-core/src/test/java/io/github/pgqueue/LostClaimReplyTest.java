@@ -60,6 +60,58 @@ class LostClaimReplyTest {
     }
   }
 
+  /**
+   * The reply of a claim is lost and, at the same moment, the worker's control connection goes
+   * down and stays down: the worker must not claim, but the jobs of the lost claim must not wait
+   * for its next claim (or for a rescuer, 30 s away): they go back to the queue, uncharged.
+   */
+  @Test
+  void aPausedWorkerStillReleasesTheJobsOfALostClaim(TestDatabase db) throws Exception {
+    db.truncate();
+    JobQueue queue = JobQueue.create(db.dataSource());
+    AtomicBoolean down = new AtomicBoolean();
+    java.util.concurrent.atomic.AtomicReference<Connection> control = new java.util.concurrent.atomic.AtomicReference<>();
+    AtomicBoolean armed = new AtomicBoolean(false);
+    Set<Integer> attempts = ConcurrentHashMap.newKeySet();
+    java.util.concurrent.atomic.AtomicReference<Worker> worker = new java.util.concurrent.atomic.AtomicReference<>();
+    Worker w = Worker.builder(loseOneClaimReply(db.dataSource(), armed, () -> {
+          down.set(true);
+          try {
+            control.get().abort(Runnable::run);
+          } catch (java.sql.SQLException e) {
+            throw new IllegalStateException(e);
+          }
+          // The claim loop learns of the loss only once the worker no longer may claim.
+          await().atMost(Duration.ofSeconds(5)).until(() -> !worker.get().isHealthy());
+        }))
+        .heartbeatInterval(Duration.ofMillis(100)).staleAfter(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50))
+        .dedicatedConnection(() -> {
+          if (down.get()) {
+            throw new PSQLException("refused (simulated)", PSQLState.CONNECTION_UNABLE_TO_CONNECT);
+          }
+          Connection c = db.dataSource().getConnection();
+          control.set(c);
+          return c;
+        })
+        .handle(ITEM, (item, ctx) -> attempts.add(ctx.attempt())).build();
+    worker.set(w);
+    w.start();
+    try {
+      await().atMost(Duration.ofSeconds(10)).until(w::isHealthy);
+      armed.set(true);
+      queue.enqueueAll(ITEM, IntStream.range(0, 3).mapToObj(Item::new).toList());
+      await().atMost(Duration.ofSeconds(10)).until(() -> !armed.get());
+      await().atMost(Duration.ofSeconds(10)).until(
+          () -> db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available' AND attempt = 0") == 3);
+      assertThat(w.isHealthy()).as("still cut off: it released without claiming").isFalse();
+      down.set(false);
+      await().atMost(Duration.ofSeconds(10)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      assertThat(attempts).containsExactly(1);
+    } finally {
+      w.close();
+    }
+  }
+
   @Test
   void onlyFailuresThatMayHaveCommittedCountAsUnknown() {
     assertThat(Fetcher.isOutcomeUnknown(new PSQLException("io", PSQLState.CONNECTION_FAILURE))).isTrue();
@@ -73,36 +125,45 @@ class LostClaimReplyTest {
    * rows are claimed in the database, the worker gets an I/O error instead of the reply.
    */
   static DataSource loseOneClaimReply(DataSource real, AtomicBoolean armed) {
+    return loseOneClaimReply(real, armed, () -> {});
+  }
+
+  /** As above; {@code onLoss} runs after the claim committed and before its error is thrown. */
+  static DataSource loseOneClaimReply(DataSource real, AtomicBoolean armed, Runnable onLoss) {
     return (DataSource) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
         new Class<?>[] {DataSource.class}, (p, m, a) -> {
           Object r = invoke(m, real, a);
-          return r instanceof Connection c ? connection(c, armed) : r;
+          return r instanceof Connection c ? connection(c, armed, onLoss) : r;
         });
   }
 
-  private static Connection connection(Connection real, AtomicBoolean armed) {
+  private static Connection connection(Connection real, AtomicBoolean armed, Runnable onLoss) {
     return (Connection) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
         new Class<?>[] {Connection.class}, (p, m, a) -> {
           Object r = invoke(m, real, a);
           if (m.getName().equals("prepareStatement") && ((String) a[0]).contains("claimable")) {
-            return statement((PreparedStatement) r, armed);
+            return statement((PreparedStatement) r, armed, onLoss);
           }
           return r;
         });
   }
 
-  private static PreparedStatement statement(PreparedStatement real, AtomicBoolean armed) {
+  private static PreparedStatement statement(PreparedStatement real, AtomicBoolean armed, Runnable onLoss) {
     return (PreparedStatement) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
         new Class<?>[] {PreparedStatement.class}, (p, m, a) -> {
           Object r = invoke(m, real, a);
-          if (m.getName().equals("executeQuery") && armed.compareAndSet(true, false)) {
+          if (m.getName().equals("executeQuery") && armed.get()) {
+            List<Long> claimed = new java.util.ArrayList<>();
             try (ResultSet rs = (ResultSet) r) {
-              List<Long> claimed = new java.util.ArrayList<>();
               while (rs.next()) {
                 claimed.add(rs.getLong(1));
               }
-              assertThat(claimed).as("the lost claim took the jobs").isNotEmpty();
             }
+            if (claimed.isEmpty()) {
+              return invoke(m, real, a); // claimed nothing, changed nothing: run it again for real
+            }
+            armed.set(false);
+            onLoss.run();
             throw new PSQLException("An I/O error occurred while sending to the backend (simulated)",
                 PSQLState.CONNECTION_FAILURE);
           }

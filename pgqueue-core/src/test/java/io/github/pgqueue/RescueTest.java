@@ -31,13 +31,14 @@ class RescueTest {
   /** Marks a job running under {@code owner}, as a claim by that worker would. */
   void holdAsRunning(JobId id, long owner) {
     db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = attempt + 1, locked_by = " + owner
-        + ", locked_at = now() WHERE id = " + id.value());
+        + ", lock_token = 1, locked_at = now() WHERE id = " + id.value());
   }
 
   @Test
   void jobsOfDeadOrUnknownWorkersGoBackCountingTheAttemptAndLiveWorkersAreLeftAlone() {
-    db.execute("INSERT INTO pgqueue.workers (id, host, heartbeat_at) OVERRIDING SYSTEM VALUE"
-        + " VALUES (1001, 'dead', now() - interval '1 hour'), (1002, 'alive', now() + interval '1 hour')");
+    // Each worker is judged by the threshold on its own row (a row without one counts as 30 s).
+    db.execute("INSERT INTO pgqueue.workers (id, host, heartbeat_at, heartbeat_ms, stale_after_ms) OVERRIDING SYSTEM VALUE"
+        + " VALUES (1001, 'dead', now() - interval '1 hour', 100, 300), (1002, 'alive', now() + interval '1 hour', 100, 300)");
     JobId ofDead = queue.enqueue(ITEM, new Item(1)).id();
     JobId ofNobody = queue.enqueue(ITEM, new Item(2)).id();
     JobId ofLive = queue.enqueue(ITEM, new Item(3)).id();
@@ -99,8 +100,9 @@ class RescueTest {
     queue.enqueue(ITEM, new Item(1));
     JobStore store = new JobStore(new Sql("pgqueue"));
     try (var c = db.dataSource().getConnection(); var st = c.createStatement()) {
+      long me = store.registerWorker(c, "test", 1, new String[] {"default"}, new String[] {"item"}, 100, 30_000);
       st.execute("SET synchronous_commit = on"); // the test server runs with it off
-      assertThat(store.claim(c, "default", new String[] {"item"}, 10, 5)).hasSize(1);
+      assertThat(store.claim(c, "default", new String[] {"item"}, 10, me, 1)).hasSize(1);
       try (var rs = st.executeQuery("SHOW synchronous_commit")) {
         rs.next();
         assertThat(rs.getString(1)).as("set for the claim's own transaction only").isEqualTo("on");
@@ -113,10 +115,10 @@ class RescueTest {
     JobId id = queue.enqueue(ITEM, new Item(1)).id();
     holdAsRunning(id, 77);
     // The job was rescued and claimed again by worker 78: attempt 2 now.
-    db.execute("UPDATE pgqueue.jobs SET attempt = 2, locked_by = 78 WHERE id = " + id.value());
+    db.execute("UPDATE pgqueue.jobs SET attempt = 2, locked_by = 78, lock_token = 1 WHERE id = " + id.value());
     JobStore store = new JobStore(new Sql("pgqueue"));
     JobInfo row = queue.find(id).orElseThrow();
-    ClaimedJob stale = new ClaimedJob(id.value(), "item", "default", "{}", 1, 25, 0, row.runAt(), row.createdAt(), "", 77);
+    ClaimedJob stale = new ClaimedJob(id.value(), "item", "default", "{}", 1, 25, 0, row.runAt(), row.createdAt(), "", 77, 1);
     try (var c = db.dataSource().getConnection()) {
       assertThat(store.complete(c, List.of(Outcome.success(stale)))).isZero();
       assertThat(store.settle(c, List.of(Outcome.retry(stale, 0, "{}")))).isZero();

@@ -343,9 +343,11 @@ public final class Soak {
         EnqueueOptions.builder().queue(PROBE_QUEUE).build());
     BenchAccess.Raw raw = new BenchAccess.Raw(schema);
     try (Connection c = ds.getConnection()) {
+      long owner = raw.registerWorker(c, PROBE.name());
       long t = System.nanoTime();
-      List<Long> ids = raw.claim(c, PROBE_QUEUE, PROBE.name(), 10, -1);
+      List<Long> ids = raw.claim(c, PROBE_QUEUE, PROBE.name(), 10, owner);
       double ms = (System.nanoTime() - t) / 1e6;
+      raw.deregisterWorker(c, owner);
       try (PreparedStatement del = c.prepareStatement("DELETE FROM " + schema + ".jobs WHERE id = ANY(?)")) {
         del.setArray(1, c.createArrayOf("int8", ids.toArray()));
         del.executeUpdate();

@@ -1,0 +1,179 @@
+package io.github.pgqueue;
+
+import java.sql.SQLException;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker's housekeeping, on a thread of its own and on connections borrowed from the pool for
+ * one statement at a time, never on the heartbeat's connection or thread: rescuing jobs of dead
+ * workers, removing their registrations, and pruning discarded jobs past their retention.
+ *
+ * <p>It works in bounded slices, once per heartbeat interval: each statement touches at most
+ * 1,000 rows, and a tick stops after {@link #MAX_STATEMENTS_PER_TICK} statements or half a
+ * heartbeat interval (at least a second), whichever comes first; a backlog (a million expired discarded jobs) is worked
+ * off over many ticks. However long it takes, the heartbeat keeps its interval. An error here is
+ * logged and retried at the next tick; it never touches the control connection.
+ *
+ * <p>A peer is judged by its own stale threshold (stored on its row), and only once this process
+ * has itself heartbeated without a gap for at least that threshold (see {@link
+ * WorkerState#healthyForMillis()}): after an outage every live worker gets its own threshold to
+ * heartbeat again before anyone judges it. Rows without a threshold count as {@link
+ * Worker#DEFAULT_STALE_AFTER}.
+ */
+final class Maintenance implements Runnable {
+
+  /** At most this many statements (1,000 rows each) per tick, per kind of work. */
+  static final int MAX_STATEMENTS_PER_TICK = 20;
+  static final int ROWS_PER_STATEMENT = 1_000;
+  /**
+   * A tick may always work this long: nothing waits for it (the heartbeat has its own thread and
+   * connection), and with a short heartbeat interval a smaller budget would prune a backlog slower
+   * than it grows.
+   */
+  static final long TICK_BUDGET_FLOOR_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+  private static final Logger log = LoggerFactory.getLogger(Maintenance.class);
+
+  private final Worker.Config config;
+  private final DataSource dataSource;
+  private final JobStore store;
+  private final WorkerState state;
+  private final Map<String, Fetcher> fetchers;
+  private final JobListener listener;
+  private final RetryLog retryLog = new RetryLog(log, "the worker's maintenance (rescue, prune)");
+
+  private volatile boolean stopping;
+  private volatile Thread thread;
+  private long nextPruneNanos;
+  /** The last prune slice stopped at its budget: continue at the next tick, not a prune period later. */
+  private boolean pruneBacklog;
+
+  Maintenance(Worker.Config config, DataSource dataSource, JobStore store, WorkerState state,
+      Map<String, Fetcher> fetchers, JobListener listener) {
+    this.config = config;
+    this.dataSource = dataSource;
+    this.store = store;
+    this.state = state;
+    this.fetchers = fetchers;
+    this.listener = listener;
+  }
+
+  void start(String threadName) {
+    Thread t = new Thread(this, threadName);
+    t.setDaemon(true);
+    nextPruneNanos = System.nanoTime(); // first prune at the first tick after registration
+    thread = t;
+    t.start();
+  }
+
+  @Override
+  public void run() {
+    long tickNanos = config.heartbeatNanos;
+    while (!stopping) {
+      try {
+        TimeUnit.NANOSECONDS.sleep(tickNanos);
+      } catch (InterruptedException e) {
+        return;
+      }
+      if (stopping) {
+        return;
+      }
+      try {
+        tick();
+        retryLog.recovered();
+      } catch (SQLException | RuntimeException e) {
+        retryLog.failed(e);
+      }
+    }
+  }
+
+  /** One slice of work; package-private for tests. */
+  void tick() throws SQLException {
+    if (state.workerId() == 0) {
+      return;
+    }
+    long budgetEnd = System.nanoTime() + Math.max(TICK_BUDGET_FLOOR_NANOS, config.heartbeatNanos / 2);
+    long healthyFor = state.healthyForMillis();
+    if (healthyFor >= TimeUnit.NANOSECONDS.toMillis(config.staleNanos)) {
+      rescue(healthyFor, budgetEnd);
+    }
+    long now = System.nanoTime();
+    if (config.retentionMillis > 0 && (pruneBacklog || now - nextPruneNanos >= 0) && !stopping) {
+      nextPruneNanos = now + config.pruneEveryNanos();
+      prune(budgetEnd);
+    }
+  }
+
+  private void rescue(long healthyForMillis, long budgetEnd) throws SQLException {
+    for (int i = 0; i < MAX_STATEMENTS_PER_TICK && !stopping; i++) {
+      List<JobStore.Rescued> rescued =
+          Borrowed.transaction(dataSource, true, c -> store.rescue(c, healthyForMillis));
+      report(rescued);
+      if (rescued.size() < ROWS_PER_STATEMENT || System.nanoTime() - budgetEnd >= 0) {
+        break;
+      }
+    }
+    int stale = Borrowed.transaction(dataSource, true, c -> store.deleteStaleWorkers(c, healthyForMillis));
+    if (stale > 0) {
+      log.warn("pgqueue: removed {} worker registrations with no heartbeat within their own stale threshold", stale);
+    }
+  }
+
+  private void report(List<JobStore.Rescued> rescued) {
+    for (JobStore.Rescued r : rescued) {
+      log.warn(
+          "pgqueue: rescued job {} ({}, queue {}) from a worker that stopped heartbeating; attempt {} {}",
+          r.id(), r.name(), r.queue(), r.attempt(),
+          r.state() == JobState.DISCARDED ? "was its last: discarded" : "counted, back in the queue");
+      if (listener != null) {
+        try {
+          listener.onEvent(
+              new JobEvent(JobEvent.Kind.RESCUED, new JobId(r.id()), r.name(), r.queue(), r.attempt(),
+                  java.time.Duration.ZERO, null, null));
+        } catch (Throwable e) {
+          // User code: whatever it throws must not end maintenance.
+          JobRun.logUserFailure(log, "pgqueue: job listener threw on RESCUED of job " + r.id(), e);
+        }
+      }
+      Fetcher f = fetchers.get(r.queue());
+      if (f != null && r.state() == JobState.AVAILABLE) {
+        f.wake();
+      }
+    }
+  }
+
+  private void prune(long budgetEnd) throws SQLException {
+    int total = 0;
+    pruneBacklog = false;
+    for (int i = 0; !stopping; i++) {
+      int n = Borrowed.transaction(dataSource, true, c -> store.pruneDiscarded(c, config.retentionMillis));
+      total += n;
+      if (n < ROWS_PER_STATEMENT) {
+        break;
+      }
+      if (i + 1 >= MAX_STATEMENTS_PER_TICK || System.nanoTime() - budgetEnd >= 0) {
+        pruneBacklog = true;
+        break;
+      }
+    }
+    if (total > 0) {
+      log.info("pgqueue: pruned {} discarded jobs older than {} ms{}", total, config.retentionMillis,
+          pruneBacklog ? "; more to prune at the next tick" : "");
+    }
+  }
+
+  /** Stops after the current statement; waits at most {@code timeoutMillis}. */
+  void stop(long timeoutMillis) throws InterruptedException {
+    stopping = true;
+    Thread t = thread;
+    if (t != null) {
+      t.interrupt();
+      t.join(timeoutMillis);
+    }
+  }
+}
