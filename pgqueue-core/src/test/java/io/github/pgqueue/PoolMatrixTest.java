@@ -148,7 +148,7 @@ class PoolMatrixTest {
       assertThat(queue.discardedJobs("item", 10)).extracting(JobInfo::id).containsExactly(one.id());
       assertThat(queue.retry(one.id())).isTrue();
       assertThat(queue.cancel(one.id(), "again")).isTrue();
-      assertThat(queue.retryDiscarded("item", "again")).isEqualTo(1);
+      assertThat(queue.retryDiscarded("item", "again").retried()).isEqualTo(1);
       assertThat(queue.cancel(bulk.get(0).id(), "gone")).isTrue();
       assertThat(queue.pruneDiscarded(Duration.ZERO)).isEqualTo(1);
       assertThat(queue.delete(bulk.get(1).id())).isTrue();
