@@ -1,5 +1,6 @@
 package io.github.pgqueue;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.zaxxer.hikari.HikariConfig;
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
@@ -57,7 +59,7 @@ import org.junit.jupiter.api.TestFactory;
  * <p>Settings (system properties): {@code pgqueue.fault.seed} (replay one seed), {@code
  * pgqueue.fault.seeds} (how many seeds; default 3, fixed seeds 1..3 unless a seed or a duration
  * is given), {@code pgqueue.fault.minutes} (total time the workers run under faults, split over
- * the seeds; default 3 × 16 s, a CI budget of about 90 s with the quiet phases). A long run: {@code
+ * the seeds; default 3 × 15 s, a CI budget of about 90 s with the quiet phases). A long run: {@code
  * mvn -B test -pl pgqueue-core -Dtest=FaultInjectionTest -Dpgqueue.fault.minutes=30}.
  */
 @Tag("process")
@@ -72,7 +74,7 @@ class FaultInjectionTest {
   static final int MAX_ATTEMPTS = 25;
   /** Jobs enqueued per second while faults run. */
   static final int RATE = 100;
-  static final long DEFAULT_SEED_MILLIS = 16_000;
+  static final long DEFAULT_SEED_MILLIS = 15_000;
   /** With no change at all for this long, the run is quiet: whatever is left is stuck. */
   static final Duration QUIET = Duration.ofSeconds(8);
   static final Duration SETTLE_CAP = Duration.ofSeconds(120);
@@ -101,6 +103,40 @@ class FaultInjectionTest {
     System.out.printf("FAULT INJECTION: %d seeds from %d, %d ms of faults each%n", seeds, first, perSeed);
     return LongStream.range(first, first + seeds)
         .mapToObj(seed -> DynamicTest.dynamicTest("seed " + seed, () -> new Run(seed, perSeed).run()));
+  }
+
+  /**
+   * The schedule is what makes a seed replayable: the same (seed, worker, statement kind, ordinal)
+   * always gets the same fault, different seeds get different schedules, and every kind comes up
+   * at about its configured rate.
+   */
+  @Test
+  void theFaultScheduleIsAPureFunctionOfTheSeed() {
+    Map<FaultInjection.Kind, Integer> kinds = new TreeMap<>();
+    int differ = 0;
+    for (String key : List.of("POOL/CLAIM/exec", "POOL/COMPLETE/commit", "POOL/SETTLE/close", "CONTROL/HEARTBEAT/exec")) {
+      for (long i = 0; i < 20_000; i++) {
+        FaultInjection.Decision d = FaultInjection.schedule(42, 1, key, i, 600);
+        assertThat(FaultInjection.schedule(42, 1, key, i, 600)).isEqualTo(d);
+        if (!d.equals(FaultInjection.schedule(43, 1, key, i, 600))) {
+          differ++;
+        }
+        if (d.kind() != null) {
+          kinds.merge(d.kind(), 1, Integer::sum);
+        }
+        if (d.kind() == FaultInjection.Kind.HEARTBEAT_STALL) {
+          assertThat(d.delayMillis()).isBetween(120L, 360L);
+        } else if (d.kind() == FaultInjection.Kind.HEARTBEAT_STALL_PAST) {
+          assertThat(d.delayMillis()).isBetween(660L, 1200L);
+        } else if (d.kind() == FaultInjection.Kind.SLOW) {
+          assertThat(d.delayMillis()).isBetween(50L, 500L);
+        }
+      }
+    }
+    assertThat(differ).as("another seed, another schedule").isGreaterThan(500);
+    assertThat(kinds).containsOnlyKeys(FaultInjection.Kind.values());
+    // 20,000 claims at 15 per mille: about 300 lost replies.
+    assertThat(kinds.get(FaultInjection.Kind.LOST_REPLY)).isBetween(20_000 * 15 / 1000 * 2 / 3, 20_000 * 45 / 1000);
   }
 
   /** One seed's run: its own database, workers, faults and checks. */
@@ -135,6 +171,7 @@ class FaultInjectionTest {
       long t0 = System.nanoTime();
       try {
         startWorkers();
+        System.out.printf("FAULT seed %d: workers registered after %d ms; faults on%n", seed, millisSince(t0));
         faults.forEach(f -> f.enabled(true));
         feed();
         faults.forEach(f -> f.enabled(false));
@@ -348,6 +385,16 @@ class FaultInjectionTest {
               + " || ', releases ' || (SELECT count(*) FROM job_log WHERE event = 'released')"
               + " || '; worker registrations ' || (SELECT count(DISTINCT worker_id) FROM heartbeat_log)"
               + " FROM ledger"));
+      System.out.printf("FAULT seed %d: %s%n", seed, queryString(
+          "WITH c AS (SELECT e.*, lead(e.event) OVER w AS next_event, lead(e.at) OVER w AS next_at"
+              + "   FROM job_log e WINDOW w AS (PARTITION BY e.job_id ORDER BY e.seq)),"
+              + " idle AS (SELECT c.*, c.next_at - c.at AS held FROM c WHERE c.event = 'claimed'"
+              + "   AND c.next_event IN ('released', 'rescued') AND NOT EXISTS (SELECT 1 FROM ledger l"
+              + "     WHERE l.job_id = c.job_id AND l.attempt = c.attempt AND l.outcome = 'started' AND l.at >= c.at AND l.at < c.next_at))"
+              + " SELECT 'claims given back unstarted: ' || count(*) FILTER (WHERE next_event = 'released') || ' released, '"
+              + " || count(*) FILTER (WHERE next_event = 'rescued') || ' rescued; held unstarted over 2 s: '"
+              + " || count(*) FILTER (WHERE held > interval '2 seconds') || ', longest ' || coalesce(max(held)::text, '-')"
+              + " FROM idle"));
       System.out.printf("FAULT seed %d: %d violated guarantee(s)%s%n", seed, violations.size(),
           violations.isEmpty() ? "" : ": " + violations.keySet());
       violations.forEach((check, examples) -> {
@@ -460,6 +507,8 @@ class FaultInjectionTest {
     c.setUsername(db.user());
     c.setPassword(db.password());
     c.setMaximumPoolSize(size);
+    // Grow on demand: opening every connection up front costs seconds on a busy 2-core machine.
+    c.setMinimumIdle(2);
     c.setConnectionTimeout(5_000);
     c.setValidationTimeout(1_000);
     c.setPoolName(name);
