@@ -160,11 +160,12 @@ final class FaultInjection {
    * worker, the channel, the class, the event ("exec", "commit", "close") and its ordinal.
    */
   Decision decide(Channel channel, StatementClass cls, String event) {
-    String key = channel + "/" + cls + "/" + event;
-    long ordinal = ordinals.computeIfAbsent(key, k -> new AtomicLong()).getAndIncrement();
     if (!enabled) {
+      // Ordinals count only statements under faults: how long start-up took changes nothing.
       return Decision.NONE;
     }
+    String key = channel + "/" + cls + "/" + event;
+    long ordinal = ordinals.computeIfAbsent(key, k -> new AtomicLong()).getAndIncrement();
     return schedule(seed, worker, key, ordinal, staleMillis);
   }
 

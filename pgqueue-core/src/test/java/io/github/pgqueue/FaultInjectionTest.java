@@ -139,6 +139,11 @@ class FaultInjectionTest {
     assertThat(kinds.get(FaultInjection.Kind.LOST_REPLY)).isBetween(20_000 * 15 / 1000 * 2 / 3, 20_000 * 45 / 1000);
   }
 
+  /** A job's events (claims with their owner, releases, rescues, retries), for the examples. */
+  static final String HISTORY =
+      "(SELECT string_agg(e.event || ' a' || e.attempt || coalesce(' w' || e.owner, '')"
+          + " || ' ' || to_char(e.at, 'HH24:MI:SS.MS'), ' > ' ORDER BY e.seq) FROM job_log e WHERE e.job_id = r.job_id)";
+
   /** One seed's run: its own database, workers, faults and checks. */
   static final class Run {
     final long seed;
@@ -324,19 +329,21 @@ class FaultInjectionTest {
           "SELECT 'job ' || a.job_id || ' (n ' || a.n || '): attempt ' || a.attempt || ' by worker ' || a.owner"
               + " || ' ran ' || a.started || ' .. ' || a.ended || '; attempt ' || b.attempt || ' by worker ' || b.owner"
               + " || ' claimed ' || b.claimed || ', started ' || b.started || '; worker ' || a.owner"
-              + " || ' had heartbeated ' || (b.claimed - hb.last) || ' before that claim'"
-              + " FROM runs a JOIN runs b ON a.job_id = b.job_id AND (a.started, a.attempt, a.k) < (b.started, b.attempt, b.k)"
+              + " || ' had heartbeated ' || (b.claimed - hb.last) || ' before that claim; history: ' || "
+              + HISTORY.replace("r.job_id", "a.job_id")
+              + " FROM runs a JOIN runs b ON a.job_id = b.job_id AND (a.claimed, a.attempt, a.k) < (b.claimed, b.attempt, b.k)"
               + " CROSS JOIN LATERAL (SELECT max(h.beat_at) AS last FROM heartbeat_log h"
               + "   WHERE h.worker_id = a.owner AND h.beat_at <= b.claimed) hb"
-              + " WHERE b.started < a.ended AND hb.last > b.claimed - interval '" + staleMs + " milliseconds'"
+              + " WHERE b.started < a.ended AND a.started < b.ended"
+              + "   AND hb.last > b.claimed - interval '" + staleMs + " milliseconds'"
               + " ORDER BY a.job_id"));
       violation("an attempt ran without a claim the database recorded", query(
           "SELECT 'job ' || job_id || ' (n ' || n || ') attempt ' || attempt || ' started ' || started"
               + " FROM runs WHERE claimed IS NULL ORDER BY job_id"));
       violation("an attempt number started twice (one claim handed to two runs, or a claim reused)", query(
-          "SELECT 'job ' || job_id || ' (n ' || n || ') attempt ' || attempt || ' started ' || count(*) || ' times, by workers '"
-              + " || string_agg(coalesce(owner::text, '?'), ', ' ORDER BY started)"
-              + " FROM runs GROUP BY job_id, n, attempt HAVING count(*) > 1 ORDER BY job_id"));
+          "SELECT 'job ' || r.job_id || ' (n ' || r.n || ') attempt ' || r.attempt || ' started ' || count(*) || ' times, by workers '"
+              + " || string_agg(coalesce(owner::text, '?'), ', ' ORDER BY started) || '; its history: ' || " + HISTORY
+              + " FROM runs r GROUP BY r.job_id, r.n, r.attempt HAVING count(*) > 1 ORDER BY r.job_id"));
       violation("an attempt was charged for a job that never started it (no rescue involved)", query(
           "WITH final AS ("
               + "  SELECT job_id, attempt AS f FROM job_log WHERE event = 'deleted'"
@@ -344,8 +351,7 @@ class FaultInjectionTest {
               + " missing AS (SELECT f.job_id, k FROM final f, generate_series(1, f.f) k"
               + "  WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.job_id = f.job_id AND l.attempt = k AND l.outcome = 'started'))"
               + " SELECT 'job ' || m.job_id || ': attempts ' || string_agg(k::text, ', ' ORDER BY k) || ' charged, never started;'"
-              + " || ' its history: ' || (SELECT string_agg(e.event || ' a' || e.attempt || coalesce(' w' || e.owner, ''), ' > ' ORDER BY e.seq)"
-              + "   FROM job_log e WHERE e.job_id = m.job_id)"
+              + " || ' its history: ' || " + HISTORY.replace("r.job_id", "m.job_id")
               + " FROM missing m WHERE NOT EXISTS (SELECT 1 FROM job_log r WHERE r.job_id = m.job_id AND r.event = 'rescued')"
               + " GROUP BY m.job_id ORDER BY m.job_id"));
       if (violations.isEmpty()) {
