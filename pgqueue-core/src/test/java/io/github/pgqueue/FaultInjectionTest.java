@@ -114,6 +114,7 @@ class FaultInjectionTest {
   void theFaultScheduleIsAPureFunctionOfTheSeed() {
     Map<FaultInjection.Kind, Integer> kinds = new TreeMap<>();
     int differ = 0;
+    int claimLost = 0;
     for (String key : List.of("POOL/CLAIM/exec", "POOL/COMPLETE/commit", "POOL/SETTLE/close", "CONTROL/HEARTBEAT/exec")) {
       for (long i = 0; i < 20_000; i++) {
         FaultInjection.Decision d = FaultInjection.schedule(42, 1, key, i, 600);
@@ -123,6 +124,9 @@ class FaultInjectionTest {
         }
         if (d.kind() != null) {
           kinds.merge(d.kind(), 1, Integer::sum);
+        }
+        if (key.equals("POOL/CLAIM/exec") && d.kind() == FaultInjection.Kind.LOST_REPLY) {
+          claimLost++;
         }
         if (d.kind() == FaultInjection.Kind.HEARTBEAT_STALL) {
           assertThat(d.delayMillis()).isBetween(120L, 360L);
@@ -136,7 +140,7 @@ class FaultInjectionTest {
     assertThat(differ).as("another seed, another schedule").isGreaterThan(500);
     assertThat(kinds).containsOnlyKeys(FaultInjection.Kind.values());
     // 20,000 claims at 15 per mille: about 300 lost replies.
-    assertThat(kinds.get(FaultInjection.Kind.LOST_REPLY)).isBetween(20_000 * 15 / 1000 * 2 / 3, 20_000 * 45 / 1000);
+    assertThat(claimLost).isBetween(200, 400);
   }
 
   /** A job's events (claims with their owner, releases, rescues, retries), for the examples. */
@@ -308,7 +312,7 @@ class FaultInjectionTest {
       long staleMs = STALE.toMillis();
       violation("jobs left running under a live worker once all was quiet", query(
           "SELECT 'job ' || j.id || ' (n ' || (j.payload->>'n') || ') attempt ' || j.attempt || ' locked by worker '"
-              + " || j.locked_by || ' since ' || j.locked_at || '; worker heartbeat ' || (now() - w.heartbeat_at)"
+              + " || j.locked_by || ' since ' || j.locked_at || '; worker heartbeat ' || (clock_timestamp() - w.heartbeat_at)"
               + " || ' ago' FROM pgqueue.jobs j JOIN pgqueue.workers w ON w.id = j.locked_by"
               + " WHERE j.state = 'running' AND w.heartbeat_at > now() - interval '" + staleMs + " milliseconds'"
               + " ORDER BY j.id"));
