@@ -4,6 +4,8 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.BiPredicate;
+import java.util.function.LongSupplier;
 import javax.sql.DataSource;
 
 /**
@@ -36,12 +38,26 @@ final class LedgerJobs {
 
   static JobHandler<Work> handler(DataSource ds) {
     long pid = ProcessHandle.current().pid();
+    return handler(ds, () -> pid,
+        (work, attempt) -> work.failPercent() > 0 && ThreadLocalRandom.current().nextInt(100) < work.failPercent());
+  }
+
+  /**
+   * The same handler with the {@code pid} column and the planned failures chosen by the caller:
+   * several workers in one JVM record which of them ran an attempt, and a seeded test decides the
+   * failures as a function of (job, attempt) so a replay fails the same attempts.
+   *
+   * @param recordedAs the value of the {@code pid} column, read when an attempt starts
+   * @param fails whether the given attempt of the job fails
+   */
+  static JobHandler<Work> handler(DataSource ds, LongSupplier recordedAs, BiPredicate<Work, Integer> fails) {
     return (work, ctx) -> {
+      long pid = recordedAs.getAsLong();
       record(ds, work.n(), ctx, pid, "started");
       if (work.workMillis() > 0) {
         Thread.sleep(work.workMillis());
       }
-      if (work.failPercent() > 0 && ThreadLocalRandom.current().nextInt(100) < work.failPercent()) {
+      if (fails.test(work, ctx.attempt())) {
         record(ds, work.n(), ctx, pid, "failed");
         throw new IllegalStateException("planned failure of job " + work.n() + " attempt " + ctx.attempt());
       }
