@@ -5,8 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import io.github.pgqueue.testing.TestDatabase;
-import io.github.pgqueue.testing.TestPostgres;
+import io.github.pgqueue.testing.postgres.TestDatabase;
+import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
