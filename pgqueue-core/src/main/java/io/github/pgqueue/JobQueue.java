@@ -23,6 +23,8 @@ import org.slf4j.LoggerFactory;
  * The form that takes a {@link Connection} runs in the caller's transaction and never commits,
  * rolls back or closes it: the job exists exactly when the caller's transaction commits, so a
  * signup and its welcome email are written together or not at all (the transactional outbox).
+ * With a {@link ConnectionSource} that joins a transaction managed elsewhere (a Spring
+ * transaction), the plain form also runs in that transaction and never commits it.
  *
  * <p>When a job may run at once, the enqueue sends a NOTIFY in the same transaction so an idle
  * worker wakes within milliseconds. Because a NOTIFY serialises commits cluster-wide, at most one
