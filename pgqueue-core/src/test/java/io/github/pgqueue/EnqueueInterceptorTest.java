@@ -63,6 +63,13 @@ class EnqueueInterceptorTest {
     // An empty bulk call is not intercepted.
     queue.enqueueAll(SEND_EMAIL, List.of());
     assertThat(calls).hasSize(4);
+    // A duplicate is intercepted too, but never overwrites the context of the job it matched.
+    EnqueueResult dup = queue.enqueue(SEND_EMAIL, new SendEmail("a", "again"),
+        EnqueueOptions.builder().context("req-2").uniqueKey("k1").build());
+    assertThat(dup.duplicate()).isTrue();
+    assertThat(dup.id()).isEqualTo(single);
+    assertThat(calls).hasSize(5);
+    assertThat(queue.find(single).orElseThrow().context()).isEqualTo("req-1 traceparent=00-abc");
   }
 
   @Test
