@@ -175,7 +175,7 @@ public record EnqueueOptions(
     Identifiers.checkStorable("uniqueKey", uniqueKey);
   }
 
-  private static void checkContext(String context) {
+  static void checkContext(String context) {
     if (context.length() > MAX_CONTEXT_LENGTH) {
       throw new IllegalArgumentException(
           "context must be at most " + MAX_CONTEXT_LENGTH + " characters, got "

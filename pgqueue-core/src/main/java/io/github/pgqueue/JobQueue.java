@@ -12,6 +12,8 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Enqueues jobs and inspects them. The producer side of pgqueue: what a web process uses.
@@ -21,6 +23,8 @@ import javax.sql.DataSource;
  * The form that takes a {@link Connection} runs in the caller's transaction and never commits,
  * rolls back or closes it: the job exists exactly when the caller's transaction commits, so a
  * signup and its welcome email are written together or not at all (the transactional outbox).
+ * With a {@link ConnectionSource} that joins a transaction managed elsewhere (a Spring
+ * transaction), the plain form also runs in that transaction and never commits it.
  *
  * <p>When a job may run at once, the enqueue sends a NOTIFY in the same transaction so an idle
  * worker wakes within milliseconds. Because a NOTIFY serialises commits cluster-wide, at most one
@@ -45,20 +49,22 @@ public final class JobQueue {
   /** How often a batch is retried after a deadlock or serialization failure (own transaction only). */
   private static final int TRANSIENT_RETRIES = 5;
 
-  private final DataSource dataSource;
+  private static final Logger log = LoggerFactory.getLogger(JobQueue.class);
+
+  private final ConnectionSource source;
   private final String schema;
-  private final PayloadCodec codec;
+  private final CheckedCodec codec;
+  private final List<EnqueueInterceptor> enqueueInterceptors;
   private final JobStore store;
   private final boolean notify;
   private final NotifyThrottle throttle;
   private volatile boolean schemaChecked;
 
   private JobQueue(Builder b) {
-    this.dataSource = b.dataSource;
+    this.source = b.connectionSource != null ? b.connectionSource : ConnectionSource.of(b.dataSource);
     this.schema = b.schema;
-    this.codec =
-        new PayloadCodec(
-            b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), b.maxPayloadBytes);
+    this.codec = new CheckedCodec(b.codec != null ? b.codec : JacksonCodec.create(), b.maxPayloadBytes);
+    this.enqueueInterceptors = List.copyOf(b.enqueueInterceptors);
     this.store = new JobStore(new Sql(b.schema));
     this.notify = b.notify;
     this.throttle = new NotifyThrottle(NotifyThrottle.DEFAULT_INTERVAL_NANOS);
@@ -94,7 +100,15 @@ public final class JobQueue {
    * @return a new mapper
    */
   public static ObjectMapper defaultObjectMapper() {
-    return PayloadCodec.defaultMapper();
+    return JacksonCodec.defaultMapper();
+  }
+
+  /**
+   * The codec workers built from this queue decode with: the configured one, wrapped in pgqueue's
+   * checks (a null decode result is refused, so the job is discarded as undecodable).
+   */
+  PayloadCodec codec() {
+    return codec;
   }
 
   /**
@@ -144,12 +158,12 @@ public final class JobQueue {
    *     message says so
    */
   public <T> EnqueueResult enqueue(JobType<T> type, T payload, EnqueueOptions options) {
-    JobStore.Row row = row(type, payload, options);
+    JobStore.Row row = intercepted(row(type, payload, options));
     checkSchema();
     boolean notifyNow = shouldNotify(row);
     try {
       // One write: the insert (a keyed one may add a read-only lookup of the key's holder).
-      return Borrowed.transaction(dataSource, true, c -> store.insert(c, row, notifyNow));
+      return transaction(true, c -> store.insert(c, row, notifyNow));
     } catch (SQLException e) {
       throw failed("enqueue of \"" + type.name() + "\"", "the job", e);
     }
@@ -207,7 +221,7 @@ public final class JobQueue {
    *     message says so
    */
   public List<EnqueueResult> enqueueAll(List<? extends NewJob<?>> jobs) {
-    List<JobStore.Row> rows = rows(jobs);
+    List<JobStore.Row> rows = intercepted(rows(jobs));
     if (rows.isEmpty()) {
       return List.of();
     }
@@ -216,15 +230,7 @@ public final class JobQueue {
     // Without keyed rows the batch is one statement, atomic on its own: one round trip.
     boolean single = JobStore.singleStatement(rows);
     try {
-      for (int attempt = 0; ; attempt++) {
-        try {
-          return Borrowed.transaction(dataSource, single, c -> store.insertAll(c, rows, notifyQueues));
-        } catch (SQLException e) {
-          if (attempt >= TRANSIENT_RETRIES || !isTransient(e)) {
-            throw e;
-          }
-        }
-      }
+      return transaction(single, TRANSIENT_RETRIES, c -> store.insertAll(c, rows, notifyQueues));
     } catch (SQLException e) {
       throw failed("bulk enqueue of " + rows.size() + " jobs", "the jobs", e);
     }
@@ -267,7 +273,7 @@ public final class JobQueue {
   public <T> EnqueueResult enqueue(
       Connection connection, JobType<T> type, T payload, EnqueueOptions options) {
     Objects.requireNonNull(connection, "connection");
-    JobStore.Row row = row(type, payload, options);
+    JobStore.Row row = intercepted(row(type, payload, options));
     checkSchema();
     try {
       return store.insert(connection, row, shouldNotify(row));
@@ -305,7 +311,7 @@ public final class JobQueue {
    */
   public List<EnqueueResult> enqueueAll(Connection connection, List<? extends NewJob<?>> jobs) {
     Objects.requireNonNull(connection, "connection");
-    List<JobStore.Row> rows = rows(jobs);
+    List<JobStore.Row> rows = intercepted(rows(jobs));
     if (rows.isEmpty()) {
       return List.of();
     }
@@ -331,7 +337,7 @@ public final class JobQueue {
     Objects.requireNonNull(id, "id");
     checkSchema();
     try {
-      return Borrowed.transaction(dataSource, true, c -> store.find(c, id.value()));
+      return transaction(true, c -> store.find(c, id.value()));
     } catch (SQLException e) {
       throw new PgQueueException("reading job " + id + " failed", e);
     }
@@ -347,7 +353,7 @@ public final class JobQueue {
   public List<QueueCount> counts() {
     checkSchema();
     try {
-      return Borrowed.transaction(dataSource, true, store::counts);
+      return transaction(true, store::counts);
     } catch (SQLException e) {
       throw new PgQueueException("counting jobs failed", e);
     }
@@ -368,7 +374,7 @@ public final class JobQueue {
     checkSchema();
     try {
       // Read-only: several statements need no transaction around them.
-      return Borrowed.transaction(dataSource, true, store::stats);
+      return transaction(true, store::stats);
     } catch (SQLException e) {
       throw new PgQueueException("reading queue statistics failed", e);
     }
@@ -436,7 +442,7 @@ public final class JobQueue {
     }
     checkSchema();
     try {
-      return Borrowed.transaction(dataSource, true, c -> store.listDiscarded(c, name, limit));
+      return transaction(true, c -> store.listDiscarded(c, name, limit));
     } catch (SQLException e) {
       throw new PgQueueException("listing discarded jobs failed", e);
     }
@@ -504,7 +510,7 @@ public final class JobQueue {
   private <R> R write(String what, Borrowed.Work<R> work) {
     checkSchema();
     try {
-      return Borrowed.transaction(dataSource, true, work);
+      return transaction(true, work);
     } catch (SQLException e) {
       throw new PgQueueException(what + " failed", e);
     }
@@ -516,6 +522,10 @@ public final class JobQueue {
    * message says the outcome is unknown.
    */
   private static PgQueueException failed(String what, String jobs, SQLException e) {
+    if (e instanceof JoinedFailure) {
+      return new PgQueueException(what + " failed; nothing was written, and the caller's transaction"
+          + " it joined is aborted and must be rolled back", e);
+    }
     if (Borrowed.outcomeUnknown(e)) {
       return new PgQueueException(what + ": the connection failed while the commit was in flight;"
           + " the outcome is unknown: " + jobs + " may or may not have been written. Enqueue with a"
@@ -538,13 +548,174 @@ public final class JobQueue {
 
   // ---- internals -----------------------------------------------------------------------------
 
+  /** A statement failed on a joined connection: the caller's transaction is aborted. Keeps the SQL state. */
+  static final class JoinedFailure extends SQLException {
+    private static final long serialVersionUID = 1L;
+
+    JoinedFailure(SQLException cause) {
+      super(cause.getMessage(), cause.getSQLState(), cause.getErrorCode(), cause);
+    }
+  }
+
+  private <R> R transaction(boolean singleStatement, Borrowed.Work<R> work) throws SQLException {
+    return transaction(singleStatement, 0, work);
+  }
+
+  /**
+   * Runs {@code work} on a connection from the source. An owned connection gets {@link Borrowed}'s
+   * rules (one READ COMMITTED transaction, committed, given back as it came) and a deadlock or
+   * serialization failure is retried on a fresh connection up to {@code transientRetries} times. A
+   * joined connection is only used: never committed, rolled back or reconfigured, never retried
+   * (its transaction is aborted by a failure).
+   */
+  private <R> R transaction(boolean singleStatement, int transientRetries, Borrowed.Work<R> work)
+      throws SQLException {
+    for (int attempt = 0; ; attempt++) {
+      Connection c = source.getConnection();
+      if (c == null) {
+        throw new IllegalStateException("connection source " + source + " returned no connection");
+      }
+      R result;
+      try {
+        if (source.joinsTransaction(c)) {
+          if (c.getAutoCommit()) {
+            throw new IllegalStateException("connection source " + source + " says its connection"
+                + " joins a transaction, but the connection is in autocommit: there is no"
+                + " transaction to join; nothing was written");
+          }
+          try {
+            result = work.run(c);
+          } catch (SQLException e) {
+            throw new JoinedFailure(e);
+          }
+        } else {
+          result = Borrowed.transaction(c, singleStatement, work);
+        }
+      } catch (SQLException | RuntimeException | Error e) {
+        releaseAfterFailure(c, e);
+        if (e instanceof SQLException s && !(s instanceof JoinedFailure)
+            && attempt < transientRetries && isTransient(s)) {
+          continue;
+        }
+        throw e;
+      }
+      release(c);
+      return result;
+    }
+  }
+
+  /** Gives a connection back after its work succeeded: a failing release is logged, not thrown. */
+  private void release(Connection c) {
+    try {
+      source.release(c);
+    } catch (SQLException | RuntimeException e) {
+      log.warn("pgqueue: releasing a connection to {} failed after its work was done; carrying on", source, e);
+    }
+  }
+
+  private void releaseAfterFailure(Connection c, Throwable failure) {
+    try {
+      source.release(c);
+    } catch (SQLException | RuntimeException e) {
+      failure.addSuppressed(e);
+    }
+  }
+
+  /** The row with the enqueue interceptors' contexts (none registered: the row itself). */
+  private JobStore.Row intercepted(JobStore.Row row) {
+    return enqueueInterceptors.isEmpty() ? row : intercepted(List.of(row)).get(0);
+  }
+
+  /** Shows the rows to every enqueue interceptor, once, and applies the contexts they set. */
+  private List<JobStore.Row> intercepted(List<JobStore.Row> rows) {
+    if (enqueueInterceptors.isEmpty() || rows.isEmpty()) {
+      return rows;
+    }
+    List<PendingJob> pending = new ArrayList<>(rows.size());
+    for (JobStore.Row r : rows) {
+      pending.add(new PendingJob(r));
+    }
+    List<EnqueueInterceptor.Job> view = List.copyOf(pending);
+    try {
+      for (EnqueueInterceptor i : enqueueInterceptors) {
+        i.beforeEnqueue(view);
+      }
+    } finally {
+      for (PendingJob p : pending) {
+        p.open = false;
+      }
+    }
+    List<JobStore.Row> out = new ArrayList<>(rows.size());
+    for (PendingJob p : pending) {
+      JobStore.Row r = p.row;
+      out.add(p.context.equals(r.context()) ? r : new JobStore.Row(r.name(), r.queue(), r.payloadJson(),
+          r.priority(), r.runAt(), r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey()));
+    }
+    return out;
+  }
+
+  /** A row as an enqueue interceptor sees it; only the context can change, and only during the call. */
+  private static final class PendingJob implements EnqueueInterceptor.Job {
+    final JobStore.Row row;
+    // Written and read on the enqueuing thread (interceptors run on it); volatile for one that hands
+    // the job to another thread anyway.
+    volatile String context;
+    volatile boolean open = true;
+
+    PendingJob(JobStore.Row row) {
+      this.row = row;
+      this.context = row.context();
+    }
+
+    @Override
+    public String name() {
+      return row.name();
+    }
+
+    @Override
+    public String queue() {
+      return row.queue();
+    }
+
+    @Override
+    public int priority() {
+      return row.priority();
+    }
+
+    @Override
+    public String uniqueKey() {
+      return row.uniqueKey();
+    }
+
+    @Override
+    public String context() {
+      return context;
+    }
+
+    @Override
+    public void context(String context) {
+      Objects.requireNonNull(context, "context");
+      if (!open) {
+        throw new IllegalStateException("the context of job \"" + row.name()
+            + "\" can only be set while the enqueue interceptor runs");
+      }
+      EnqueueOptions.checkContext(context);
+      this.context = context;
+    }
+
+    @Override
+    public String toString() {
+      return "pending job " + row.name() + " (queue " + row.queue() + ")";
+    }
+  }
+
   private void checkSchema() {
     if (schemaChecked) {
       return;
     }
     int installed;
     try {
-      installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, schema));
+      installed = transaction(true, c -> Migrator.installedVersion(c, schema));
     } catch (SQLException e) {
       throw new PgQueueException("reading the pgqueue schema version failed", e);
     }
@@ -643,9 +814,11 @@ public final class JobQueue {
   public static final class Builder {
     private final DataSource dataSource;
     private String schema = Migrator.DEFAULT_SCHEMA;
-    private ObjectMapper objectMapper;
+    private PayloadCodec codec;
+    private ConnectionSource connectionSource;
+    private final List<EnqueueInterceptor> enqueueInterceptors = new ArrayList<>();
     private boolean notify = true;
-    private int maxPayloadBytes = PayloadCodec.DEFAULT_MAX_PAYLOAD_BYTES;
+    private int maxPayloadBytes = CheckedCodec.DEFAULT_MAX_PAYLOAD_BYTES;
 
     private Builder(DataSource dataSource) {
       this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
@@ -664,17 +837,54 @@ public final class JobQueue {
     }
 
     /**
-     * The Jackson mapper for payloads. Defaults to a mapper with java.time support, ISO dates, and
-     * unknown properties ignored on decode. A mapper with default typing active is refused.
+     * The codec that turns payloads into JSON and back. Defaults to {@link JacksonCodec#create()}.
+     * Whatever the codec, pgqueue still enforces the size limit and refuses text PostgreSQL cannot
+     * store, a codec that throws, and one that returns null (see {@link PayloadCodec}). Replaces a
+     * codec or mapper set earlier.
+     *
+     * @param codec the codec; workers decoding these payloads need a compatible one
+     * @return this builder
+     */
+    public Builder codec(PayloadCodec codec) {
+      this.codec = Objects.requireNonNull(codec, "codec");
+      return this;
+    }
+
+    /**
+     * Shortcut for {@code codec(JacksonCodec.of(objectMapper))}: the Jackson 2 mapper for payloads.
+     * Defaults to a mapper with java.time support, ISO dates, and unknown properties ignored on
+     * decode. A mapper with default typing active is refused.
      *
      * @param objectMapper the mapper; workers decoding these payloads should use a compatible one
      * @return this builder
      * @throws IllegalArgumentException if default typing is active on the mapper
      */
     public Builder objectMapper(ObjectMapper objectMapper) {
-      Objects.requireNonNull(objectMapper, "objectMapper");
-      PayloadCodec.refuseDefaultTyping(objectMapper);
-      this.objectMapper = objectMapper;
+      return codec(JacksonCodec.of(objectMapper));
+    }
+
+    /**
+     * Where every operation of the queue gets its connection, and whether that connection joins a
+     * transaction managed elsewhere (see {@link ConnectionSource}). Defaults to {@link
+     * ConnectionSource#of(DataSource)} on the builder's DataSource: pgqueue commits its own work.
+     *
+     * @param connectionSource the source
+     * @return this builder
+     */
+    public Builder connectionSource(ConnectionSource connectionSource) {
+      this.connectionSource = Objects.requireNonNull(connectionSource, "connectionSource");
+      return this;
+    }
+
+    /**
+     * Adds an interceptor that sees every job before it is written (see {@link
+     * EnqueueInterceptor}). Several run in the order added.
+     *
+     * @param interceptor the interceptor
+     * @return this builder
+     */
+    public Builder enqueueInterceptor(EnqueueInterceptor interceptor) {
+      enqueueInterceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
       return this;
     }
 

@@ -1,10 +1,10 @@
 package io.github.pgqueue;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -55,6 +55,15 @@ final class JobRun implements Runnable, JobContext {
   volatile boolean stopped;
   private volatile Duration snoozeFor;
   private volatile String cancelReason;
+  // The interceptor chain's record of the attempt; written and read only on the attempt's thread.
+  /** What decoding threw, if it did. */
+  private Throwable decodeFailure;
+  /** What the handler threw, if it did. */
+  private Throwable handlerFailure;
+  /** Whether the chain reached decoding and the handler. */
+  private boolean handlerReached;
+  /** Index of the innermost interceptor entered. */
+  private int deepestInterceptor;
 
   JobRun(
       ClaimedJob job,
@@ -87,24 +96,34 @@ final class JobRun implements Runnable, JobContext {
       if (listener != null) {
         emit(event(JobEvent.Kind.STARTED, Duration.ZERO, null, null));
       }
-      Object payload;
+      Throwable thrown = null;
       try {
-        payload = codec.decode(registration.type(), job.payloadJson());
-      } catch (JsonProcessingException | RuntimeException e) {
-        finish(Outcome.discard(job, errorJson(JobError.Kind.UNDECODABLE, e)),
-            JobEvent.Kind.DISCARDED, e, null);
-        return;
-      } catch (Throwable e) {
-        // An Error while decoding (a class that fails to initialise, a stack overflow in a custom
-        // deserializer) may be the deployment's, not the payload's: retry rather than discard.
-        fail(JobError.Kind.FAILED, e, null);
+        proceed(0, Thread.currentThread());
+      } catch (Throwable t) {
+        thrown = t;
+      }
+      Throwable decodeError = decodeFailure;
+      if (decodeError instanceof Exception) {
+        finish(Outcome.discard(job, errorJson(JobError.Kind.UNDECODABLE, decodeError)),
+            JobEvent.Kind.DISCARDED, decodeError, null);
         return;
       }
-      Throwable failure = null;
-      try {
-        registration.invoke(payload, this);
-      } catch (Throwable t) {
-        failure = t;
+      if (decodeError != null) {
+        // An Error while decoding (a class that fails to initialise, a stack overflow in a custom
+        // deserializer) may be the deployment's, not the payload's: retry rather than discard.
+        fail(JobError.Kind.FAILED, decodeError, null);
+        return;
+      }
+      Throwable failure;
+      if (!handlerReached) {
+        // An interceptor threw before proceeding, or returned without proceeding.
+        failure = thrown != null ? thrown : new IllegalStateException("job interceptor "
+            + describe(registration.interceptors().get(deepestInterceptor))
+            + " returned without calling proceed(): the handler did not run");
+      } else {
+        // The handler's failure stands whatever an interceptor made of it; an interceptor that
+        // threw after a successful handler fails the attempt.
+        failure = handlerFailure != null ? handlerFailure : thrown;
       }
       finishAfterHandler(failure);
     } catch (Throwable t) {
@@ -127,6 +146,65 @@ final class JobRun implements Runnable, JobContext {
         // Do not leak an interrupt meant for this job into the next task on this pooled thread.
         Thread.interrupted();
       }
+    }
+  }
+
+  /**
+   * Runs interceptor {@code i} (or, past the last, decoding and the handler), recording what
+   * decoding and the handler did so the outcome does not depend on what an interceptor makes of it.
+   */
+  private void proceed(int i, Thread attemptThread) throws Exception {
+    List<JobInterceptor> interceptors = registration.interceptors();
+    if (i == interceptors.size()) {
+      handlerReached = true;
+      Object payload;
+      try {
+        payload = codec.decode(registration.type(), job.payloadJson());
+      } catch (Throwable e) {
+        decodeFailure = e;
+        throw rethrow(e);
+      }
+      try {
+        registration.invoke(payload, this);
+      } catch (Throwable t) {
+        handlerFailure = t;
+        throw rethrow(t);
+      }
+      return;
+    }
+    deepestInterceptor = i;
+    JobInterceptor interceptor = interceptors.get(i);
+    boolean[] proceeded = new boolean[1];
+    interceptor.intercept(this, () -> {
+      if (Thread.currentThread() != attemptThread) {
+        throw new IllegalStateException("job interceptor " + describe(interceptor) + " called proceed() on thread "
+            + Thread.currentThread().getName() + ", not on the attempt's thread " + attemptThread.getName());
+      }
+      if (proceeded[0]) {
+        throw new IllegalStateException("job interceptor " + describe(interceptor) + " called proceed() twice");
+      }
+      proceeded[0] = true;
+      proceed(i + 1, attemptThread);
+    });
+  }
+
+  /** Throws {@code t} as is if it is an Exception or Error (what proceed() may throw), else wrapped. */
+  private static Exception rethrow(Throwable t) {
+    if (t instanceof Exception e) {
+      return e;
+    }
+    if (t instanceof Error e) {
+      throw e;
+    }
+    return new java.lang.reflect.UndeclaredThrowableException(t);
+  }
+
+  /** An interceptor's description for an error record; user toString() may throw. */
+  private static String describe(Object o) {
+    try {
+      return String.valueOf(o);
+    } catch (Throwable broken) {
+      return o.getClass().getName();
     }
   }
 

@@ -116,8 +116,9 @@ public final class Worker implements AutoCloseable {
     this.config = new Config(b);
     this.dataSource = b.dataSource;
     this.store = new JobStore(new Sql(b.schema));
-    this.codec =
-        new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
+    this.codec = new CheckedCodec(
+        b.codec != null ? b.codec : b.objectMapper != null ? JacksonCodec.of(b.objectMapper) : JacksonCodec.create(),
+        Integer.MAX_VALUE);
     this.state = new WorkerState(b.maxAbandonedThreads, b.staleAfter.toNanos());
     this.listener = combine(List.copyOf(b.listeners));
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
@@ -619,7 +620,12 @@ public final class Worker implements AutoCloseable {
   }
 
   /** A handler with its type and settings resolved. */
-  record Registration<T>(JobType<T> type, JobHandler<T> handler, Backoff backoff, long timeoutNanos) {
+  record Registration<T>(
+      JobType<T> type, JobHandler<T> handler, Backoff backoff, long timeoutNanos, List<JobInterceptor> interceptors) {
+    Registration(JobType<T> type, JobHandler<T> handler, Backoff backoff, long timeoutNanos) {
+      this(type, handler, backoff, timeoutNanos, List.of());
+    }
+
     @SuppressWarnings("unchecked")
     void invoke(Object payload, JobContext context) throws Exception {
       handler.handle((T) payload, context);
@@ -678,6 +684,9 @@ public final class Worker implements AutoCloseable {
     private final DataSource dataSource;
     private String schema = Migrator.DEFAULT_SCHEMA;
     private ObjectMapper objectMapper;
+    /** Set by tests (and by a worker built from a queue) to decode with the queue's codec. */
+    private PayloadCodec codec;
+    private final List<JobInterceptor> interceptors = new ArrayList<>();
     private final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
     private final Map<String, Integer> queues = new LinkedHashMap<>();
     private Executor executor;
@@ -703,7 +712,7 @@ public final class Worker implements AutoCloseable {
       Registration<T> resolve(Builder b) {
         Duration timeout = options.timeout() != null ? options.timeout() : b.jobTimeout;
         Backoff bo = options.backoff() != null ? options.backoff() : b.backoff;
-        return new Registration<>(type, handler, bo, timeout.toNanos());
+        return new Registration<>(type, handler, bo, timeout.toNanos(), List.copyOf(b.interceptors));
       }
     }
 
@@ -788,8 +797,27 @@ public final class Worker implements AutoCloseable {
      */
     public Builder objectMapper(ObjectMapper objectMapper) {
       Objects.requireNonNull(objectMapper, "objectMapper");
-      PayloadCodec.refuseDefaultTyping(objectMapper);
+      JacksonCodec.refuseDefaultTyping(objectMapper);
       this.objectMapper = objectMapper;
+      return this;
+    }
+
+    /** The codec that decodes payloads; takes precedence over {@link #objectMapper}. */
+    Builder codec(PayloadCodec codec) {
+      this.codec = Objects.requireNonNull(codec, "codec");
+      return this;
+    }
+
+    /**
+     * Adds an interceptor that wraps each attempt on the thread that runs it, around decoding and
+     * the handler (see {@link JobInterceptor} for its guarantees). Several nest in the order added,
+     * the first outermost. Applies to every handler of the worker.
+     *
+     * @param interceptor the interceptor
+     * @return this builder
+     */
+    public Builder interceptor(JobInterceptor interceptor) {
+      interceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
       return this;
     }
 

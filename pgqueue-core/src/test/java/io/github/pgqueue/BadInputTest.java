@@ -104,8 +104,8 @@ class BadInputTest {
 
   @Test
   void anEscapedBackslashBeforeU0000IsNotANul() {
-    assertThat(PayloadCodec.hasEscapedNul("{\"a\":\"\\\\u0000\"}")).isFalse();
-    assertThat(PayloadCodec.hasEscapedNul("{\"a\":\"\\\\\\u0000\"}")).isTrue();
+    assertThat(CheckedCodec.hasEscapedNul("{\"a\":\"\\\\u0000\"}")).isFalse();
+    assertThat(CheckedCodec.hasEscapedNul("{\"a\":\"\\\\\\u0000\"}")).isTrue();
   }
 
   @Test

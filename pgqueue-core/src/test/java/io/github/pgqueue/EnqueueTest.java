@@ -120,7 +120,7 @@ class EnqueueTest {
     String json = queue.find(id).orElseThrow().payload();
     assertThat(json).contains("\"placedAt\": \"2026-11-28T10:15:30.500Z\"").contains("\"deliverOn\": \"2026-12-24\"");
 
-    PayloadCodec codec = new PayloadCodec(PayloadCodec.defaultMapper(), 1 << 20);
+    CheckedCodec codec = new CheckedCodec(JacksonCodec.create(), 1 << 20);
     assertThat(codec.decode(PLACE_ORDER, json)).isEqualTo(order);
 
     JobType<List<Line>> lines = JobType.of("lines", new TypeReference<List<Line>>() {});
@@ -131,7 +131,7 @@ class EnqueueTest {
 
   @Test
   void decodingIgnoresUnknownPropertiesAndToleratesMissingOnes() throws Exception {
-    PayloadCodec codec = new PayloadCodec(PayloadCodec.defaultMapper(), 1 << 20);
+    CheckedCodec codec = new CheckedCodec(JacksonCodec.create(), 1 << 20);
     // A newer release added "cc"; an older one dropped "subject".
     assertThat(codec.decode(SEND_EMAIL, "{\"to\":\"a\",\"subject\":\"s\",\"cc\":\"b\"}"))
         .isEqualTo(new SendEmail("a", "s"));

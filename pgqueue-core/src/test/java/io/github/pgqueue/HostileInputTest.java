@@ -148,7 +148,7 @@ class HostileInputTest {
     // Enqueue: a payload nested past the codec's depth limit is refused before anything is written.
     List<Object> deep = new ArrayList<>();
     List<Object> cur = deep;
-    for (int i = 0; i < PayloadCodec.MAX_NESTING_DEPTH + 10; i++) {
+    for (int i = 0; i < JacksonCodec.MAX_NESTING_DEPTH + 10; i++) {
       List<Object> next = new ArrayList<>();
       cur.add(next);
       cur = next;
@@ -211,7 +211,7 @@ class HostileInputTest {
       assertThatThrownBy(() -> small.enqueue(c, PLAIN, huge)).hasMessageContaining("over the limit");
     }
     // Exactly at the limit is accepted: the bound is on bytes of UTF-8 JSON, multi-byte characters included.
-    String json = PayloadCodec.defaultMapper().writeValueAsString(new Plain("", 1));
+    String json = JacksonCodec.defaultMapper().writeValueAsString(new Plain("", 1));
     int room = 10_000 - json.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     assertThat(small.enqueue(PLAIN, new Plain("é".repeat(room / 2), 1)).id()).isNotNull();
     assertThatThrownBy(() -> small.enqueue(PLAIN, new Plain("é".repeat(room / 2 + 1), 1))).hasMessageContaining("over the limit");
@@ -222,7 +222,7 @@ class HostileInputTest {
     // Jackson's default read limit for one string is 20M characters, below the largest payload
     // JobQueue accepts: such a job would be enqueued and then discarded as undecodable. The
     // default mapper pins its limits to the payload limit instead.
-    PayloadCodec codec = new PayloadCodec(PayloadCodec.defaultMapper(), JobQueue.MAX_MAX_PAYLOAD_BYTES);
+    CheckedCodec codec = new CheckedCodec(JacksonCodec.create(), JobQueue.MAX_MAX_PAYLOAD_BYTES);
     Plain big = new Plain("x".repeat(25_000_000), 7);
     String json = codec.encode(PLAIN, big);
     assertThat(codec.decode(PLAIN, json)).isEqualTo(big);

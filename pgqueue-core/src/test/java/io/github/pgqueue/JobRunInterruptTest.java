@@ -41,7 +41,7 @@ class JobRunInterruptTest {
   @Test
   @Timeout(60)
   void anInterruptAimedAtOneAttemptNeverReachesTheNextOnTheSameThread() throws Exception {
-    PayloadCodec codec = new PayloadCodec(PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
+    PayloadCodec codec = new CheckedCodec(JacksonCodec.create(), Integer.MAX_VALUE);
     AtomicInteger strayInterrupts = new AtomicInteger();
     AtomicLong evenRuns = new AtomicLong();
     AtomicBoolean stop = new AtomicBoolean();
