@@ -88,8 +88,8 @@ public final class JobQueue {
   /**
    * A new instance of the Jackson mapper pgqueue uses unless given another: java.time support,
    * ISO-8601 dates, unknown properties ignored on decode, no default typing. Start from it to add
-   * your own modules, and pass the result to both {@link Builder#objectMapper} and {@link
-   * Worker.Builder#objectMapper}.
+   * your own modules, and pass the result to {@link Builder#objectMapper}; a worker built from the
+   * queue ({@link Worker#builder(JobQueue)}) decodes with the same mapper.
    *
    * @return a new mapper
    */
@@ -104,6 +104,16 @@ public final class JobQueue {
    */
   public String schema() {
     return schema;
+  }
+
+  /** Where this queue connects; a worker built from this queue claims from it too. */
+  DataSource dataSource() {
+    return dataSource;
+  }
+
+  /** How this queue encodes payloads; a worker built from this queue decodes with it. */
+  PayloadCodec codec() {
+    return codec;
   }
 
   // ---- enqueue, own transaction ---------------------------------------------------------------
@@ -667,7 +677,7 @@ public final class JobQueue {
      * The Jackson mapper for payloads. Defaults to a mapper with java.time support, ISO dates, and
      * unknown properties ignored on decode. A mapper with default typing active is refused.
      *
-     * @param objectMapper the mapper; workers decoding these payloads should use a compatible one
+     * @param objectMapper the mapper; a worker built from this queue decodes with it
      * @return this builder
      * @throws IllegalArgumentException if default typing is active on the mapper
      */

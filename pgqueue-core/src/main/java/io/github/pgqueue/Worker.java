@@ -1,6 +1,5 @@
 package io.github.pgqueue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * Claims due jobs and runs them: the worker pillar.
  *
  * <pre>{@code
- * Worker worker = Worker.builder(dataSource)
+ * JobQueue queue = JobQueue.create(dataSource);   // schema and payload mapper are set here, once
+ * Worker worker = Worker.builder(queue)
  *     .handle(SEND_EMAIL, (email, ctx) -> mailer.send(email))
  *     .queue("default", 10).queue("mail", 5)
  *     .build();
@@ -114,10 +114,10 @@ public final class Worker implements AutoCloseable {
 
   private Worker(Builder b) {
     this.config = new Config(b);
-    this.dataSource = b.dataSource;
-    this.store = new JobStore(new Sql(b.schema));
-    this.codec =
-        new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper(), Integer.MAX_VALUE);
+    // The shared settings come from the queue: one place for the schema and the payload codec.
+    this.dataSource = b.queue.dataSource();
+    this.store = new JobStore(new Sql(b.queue.schema()));
+    this.codec = b.queue.codec();
     this.state = new WorkerState(b.maxAbandonedThreads, b.staleAfter.toNanos());
     this.listener = combine(List.copyOf(b.listeners));
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
@@ -140,13 +140,29 @@ public final class Worker implements AutoCloseable {
   }
 
   /**
-   * A builder for a worker that claims from {@code dataSource}'s database.
+   * A builder for a worker that runs the jobs of {@code queue}: it claims from the queue's data
+   * source, in the queue's schema, and decodes payloads with the queue's codec (its Jackson
+   * mapper), so the settings that must agree between the producer and the worker are set once, on
+   * the {@link JobQueue.Builder}.
+   *
+   * @param queue the queue whose jobs this worker runs
+   * @return the builder
+   */
+  public static Builder builder(JobQueue queue) {
+    return new Builder(queue);
+  }
+
+  /**
+   * A builder for a worker on {@code dataSource} with the queue defaults (schema {@value
+   * Migrator#DEFAULT_SCHEMA}, the default Jackson mapper): the same as {@code
+   * builder(JobQueue.create(dataSource))}. For another schema or mapper, build a {@link JobQueue}
+   * and use {@link #builder(JobQueue)}.
    *
    * @param dataSource a connection pool for claims and outcome writes
    * @return the builder
    */
   public static Builder builder(DataSource dataSource) {
-    return new Builder(dataSource);
+    return builder(JobQueue.create(dataSource));
   }
 
   /**
@@ -643,7 +659,7 @@ public final class Worker implements AutoCloseable {
     final boolean shutdownHook;
 
     Config(Builder b) {
-      this.schema = b.schema;
+      this.schema = b.queue.schema();
       Map<String, Registration<?>> regs = new LinkedHashMap<>();
       for (Builder.Handler<?> h : b.handlers.values()) {
         regs.put(h.type().name(), h.resolve(b));
@@ -675,9 +691,8 @@ public final class Worker implements AutoCloseable {
    * settings against each other.
    */
   public static final class Builder {
-    private final DataSource dataSource;
-    private String schema = Migrator.DEFAULT_SCHEMA;
-    private ObjectMapper objectMapper;
+    /** Gives the worker its data source, schema and payload codec. */
+    private final JobQueue queue;
     private final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
     private final Map<String, Integer> queues = new LinkedHashMap<>();
     private Executor executor;
@@ -695,8 +710,8 @@ public final class Worker implements AutoCloseable {
     private ConnectionFactory dedicatedConnection;
     private boolean shutdownHook;
 
-    private Builder(DataSource dataSource) {
-      this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+    private Builder(JobQueue queue) {
+      this.queue = Objects.requireNonNull(queue, "queue");
     }
 
     record Handler<T>(JobType<T> type, JobHandler<T> handler, HandlerOptions options) {
@@ -763,33 +778,6 @@ public final class Worker implements AutoCloseable {
         throw new IllegalArgumentException("queue \"" + name + "\" is already configured");
       }
       queues.put(name, concurrency);
-      return this;
-    }
-
-    /**
-     * The schema holding pgqueue's tables. Defaults to {@value Migrator#DEFAULT_SCHEMA}.
-     *
-     * @param schema a lowercase SQL identifier
-     * @return this builder
-     * @throws IllegalArgumentException if invalid
-     */
-    public Builder schema(String schema) {
-      this.schema = Identifiers.schema(schema);
-      return this;
-    }
-
-    /**
-     * The Jackson mapper that decodes payloads. Defaults to pgqueue's (java.time support, unknown
-     * properties ignored). A mapper with default typing is refused.
-     *
-     * @param objectMapper the mapper
-     * @return this builder
-     * @throws IllegalArgumentException if default typing is active
-     */
-    public Builder objectMapper(ObjectMapper objectMapper) {
-      Objects.requireNonNull(objectMapper, "objectMapper");
-      PayloadCodec.refuseDefaultTyping(objectMapper);
-      this.objectMapper = objectMapper;
       return this;
     }
 

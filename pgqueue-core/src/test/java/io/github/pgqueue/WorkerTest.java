@@ -187,7 +187,7 @@ class WorkerTest {
 
   @Test
   void startRefusesAMissingSchema(TestDatabase db) {
-    Worker w = Worker.builder(db.dataSource()).schema("absent").handle(ITEM, (i, c) -> {}).build();
+    Worker w = Worker.builder(JobQueue.builder(db.dataSource()).schema("absent").build()).handle(ITEM, (i, c) -> {}).build();
     assertThatThrownBy(w::start).isInstanceOf(SchemaVersionException.class).hasMessageContaining("Migrator");
   }
 
