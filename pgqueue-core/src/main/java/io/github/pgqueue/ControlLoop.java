@@ -45,7 +45,7 @@ final class ControlLoop implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(ControlLoop.class);
 
-  private final Worker.Config config;
+  private final WorkerConfig config;
   private final DataSource dataSource;
   private final JobStore store;
   private final WorkerState state;
@@ -63,7 +63,7 @@ final class ControlLoop implements Runnable {
   private boolean warnedNoListen;
 
   ControlLoop(
-      Worker.Config config,
+      WorkerConfig config,
       DataSource dataSource,
       JobStore store,
       WorkerState state,

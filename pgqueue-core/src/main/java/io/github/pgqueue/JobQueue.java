@@ -552,16 +552,26 @@ public final class JobQueue {
     if (schemaChecked) {
       return;
     }
-    int installed;
     try {
-      installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, schema));
+      requireCurrentSchema();
     } catch (SQLException e) {
       throw new PgQueueException("reading the pgqueue schema version failed", e);
     }
+    schemaChecked = true;
+  }
+
+  /**
+   * The one schema check of pgqueue-core (this queue's operations, and a worker's start and drain,
+   * call it): reads the installed version now, whatever was checked before.
+   *
+   * @throws SchemaVersionException if the schema is missing or older than this code
+   * @throws SQLException if the database cannot be read; each caller decides what that means
+   */
+  void requireCurrentSchema() throws SQLException {
+    int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, schema));
     if (installed < Migrator.latestVersion()) {
       throw new SchemaVersionException(schema, installed, Migrator.latestVersion());
     }
-    schemaChecked = true;
   }
 
   private boolean shouldNotify(JobStore.Row row) {

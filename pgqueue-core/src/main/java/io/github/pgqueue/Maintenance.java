@@ -39,7 +39,7 @@ final class Maintenance implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(Maintenance.class);
 
-  private final Worker.Config config;
+  private final WorkerConfig config;
   private final DataSource dataSource;
   private final JobStore store;
   private final WorkerState state;
@@ -53,7 +53,7 @@ final class Maintenance implements Runnable {
   /** The last prune slice stopped at its budget: continue at the next tick, not a prune period later. */
   private boolean pruneBacklog;
 
-  Maintenance(Worker.Config config, DataSource dataSource, JobStore store, WorkerState state,
+  Maintenance(WorkerConfig config, DataSource dataSource, JobStore store, WorkerState state,
       Map<String, Fetcher> fetchers, JobListener listener) {
     this.config = config;
     this.dataSource = dataSource;

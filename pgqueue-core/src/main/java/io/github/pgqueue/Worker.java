@@ -97,7 +97,7 @@ public final class Worker implements AutoCloseable {
   private static final AtomicInteger WORKER_NUMBERS = new AtomicInteger();
 
   // Set once by the constructor and immutable: safe to read from any thread.
-  private final Config config;
+  private final WorkerConfig config;
   private final DataSource dataSource;
   private final JobStore store;
   private final PayloadCodec codec;
@@ -112,31 +112,15 @@ public final class Worker implements AutoCloseable {
    */
   private final Lifecycle<Running> lifecycle = new Lifecycle<>("worker");
 
-  private Worker(Builder b) {
-    this.config = new Config(b);
+  private Worker(WorkerConfig config) {
+    this.config = config;
     // The shared settings come from the queue: one place for the schema and the payload codec.
-    this.dataSource = b.queue.dataSource();
-    this.store = new JobStore(new Sql(b.queue.schema()));
-    this.codec = b.queue.codec();
-    this.state = new WorkerState(b.maxAbandonedThreads, b.staleAfter.toNanos());
-    this.listener = combine(List.copyOf(b.listeners));
+    this.dataSource = config.dataSource();
+    this.store = new JobStore(new Sql(config.schema));
+    this.codec = config.codec();
+    this.state = new WorkerState(config.maxAbandonedThreads, config.staleNanos);
+    this.listener = config.listener;
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
-  }
-
-  /** One listener for all: each is called in turn, and one that throws keeps no event from the others. */
-  private static JobListener combine(List<JobListener> ls) {
-    if (ls.isEmpty()) {
-      return null;
-    }
-    return e -> {
-      for (JobListener l : ls) {
-        try {
-          l.onEvent(e);
-        } catch (Throwable t) {
-          JobRun.logUserFailure(log, "pgqueue: job listener " + l + " threw on " + e.kind() + " of job " + e.id(), t);
-        }
-      }
-    };
   }
 
   /**
@@ -186,10 +170,7 @@ public final class Worker implements AutoCloseable {
 
   private void checkSchemaUnlessUnreachable() {
     try {
-      int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, config.schema));
-      if (installed < Migrator.latestVersion()) {
-        throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
-      }
+      config.requireCurrentSchema();
     } catch (SQLException e) {
       log.warn("pgqueue: cannot reach the database to check the schema; the worker will keep trying", e);
     }
@@ -224,7 +205,7 @@ public final class Worker implements AutoCloseable {
       Map<String, Fetcher> fs = new LinkedHashMap<>();
       completer = new Completer(dataSource, store);
       watchdog = new Watchdog(config.graceNanos, state);
-      String[] names = config.registrations.keySet().toArray(new String[0]);
+      String[] names = config.jobNames();
       for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
         fs.put(
             q.getKey(),
@@ -244,7 +225,7 @@ public final class Worker implements AutoCloseable {
       fetcherThreads = List.copyOf(ts);
       control =
           new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
-              config.queues.keySet().toArray(new String[0]), names);
+              config.queueNames(), names);
       maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
       // Every field is set: only now start threads that read them.
@@ -502,108 +483,7 @@ public final class Worker implements AutoCloseable {
     if (lifecycle.isActive()) {
       throw new IllegalStateException("drain() runs jobs inline and needs a worker that is not started");
     }
-    List<JobEvent> events = new ArrayList<>();
-    String[] names = config.registrations.keySet().toArray(new String[0]);
-    Completer writer = new Completer(dataSource, store);
-    boolean callerInterrupted = Thread.currentThread().isInterrupted();
-    // Each statement on a connection borrowed for it alone and committed (Borrowed): drain holds
-    // no connection while a handler runs, so it works on a pool of one connection too.
-    try {
-      int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, config.schema));
-      if (installed < Migrator.latestVersion()) {
-        throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
-      }
-      long id = Borrowed.transaction(dataSource, true,
-          c -> store.registerWorker(c, "drain", ProcessHandle.current().pid(),
-              config.queues.keySet().toArray(new String[0]), names,
-              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
-      long[] token = {0};
-      // The inline jobs may run long: keep the registration fresh, or a peer would judge this
-      // drain dead and rescue (and run again) the job it is running.
-      try (DrainHeartbeat heartbeat = new DrainHeartbeat(id)) {
-        for (String queue : config.queues.keySet()) {
-          while (events.size() < maxJobs) {
-            List<ClaimedJob> jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, 1, id, ++token[0]));
-            if (jobs.isEmpty()) {
-              break;
-            }
-            ClaimedJob job = jobs.get(0);
-            Registration<?> reg = config.registrations.get(job.name());
-            List<Outcome> outcome = new ArrayList<>(1);
-            JobRun run =
-                new JobRun(job, reg, codec, new JobRun.Sink() {
-                  @Override
-                  public void settled(JobRun r, Outcome o, JobEvent e) {
-                    outcome.add(o);
-                    events.add(e);
-                  }
-
-                  @Override
-                  public void abandonedThreadReturned(JobRun r) {}
-                }, listener, reg.timeoutNanos);
-            run.run();
-            writer.write(outcome);
-          }
-        }
-      } finally {
-        Borrowed.transaction(dataSource, true, c -> {
-          store.deregisterWorker(c, id);
-          return null;
-        });
-      }
-    } catch (SQLException e) {
-      throw new PgQueueException("drain failed", e);
-    } finally {
-      if (callerInterrupted) {
-        Thread.currentThread().interrupt(); // the runs clear stray interrupts; this one was the caller's
-      }
-    }
-    return events;
-  }
-
-  /** Heartbeats a drain's registration from a daemon thread, each heartbeat interval, until closed. */
-  private final class DrainHeartbeat implements AutoCloseable {
-    private final long workerId;
-    private final Thread thread;
-    private volatile boolean stopping;
-
-    DrainHeartbeat(long workerId) {
-      this.workerId = workerId;
-      this.thread = new Thread(this::loop, threadPrefix + "-drain-heartbeat");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    private void loop() {
-      while (!stopping) {
-        try {
-          TimeUnit.NANOSECONDS.sleep(config.heartbeatNanos);
-        } catch (InterruptedException e) {
-          return;
-        }
-        try {
-          if (!Borrowed.transaction(dataSource, true, c -> store.heartbeat(c, workerId))) {
-            log.warn("pgqueue: drain's registration {} is gone (judged dead by a peer); the job it runs"
-                + " may run again elsewhere", workerId);
-            return;
-          }
-        } catch (SQLException | RuntimeException e) {
-          log.warn("pgqueue: drain could not heartbeat worker {}; it tries again in {} ms", workerId,
-              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), e);
-        }
-      }
-    }
-
-    @Override
-    public void close() {
-      stopping = true;
-      thread.interrupt();
-      try {
-        thread.join(TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos) + 5_000);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
+    return new InlineRunner(config, store, threadPrefix).drain(maxJobs);
   }
 
   /** Claim statements run and jobs claimed, over all queues since start (for the benchmark). */
@@ -642,82 +522,41 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  /** The sealed settings of one worker. */
-  static final class Config {
-    final String schema;
-    final Map<String, Registration<?>> registrations;
-    final Map<String, Integer> queues;
-    final Executor executor;
-    final long pollNanos;
-    final long heartbeatNanos;
-    final long staleNanos;
-    final long graceNanos;
-    final long shutdownNanos;
-    final int bufferFactor;
-    final long retentionMillis;
-    final ConnectionFactory dedicatedConnection;
-    final boolean shutdownHook;
-
-    Config(Builder b) {
-      this.schema = b.queue.schema();
-      Map<String, Registration<?>> regs = new LinkedHashMap<>();
-      for (Builder.Handler<?> h : b.handlers.values()) {
-        regs.put(h.type().name(), h.resolve(b));
-      }
-      this.registrations = Map.copyOf(regs);
-      this.queues = b.queues.isEmpty() ? Map.of(EnqueueOptions.DEFAULT_QUEUE, DEFAULT_CONCURRENCY) : Map.copyOf(b.queues);
-      this.executor = b.executor;
-      this.pollNanos = b.pollInterval.toNanos();
-      this.heartbeatNanos = b.heartbeatInterval.toNanos();
-      this.staleNanos = b.staleAfter.toNanos();
-      this.graceNanos = b.timeoutGrace.toNanos();
-      this.shutdownNanos = b.shutdownTimeout.toNanos();
-      this.bufferFactor = b.bufferFactor;
-      this.retentionMillis = b.discardedRetention.toMillis();
-      this.dedicatedConnection = b.dedicatedConnection;
-      this.shutdownHook = b.shutdownHook;
-    }
-
-    /** Prune every half retention, between once a second and once every ten minutes. */
-    long pruneEveryNanos() {
-      long half = TimeUnit.MILLISECONDS.toNanos(retentionMillis) / 2;
-      return Math.max(TimeUnit.SECONDS.toNanos(1), Math.min(TimeUnit.MINUTES.toNanos(10), half));
-    }
-  }
-
   /**
    * Configures a {@link Worker}. Each setter validates its argument at once and throws {@link
    * IllegalArgumentException} naming the setting and the value; {@link #build()} checks the
    * settings against each other.
    */
   public static final class Builder {
+    // Package-private: WorkerConfig reads them when build() seals the settings.
     /** Gives the worker its data source, schema and payload codec. */
-    private final JobQueue queue;
-    private final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
-    private final Map<String, Integer> queues = new LinkedHashMap<>();
-    private Executor executor;
-    private Duration pollInterval = DEFAULT_POLL_INTERVAL;
-    private Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
-    private Duration staleAfter = DEFAULT_STALE_AFTER;
-    private Duration jobTimeout = DEFAULT_JOB_TIMEOUT;
-    private Duration timeoutGrace = DEFAULT_TIMEOUT_GRACE;
-    private Duration shutdownTimeout = DEFAULT_SHUTDOWN_TIMEOUT;
-    private int bufferFactor = DEFAULT_BUFFER_FACTOR;
-    private int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
-    private Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
-    private Backoff backoff = Backoff.DEFAULT;
-    private final List<JobListener> listeners = new ArrayList<>();
-    private ConnectionFactory dedicatedConnection;
-    private boolean shutdownHook;
+    final JobQueue queue;
+    final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
+    final Map<String, Integer> queues = new LinkedHashMap<>();
+    Executor executor;
+    Duration pollInterval = DEFAULT_POLL_INTERVAL;
+    Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
+    Duration staleAfter = DEFAULT_STALE_AFTER;
+    Duration jobTimeout = DEFAULT_JOB_TIMEOUT;
+    Duration timeoutGrace = DEFAULT_TIMEOUT_GRACE;
+    Duration shutdownTimeout = DEFAULT_SHUTDOWN_TIMEOUT;
+    int bufferFactor = DEFAULT_BUFFER_FACTOR;
+    int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
+    Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
+    Backoff backoff = Backoff.DEFAULT;
+    final List<JobListener> listeners = new ArrayList<>();
+    ConnectionFactory dedicatedConnection;
+    boolean shutdownHook;
 
     private Builder(JobQueue queue) {
       this.queue = Objects.requireNonNull(queue, "queue");
     }
 
     record Handler<T>(JobType<T> type, JobHandler<T> handler, HandlerOptions options) {
-      Registration<T> resolve(Builder b) {
-        Duration timeout = options.timeout() != null ? options.timeout() : b.jobTimeout;
-        Backoff bo = options.backoff() != null ? options.backoff() : b.backoff;
+      /** This handler's registration: its own timeout and backoff, else the worker's. */
+      Registration<T> resolve(Duration jobTimeout, Backoff backoff) {
+        Duration timeout = options.timeout() != null ? options.timeout() : jobTimeout;
+        Backoff bo = options.backoff() != null ? options.backoff() : backoff;
         return new Registration<>(type, handler, bo, timeout.toNanos());
       }
     }
@@ -982,15 +821,7 @@ public final class Worker implements AutoCloseable {
      *     under three heartbeat intervals
      */
     public Worker build() {
-      if (handlers.isEmpty()) {
-        throw new IllegalArgumentException("a worker needs at least one handler: call handle(type, handler)");
-      }
-      if (staleAfter.compareTo(heartbeatInterval.multipliedBy(3)) < 0) {
-        throw new IllegalArgumentException(
-            "staleAfter must be at least three heartbeat intervals (" + heartbeatInterval.multipliedBy(3)
-                + "), got: " + staleAfter);
-      }
-      return new Worker(this);
+      return new Worker(new WorkerConfig(this));
     }
 
     private static Duration range(String setting, Duration value, Duration min, Duration max) {
