@@ -191,7 +191,6 @@ public final class Worker implements AutoCloseable {
     private final Maintenance maintenance;
     private final Map<String, Fetcher> fetchers;
     private final Map<String, QueueSink> sinks;
-    private final List<Thread> fetcherThreads;
     private final Thread shutdownHook;
 
     Running() {
@@ -214,28 +213,26 @@ public final class Worker implements AutoCloseable {
       }
       fetchers = Collections.unmodifiableMap(fs);
       Map<String, QueueSink> ss = new LinkedHashMap<>();
-      List<Thread> ts = new ArrayList<>();
       for (Fetcher f : fs.values()) {
         ss.put(f.queue, new QueueSink(f));
-        Thread t = new Thread(f, threadPrefix + "-fetch-" + f.queue);
-        t.setDaemon(true);
-        ts.add(t);
       }
       sinks = Map.copyOf(ss);
-      fetcherThreads = List.copyOf(ts);
       control =
           new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
               config.queueNames(), names);
       maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
-      // Every field is set: only now start threads that read them.
+      // Every field is set: only now start threads that read them. Each part is running before
+      // the parts that hand it work: the completer (fetchers and handlers submit outcomes to it),
+      // the watchdog (handlers report to it), the control loop (it registers the worker, which
+      // claims wait for), maintenance, and the fetchers last.
       try {
         completer.start(threadPrefix + "-completer");
         watchdog.start(threadPrefix + "-watchdog");
         control.start(threadPrefix + "-control");
         maintenance.start(threadPrefix + "-maintenance");
-        for (Thread t : fetcherThreads) {
-          t.start();
+        for (Fetcher f : fetchers.values()) {
+          f.start(threadPrefix + "-fetch-" + f.queue);
         }
         if (shutdownHook != null) {
           Runtime.getRuntime().addShutdownHook(shutdownHook);
@@ -312,10 +309,7 @@ public final class Worker implements AutoCloseable {
       state.closing();
       int released = 0;
       for (Fetcher f : fetchers.values()) {
-        for (ClaimedJob job : f.close()) {
-          completer.submit(Outcome.release(job));
-          released++;
-        }
+        released += f.stopClaiming();
       }
       if (released > 0) {
         log.info("pgqueue: released {} claimed jobs that had not started", released);
@@ -337,30 +331,25 @@ public final class Worker implements AutoCloseable {
             }
           }
         }
-        // A claim still in flight must end before the completer stops and the registration goes:
-        // its jobs are released (uncharged) through the completer. Past this bounded wait, its
-        // release is written directly when the claim returns (see Completer.submit).
-        long claimsDeadline = System.nanoTime() + FETCHER_STOP_WAIT_NANOS;
-        for (Thread t : fetcherThreads) {
-          long left2 = claimsDeadline - System.nanoTime();
-          if (left2 > 0) {
-            t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left2)));
-          }
-          if (t.isAlive()) {
-            log.warn("pgqueue: {} is still claiming at shutdown; the jobs it claims will be released as it returns",
-                t.getName());
-          }
-        }
       } catch (InterruptedException e) {
         interrupted = true;
       }
+      // A claim still in flight must end before the completer stops and the registration goes:
+      // its jobs are released (uncharged) through the completer. Past this bounded wait, its
+      // release is written directly when the claim returns (see Completer.submit).
+      long claimsDeadline = System.nanoTime() + FETCHER_STOP_WAIT_NANOS;
+      for (Fetcher f : fetchers.values()) {
+        f.stop(TimeUnit.NANOSECONDS.toMillis(claimsDeadline - System.nanoTime()));
+      }
+      // Then the rest, in this order: the watchdog (no attempt is left to time out); the completer,
+      // which writes the last outcomes (releases included) while the registration still holds the
+      // jobs; maintenance; and the control loop last, which deletes the registration once nothing
+      // of this worker is left to write. Each stop is bounded and none throws, so all of them run.
       try {
-        watchdog.stop();
+        watchdog.stop(WATCHDOG_STOP_WAIT_MILLIS);
         completer.stop(COMPLETER_STOP_WAIT_MILLIS);
         maintenance.stop(CONTROL_STOP_WAIT_MILLIS);
         control.stop(CONTROL_STOP_WAIT_MILLIS);
-      } catch (InterruptedException e) {
-        interrupted = true;
       } finally {
         if (ownExecutor != null) {
           ownExecutor.shutdownNow();
@@ -409,8 +398,10 @@ public final class Worker implements AutoCloseable {
   static final long FETCHER_STOP_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
   /** How long close() lets the completer write the last outcomes. */
   static final long COMPLETER_STOP_WAIT_MILLIS = 10_000;
-  /** How long close() lets the control thread end and deregister. */
+  /** How long close() lets the control thread end and deregister (and maintenance end). */
   static final long CONTROL_STOP_WAIT_MILLIS = 5_000;
+  /** How long close() lets the watchdog end (it ends at once unless a check runs user code). */
+  static final long WATCHDOG_STOP_WAIT_MILLIS = 1_000;
 
   /**
    * Stops the worker gracefully: stops claiming, returns claimed jobs that have not started to the
@@ -428,7 +419,8 @@ public final class Worker implements AutoCloseable {
   @Override
   public void close() {
     long bound = config.shutdownNanos + config.graceNanos + FETCHER_STOP_WAIT_NANOS
-        + TimeUnit.MILLISECONDS.toNanos(COMPLETER_STOP_WAIT_MILLIS + 2 * CONTROL_STOP_WAIT_MILLIS + 5_000);
+        + TimeUnit.MILLISECONDS.toNanos(
+            WATCHDOG_STOP_WAIT_MILLIS + COMPLETER_STOP_WAIT_MILLIS + 2 * CONTROL_STOP_WAIT_MILLIS + 5_000);
     lifecycle.close(Running::stop, bound);
   }
 
