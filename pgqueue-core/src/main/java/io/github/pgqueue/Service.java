@@ -15,8 +15,9 @@ package io.github.pgqueue;
  *       way out (writing the last outcomes, deregistering) is done once or is safe to repeat.
  *       Called before {@code start}, it just marks the part stopped.
  *   <li>Both are safe to call from any thread, concurrently with each other.
- *   <li>{@code stop} does not throw {@link InterruptedException}: an interrupt of the caller cuts
- *       its waits short, and the caller's interrupt flag is set again when it returns.
+ *   <li>{@code stop} does not throw {@link InterruptedException}: it keeps waiting (bounded)
+ *       through an interrupt of the caller, and sets the caller's interrupt flag again when it
+ *       returns, so an interrupted close still stops every part.
  * </ul>
  *
  * <p>The worker starts its parts in this order: completer, watchdog, control loop, maintenance,

@@ -49,8 +49,10 @@ final class ServiceThread {
   }
 
   /**
-   * Waits up to {@code millis} (at least 1 ms) for {@code t} to end. An interrupt ends the wait
-   * early; the caller's interrupt flag is set again.
+   * Waits up to {@code millis} (at least 1 ms) for {@code t} to end. Like {@link Lifecycle}, it
+   * keeps waiting through an interrupt (the wait is bounded anyway, and a close that gave up at the
+   * first interrupt would leave the parts after this one running) and sets the caller's interrupt
+   * flag again before it returns.
    *
    * @return true if {@code t} is null or has ended
    */
@@ -61,9 +63,20 @@ final class ServiceThread {
     if (t == Thread.currentThread()) {
       return false; // waiting for itself would only use up the bound
     }
-    try {
-      t.join(Math.max(1, millis));
-    } catch (InterruptedException e) {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(Math.max(1, millis));
+    boolean interrupted = false;
+    while (t.isAlive()) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        break;
+      }
+      try {
+        java.util.concurrent.TimeUnit.NANOSECONDS.timedJoin(t, left);
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
       Thread.currentThread().interrupt();
     }
     return !t.isAlive();

@@ -520,7 +520,9 @@ public final class Worker implements AutoCloseable {
    * settings against each other.
    */
   public static final class Builder {
-    // Package-private: WorkerConfig reads them when build() seals the settings.
+    // Package-private: WorkerConfig reads them when build() seals the settings. Owned by the
+    // thread that configures the worker (a builder is not thread-safe); the worker itself reads
+    // only the sealed copy.
     /** Gives the worker its data source, schema and payload codec. */
     final JobQueue queue;
     final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
