@@ -155,6 +155,62 @@ class ServiceContractTest {
     }
   }
 
+  /**
+   * The rules the parts get from {@link ServiceThread}, seen without the race a part's own loop
+   * adds (a told-to-stop loop may end before anyone can see its thread): no start after a stop,
+   * one thread however many starts, the first stop alone tells the loop to end.
+   */
+  @Test
+  void serviceThreadStartsAtMostOneThreadAndNeverAfterAStop() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    Runnable loop = () -> {
+      runs.incrementAndGet();
+      try {
+        release.await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    };
+
+    ServiceThread early = new ServiceThread(loop);
+    java.util.concurrent.atomic.AtomicInteger told = new java.util.concurrent.atomic.AtomicInteger();
+    assertThat(early.stop(told::incrementAndGet)).as("never started").isNull();
+    early.start(uniqueName("early"));
+    assertThat(early.thread()).as("a start after a stop").isNull();
+    early.stop(told::incrementAndGet);
+    assertThat(told).as("only the first stop tells the loop").hasValue(1);
+
+    ServiceThread raced = new ServiceThread(loop);
+    int callers = 8;
+    CyclicBarrier barrier = new CyclicBarrier(callers);
+    List<Thread> threads = new ArrayList<>();
+    String name = uniqueName("raced");
+    for (int i = 0; i < callers; i++) {
+      Thread t = new Thread(() -> {
+        try {
+          barrier.await(10, TimeUnit.SECONDS);
+          raced.start(name);
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      t.start();
+      threads.add(t);
+    }
+    for (Thread t : threads) {
+      t.join(30_000);
+    }
+    Thread started = raced.thread();
+    assertThat(started).as("one of the racing starts started it").isNotNull();
+    assertThat(raced.stop(() -> {})).as("stop returns the one thread").isSameAs(started);
+    raced.start(name);
+    assertThat(raced.thread()).as("no second thread after the stop").isSameAs(started);
+    release.countDown();
+    assertThat(ServiceThread.join(started, 10_000)).isTrue();
+    assertThat(runs).as("the loop ran once over both").hasValue(1);
+  }
+
   @Test
   void theControlLoopRegistersAndConcurrentStopsDeregisterItOnce() throws Exception {
     ControlLoop control = (ControlLoop) newPart("control");
