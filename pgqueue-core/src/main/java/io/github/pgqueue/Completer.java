@@ -17,7 +17,7 @@ import org.slf4j.LoggerFactory;
  * write is retried with backoff until it succeeds, so a database outage delays outcomes but never
  * drops them (if the process dies meanwhile, the rescuer returns those jobs to the queue).
  */
-final class Completer implements Runnable {
+final class Completer implements Runnable, Service {
 
   static final int MAX_BATCH = 500;
   static final long LINGER_MILLIS = 2;
@@ -28,12 +28,15 @@ final class Completer implements Runnable {
   private final JobStore store;
   /** Told of each outcome once it is written. */
   private final java.util.function.Consumer<Outcome> written;
+  /** Filled by any thread (submit), drained by the completer's thread, or after it ended by lateWrites' holder. */
   private final LinkedBlockingQueue<Outcome> pending = new LinkedBlockingQueue<>();
+  /** Thread-safe (its methods are synchronized); used by the completer's thread. */
   private final RetryLog retryLog = new RetryLog(log, "writing job outcomes");
+  /** Written once by the first stop() (any thread), with the deadline below; read by the completer's thread. */
   private volatile boolean stopping;
+  /** Written once by the first stop(), before {@code stopping}; read by the completer's thread and stop(). */
   private volatile long stopDeadlineNanos = Long.MAX_VALUE;
-  /** Set by start() before the thread runs; read by stop() on the closing thread. */
-  private volatile Thread thread;
+  private final ServiceThread service = new ServiceThread(this);
   /** Set once stop() has seen the thread end: from then on submit() writes on the caller's thread. */
   private volatile boolean finished;
   /** Serialises the writes made after the thread ended. */
@@ -49,10 +52,9 @@ final class Completer implements Runnable {
     this.written = written;
   }
 
-  void start(String threadName) {
-    thread = new Thread(this, threadName);
-    thread.setDaemon(true);
-    thread.start();
+  @Override
+  public void start(String threadName) {
+    service.start(threadName);
   }
 
   /**
@@ -88,17 +90,21 @@ final class Completer implements Runnable {
     }
   }
 
-  /** Stops after writing everything submitted so far, waiting at most {@code timeoutMillis}. */
-  boolean stop(long timeoutMillis) throws InterruptedException {
-    stopDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
-    stopping = true;
-    Thread t = thread;
-    if (t != null) {
-      t.join(Math.max(1, timeoutMillis));
-      if (t.isAlive()) {
-        t.interrupt();
-        t.join(1_000);
-      }
+  /**
+   * Stops after writing everything submitted so far, waiting at most {@code timeoutMillis} (the
+   * first call's deadline bounds the writes), then up to a second more for an interrupted write to
+   * end. Returns whether every outcome submitted so far was written.
+   */
+  @Override
+  public boolean stop(long timeoutMillis) {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+    Thread t = service.stop(() -> {
+      stopDeadlineNanos = deadline;
+      stopping = true;
+    });
+    if (t != null && !ServiceThread.join(t, timeoutMillis)) {
+      t.interrupt();
+      ServiceThread.join(t, 1_000);
     }
     if (t == null || !t.isAlive()) {
       // From now on submit() writes itself; write what slipped in between the thread's last look

@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * statement hangs. The connection's network timeout is about one heartbeat interval, so a hung
  * heartbeat is given up and the connection replaced soon after.
  */
-final class ControlLoop implements Runnable {
+final class ControlLoop implements Runnable, Service {
 
   static final long PROBE_TIMEOUT_MILLIS = 2_000;
   /**
@@ -45,25 +45,33 @@ final class ControlLoop implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(ControlLoop.class);
 
-  private final Worker.Config config;
+  private final WorkerConfig config;
   private final DataSource dataSource;
   private final JobStore store;
   private final WorkerState state;
   private final Map<String, Fetcher> fetchers;
+  /** Thread-safe (its methods are synchronized); used by the control thread. */
   private final RetryLog retryLog;
   private final String host;
   private final long pid;
   private final String[] queues;
   private final String[] names;
 
+  /** Written once by the first stop() (any thread), read by the control thread. */
   private volatile boolean stopping;
-  private volatile Thread thread;
+  private final ServiceThread service = new ServiceThread(this);
+  /** Written by the control thread (null between sessions), read by stop() to abort a stuck one. */
   private volatile Connection connection;
+  /** Written by the control thread, read by any ({@link Worker#isListening()}). */
   private volatile boolean listening;
+  /** Owned by the control thread: the no-LISTEN warning was logged and not yet taken back. */
   private boolean warnedNoListen;
+  /** Set by the stop() that removes the registration, so only one does. */
+  private final java.util.concurrent.atomic.AtomicBoolean deregistered =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   ControlLoop(
-      Worker.Config config,
+      WorkerConfig config,
       DataSource dataSource,
       JobStore store,
       WorkerState state,
@@ -85,11 +93,9 @@ final class ControlLoop implements Runnable {
     this.pid = ProcessHandle.current().pid();
   }
 
-  void start(String threadName) {
-    Thread t = new Thread(this, threadName);
-    t.setDaemon(true);
-    thread = t;
-    t.start();
+  @Override
+  public void start(String threadName) {
+    service.start(threadName);
   }
 
   /** Whether the last probe showed that NOTIFY reaches this worker. */
@@ -299,27 +305,32 @@ final class ControlLoop implements Runnable {
     }
   }
 
-  /** Stops the loop and deregisters the worker (its row is deleted, so nothing will be rescued from it). */
-  void stop(long timeoutMillis) throws InterruptedException {
-    stopping = true;
-    Thread t = thread;
+  /**
+   * Stops the loop and deregisters the worker (its row is deleted, so nothing will be rescued from
+   * it). Waits up to a second, then aborts the connection of a session stuck in a statement, then
+   * waits up to {@code timeoutMillis} more; the deregistration is one more statement on a pool
+   * connection, done by the first call that gets there.
+   */
+  @Override
+  public boolean stop(long timeoutMillis) {
+    Thread t = service.stop(() -> stopping = true);
     if (t != null) {
       // The loop waits in short slices and exits on its own; a thread stuck in a statement is
       // aborted as a last resort (closing the socket is the only portable way).
       Connection c = connection;
       t.interrupt();
-      t.join(Math.min(timeoutMillis, 1_000));
-      if (t.isAlive() && c != null) {
+      if (!ServiceThread.join(t, Math.min(timeoutMillis, 1_000)) && c != null) {
         try {
           c.abort(Runnable::run);
         } catch (SQLException ignored) {
           // Already broken; the thread exits on its own.
         }
       }
-      t.join(timeoutMillis);
+      ServiceThread.join(t, timeoutMillis);
     }
+    boolean ended = t == null || !t.isAlive();
     long id = state.workerId();
-    if (id != 0) {
+    if (id != 0 && deregistered.compareAndSet(false, true)) {
       try {
         Borrowed.transaction(dataSource, true, c -> {
           store.deregisterWorker(c, id);
@@ -329,6 +340,7 @@ final class ControlLoop implements Runnable {
         log.warn("pgqueue: could not remove worker {}'s registration; it expires after the stale threshold", id, e);
       }
     }
+    return ended;
   }
 
   private static String hostName() {

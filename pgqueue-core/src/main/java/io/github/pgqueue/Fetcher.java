@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * buffered job could have run sooner on another worker, which is why the buffer collapses on the
  * first short claim and is released at once on shutdown.
  */
-final class Fetcher implements Runnable {
+final class Fetcher implements Runnable, Service {
 
   /** Poll interval right after a wake-up or a non-empty claim. */
   static final long FAST_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
@@ -50,28 +50,38 @@ final class Fetcher implements Runnable {
   private final Launcher launcher;
   private final Completer completer;
   private final WorkerState state;
+  /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
   private final RetryLog retryLog;
+  private final ServiceThread service = new ServiceThread(this);
 
+  /**
+   * Guards the slots and the buffer below. The fetcher's thread, handler threads (next, jobDone),
+   * the control and maintenance threads (wake) and the closing thread (stopClaiming) all take it.
+   */
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
-  private final ArrayDeque<ClaimedJob> buffer = new ArrayDeque<>();
-  private int running;
-  private int bufferTarget;
-  private boolean wake = true;
-  private boolean lastClaimFull;
-  private boolean closing;
-  private long nextPollNanos = System.nanoTime();
-  private long fastPollUntilNanos;
+  private final ArrayDeque<ClaimedJob> buffer = new ArrayDeque<>(); // guarded by lock
+  private int running; // guarded by lock: slots in use
+  private int bufferTarget; // guarded by lock
+  private boolean wake = true; // guarded by lock
+  private boolean lastClaimFull; // guarded by lock
+  private boolean closing; // guarded by lock: set once, by stopClaiming()
+  private long nextPollNanos = System.nanoTime(); // guarded by lock
+  private long fastPollUntilNanos; // guarded by lock
   /**
    * Claims that failed in a way that may have committed them anyway (their reply was lost). Their
    * rows, if any, carry the claim's token: nobody here knows of those jobs, so they are released
    * by token, whether or not this fetcher claims again. Touched only by the fetcher's thread.
    */
   private final List<LostClaim> lostClaims = new ArrayList<>();
-  private long nextReleaseNanos;
+  private long nextReleaseNanos; // owned by the fetcher's thread
+  /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
   private final RetryLog releaseLog;
   private final long lostClaimRecheckNanos;
-  /** Claim statements run and jobs they returned, for the benchmark's batch-size report. */
+  /**
+   * Claim statements run and jobs they returned, for the benchmark's batch-size report: written by
+   * the fetcher's thread only, read by any.
+   */
   private volatile long claims;
   private volatile long claimedJobs;
 
@@ -337,18 +347,49 @@ final class Fetcher implements Runnable {
     }
   }
 
-  /** Stops claiming; returns the buffered jobs, which the caller releases. */
-  List<ClaimedJob> close() {
+  @Override
+  public void start(String threadName) {
+    service.start(threadName);
+  }
+
+  /**
+   * Stops claiming (a claim in flight still returns, and its jobs are released) and releases the
+   * buffered jobs through the completer, without charging an attempt. Idempotent; any thread.
+   *
+   * @return how many buffered jobs this call released
+   */
+  int stopClaiming() {
+    List<ClaimedJob> released;
     lock.lock();
     try {
       closing = true;
-      List<ClaimedJob> released = new ArrayList<>(buffer);
+      released = new ArrayList<>(buffer);
       buffer.clear();
       changed.signalAll();
-      return released;
     } finally {
       lock.unlock();
     }
+    for (ClaimedJob job : released) {
+      completer.submit(Outcome.release(job));
+    }
+    return released.size();
+  }
+
+  /**
+   * Stops claiming ({@link #stopClaiming()}) and waits up to {@code timeoutMillis} for a claim in
+   * flight to return; if it has not, its jobs are released as it returns (see {@link
+   * Completer#submit}).
+   */
+  @Override
+  public boolean stop(long timeoutMillis) {
+    stopClaiming();
+    Thread t = service.stop(() -> {});
+    boolean ended = ServiceThread.join(t, timeoutMillis);
+    if (!ended) {
+      log.warn("pgqueue: {} is still claiming at shutdown; the jobs it claims will be released as it returns",
+          t.getName());
+    }
+    return ended;
   }
 
   long claims() {

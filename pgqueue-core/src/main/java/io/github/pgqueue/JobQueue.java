@@ -52,6 +52,8 @@ public final class JobQueue {
   private static final Logger log = LoggerFactory.getLogger(JobQueue.class);
 
   private final ConnectionSource source;
+  /** The application's pool; a worker built from this queue claims from it (never a joined source). */
+  private final DataSource dataSource;
   private final String schema;
   private final CheckedCodec codec;
   private final List<EnqueueInterceptor> enqueueInterceptors;
@@ -61,6 +63,7 @@ public final class JobQueue {
   private volatile boolean schemaChecked;
 
   private JobQueue(Builder b) {
+    this.dataSource = b.dataSource;
     this.source = b.connectionSource != null ? b.connectionSource : ConnectionSource.of(b.dataSource);
     this.schema = b.schema;
     this.codec = new CheckedCodec(b.codec != null ? b.codec : JacksonCodec.create(), b.maxPayloadBytes);
@@ -94,8 +97,8 @@ public final class JobQueue {
   /**
    * A new instance of the Jackson mapper pgqueue uses unless given another: java.time support,
    * ISO-8601 dates, unknown properties ignored on decode, no default typing. Start from it to add
-   * your own modules, and pass the result to both {@link Builder#objectMapper} and {@link
-   * Worker.Builder#objectMapper}.
+   * your own modules, and pass the result to {@link Builder#objectMapper}; a worker built from the
+   * queue ({@link Worker#builder(JobQueue)}) decodes with the same mapper.
    *
    * @return a new mapper
    */
@@ -118,6 +121,11 @@ public final class JobQueue {
    */
   public String schema() {
     return schema;
+  }
+
+  /** Where this queue connects; a worker built from this queue claims from it too. */
+  DataSource dataSource() {
+    return dataSource;
   }
 
   // ---- enqueue, own transaction ---------------------------------------------------------------
@@ -713,16 +721,26 @@ public final class JobQueue {
     if (schemaChecked) {
       return;
     }
-    int installed;
     try {
-      installed = transaction(true, c -> Migrator.installedVersion(c, schema));
+      requireCurrentSchema();
     } catch (SQLException e) {
       throw new PgQueueException("reading the pgqueue schema version failed", e);
     }
+    schemaChecked = true;
+  }
+
+  /**
+   * The one schema check of pgqueue-core (this queue's operations, and a worker's start and drain,
+   * call it): reads the installed version now, whatever was checked before.
+   *
+   * @throws SchemaVersionException if the schema is missing or older than this code
+   * @throws SQLException if the database cannot be read; each caller decides what that means
+   */
+  void requireCurrentSchema() throws SQLException {
+    int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, schema));
     if (installed < Migrator.latestVersion()) {
       throw new SchemaVersionException(schema, installed, Migrator.latestVersion());
     }
-    schemaChecked = true;
   }
 
   private boolean shouldNotify(JobStore.Row row) {
@@ -855,7 +873,7 @@ public final class JobQueue {
      * Defaults to a mapper with java.time support, ISO dates, and unknown properties ignored on
      * decode. A mapper with default typing active is refused.
      *
-     * @param objectMapper the mapper; workers decoding these payloads should use a compatible one
+     * @param objectMapper the mapper; a worker built from this queue decodes with it
      * @return this builder
      * @throws IllegalArgumentException if default typing is active on the mapper
      */

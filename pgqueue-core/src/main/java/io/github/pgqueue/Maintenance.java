@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * heartbeat again before anyone judges it. Rows without a threshold count as {@link
  * Worker#DEFAULT_STALE_AFTER}.
  */
-final class Maintenance implements Runnable {
+final class Maintenance implements Runnable, Service {
 
   /** At most this many statements (1,000 rows each) per tick, per kind of work. */
   static final int MAX_STATEMENTS_PER_TICK = 20;
@@ -39,21 +39,30 @@ final class Maintenance implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(Maintenance.class);
 
-  private final Worker.Config config;
+  private final WorkerConfig config;
   private final DataSource dataSource;
   private final JobStore store;
   private final WorkerState state;
   private final Map<String, Fetcher> fetchers;
   private final JobListener listener;
+  /** Thread-safe (its methods are synchronized); used by the maintenance thread. */
   private final RetryLog retryLog = new RetryLog(log, "the worker's maintenance (rescue, prune)");
 
+  /** Written once by the first stop() (any thread), read by the maintenance thread. */
   private volatile boolean stopping;
-  private volatile Thread thread;
-  private long nextPruneNanos;
-  /** The last prune slice stopped at its budget: continue at the next tick, not a prune period later. */
+  private final ServiceThread service = new ServiceThread(this);
+  /**
+   * Owned by the maintenance thread (or a test calling tick() on a part that is not started); set
+   * here so that the first prune comes at the first tick after registration.
+   */
+  private long nextPruneNanos = System.nanoTime();
+  /**
+   * Owned by the maintenance thread: the last prune slice stopped at its budget, so continue at the
+   * next tick, not a prune period later.
+   */
   private boolean pruneBacklog;
 
-  Maintenance(Worker.Config config, DataSource dataSource, JobStore store, WorkerState state,
+  Maintenance(WorkerConfig config, DataSource dataSource, JobStore store, WorkerState state,
       Map<String, Fetcher> fetchers, JobListener listener) {
     this.config = config;
     this.dataSource = dataSource;
@@ -63,12 +72,9 @@ final class Maintenance implements Runnable {
     this.listener = listener;
   }
 
-  void start(String threadName) {
-    Thread t = new Thread(this, threadName);
-    t.setDaemon(true);
-    nextPruneNanos = System.nanoTime(); // first prune at the first tick after registration
-    thread = t;
-    t.start();
+  @Override
+  public void start(String threadName) {
+    service.start(threadName);
   }
 
   @Override
@@ -168,12 +174,12 @@ final class Maintenance implements Runnable {
   }
 
   /** Stops after the current statement; waits at most {@code timeoutMillis}. */
-  void stop(long timeoutMillis) throws InterruptedException {
-    stopping = true;
-    Thread t = thread;
+  @Override
+  public boolean stop(long timeoutMillis) {
+    Thread t = service.stop(() -> stopping = true);
     if (t != null) {
       t.interrupt();
-      t.join(timeoutMillis);
     }
+    return ServiceThread.join(t, timeoutMillis);
   }
 }

@@ -18,29 +18,30 @@ import org.slf4j.LoggerFactory;
  * <p>One thread checks every running attempt each {@value #TICK_MILLIS} ms, which costs nothing
  * per job on the hot path beyond a set insertion.
  */
-final class Watchdog implements Runnable {
+final class Watchdog implements Runnable, Service {
 
   static final long TICK_MILLIS = 50;
 
   private static final Logger log = LoggerFactory.getLogger(Watchdog.class);
 
+  /** Added and removed by handler threads and the watchdog's thread: a concurrent set. */
   private final Set<JobRun> running = ConcurrentHashMap.newKeySet();
+  /** Written by the watchdog's thread, entries removed by handler threads: a concurrent map. */
   private final ConcurrentHashMap<JobRun, Long> interruptedAt = new ConcurrentHashMap<>();
   private final long graceNanos;
   private final WorkerState state;
+  /** Written once by the first stop() (any thread), read by the watchdog's thread. */
   private volatile boolean stopping;
-  /** Set by start() before the thread runs; read by stop() on the closing thread. */
-  private volatile Thread thread;
+  private final ServiceThread service = new ServiceThread(this);
 
   Watchdog(long graceNanos, WorkerState state) {
     this.graceNanos = graceNanos;
     this.state = state;
   }
 
-  void start(String name) {
-    thread = new Thread(this, name);
-    thread.setDaemon(true);
-    thread.start();
+  @Override
+  public void start(String threadName) {
+    service.start(threadName);
   }
 
   void started(JobRun run) {
@@ -103,10 +104,13 @@ final class Watchdog implements Runnable {
     }
   }
 
-  void stop() {
-    stopping = true;
-    if (thread != null) {
-      thread.interrupt();
+  /** Interrupts the tick's sleep; the thread ends at once unless a check is running user code. */
+  @Override
+  public boolean stop(long timeoutMillis) {
+    Thread t = service.stop(() -> stopping = true);
+    if (t != null) {
+      t.interrupt();
     }
+    return ServiceThread.join(t, timeoutMillis);
   }
 }

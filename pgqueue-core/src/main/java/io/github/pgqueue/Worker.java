@@ -1,6 +1,5 @@
 package io.github.pgqueue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * Claims due jobs and runs them: the worker pillar.
  *
  * <pre>{@code
- * Worker worker = Worker.builder(dataSource)
+ * JobQueue queue = JobQueue.create(dataSource);   // schema and payload mapper are set here, once
+ * Worker worker = Worker.builder(queue)
  *     .handle(SEND_EMAIL, (email, ctx) -> mailer.send(email))
  *     .queue("default", 10).queue("mail", 5)
  *     .build();
@@ -97,7 +97,7 @@ public final class Worker implements AutoCloseable {
   private static final AtomicInteger WORKER_NUMBERS = new AtomicInteger();
 
   // Set once by the constructor and immutable: safe to read from any thread.
-  private final Config config;
+  private final WorkerConfig config;
   private final DataSource dataSource;
   private final JobStore store;
   private final PayloadCodec codec;
@@ -112,42 +112,41 @@ public final class Worker implements AutoCloseable {
    */
   private final Lifecycle<Running> lifecycle = new Lifecycle<>("worker");
 
-  private Worker(Builder b) {
-    this.config = new Config(b);
-    this.dataSource = b.dataSource;
-    this.store = new JobStore(new Sql(b.schema));
-    this.codec = new CheckedCodec(
-        b.codec != null ? b.codec : b.objectMapper != null ? JacksonCodec.of(b.objectMapper) : JacksonCodec.create(),
-        Integer.MAX_VALUE);
-    this.state = new WorkerState(b.maxAbandonedThreads, b.staleAfter.toNanos());
-    this.listener = combine(List.copyOf(b.listeners));
+  private Worker(WorkerConfig config) {
+    this.config = config;
+    // The shared settings come from the queue: one place for the schema and the payload codec.
+    this.dataSource = config.dataSource();
+    this.store = new JobStore(new Sql(config.schema));
+    this.codec = config.codec();
+    this.state = new WorkerState(config.maxAbandonedThreads, config.staleNanos);
+    this.listener = config.listener;
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
   }
 
-  /** One listener for all: each is called in turn, and one that throws keeps no event from the others. */
-  private static JobListener combine(List<JobListener> ls) {
-    if (ls.isEmpty()) {
-      return null;
-    }
-    return e -> {
-      for (JobListener l : ls) {
-        try {
-          l.onEvent(e);
-        } catch (Throwable t) {
-          JobRun.logUserFailure(log, "pgqueue: job listener " + l + " threw on " + e.kind() + " of job " + e.id(), t);
-        }
-      }
-    };
+  /**
+   * A builder for a worker that runs the jobs of {@code queue}: it claims from the queue's data
+   * source, in the queue's schema, and decodes payloads with the queue's codec (its Jackson
+   * mapper), so the settings that must agree between the producer and the worker are set once, on
+   * the {@link JobQueue.Builder}.
+   *
+   * @param queue the queue whose jobs this worker runs
+   * @return the builder
+   */
+  public static Builder builder(JobQueue queue) {
+    return new Builder(queue);
   }
 
   /**
-   * A builder for a worker that claims from {@code dataSource}'s database.
+   * A builder for a worker on {@code dataSource} with the queue defaults (schema {@value
+   * Migrator#DEFAULT_SCHEMA}, the default Jackson mapper): the same as {@code
+   * builder(JobQueue.create(dataSource))}. For another schema or mapper, build a {@link JobQueue}
+   * and use {@link #builder(JobQueue)}.
    *
    * @param dataSource a connection pool for claims and outcome writes
    * @return the builder
    */
   public static Builder builder(DataSource dataSource) {
-    return new Builder(dataSource);
+    return builder(JobQueue.create(dataSource));
   }
 
   /**
@@ -171,10 +170,7 @@ public final class Worker implements AutoCloseable {
 
   private void checkSchemaUnlessUnreachable() {
     try {
-      int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, config.schema));
-      if (installed < Migrator.latestVersion()) {
-        throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
-      }
+      config.requireCurrentSchema();
     } catch (SQLException e) {
       log.warn("pgqueue: cannot reach the database to check the schema; the worker will keep trying", e);
     }
@@ -195,7 +191,6 @@ public final class Worker implements AutoCloseable {
     private final Maintenance maintenance;
     private final Map<String, Fetcher> fetchers;
     private final Map<String, QueueSink> sinks;
-    private final List<Thread> fetcherThreads;
     private final Thread shutdownHook;
 
     Running() {
@@ -209,7 +204,7 @@ public final class Worker implements AutoCloseable {
       Map<String, Fetcher> fs = new LinkedHashMap<>();
       completer = new Completer(dataSource, store);
       watchdog = new Watchdog(config.graceNanos, state);
-      String[] names = config.registrations.keySet().toArray(new String[0]);
+      String[] names = config.jobNames();
       for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
         fs.put(
             q.getKey(),
@@ -218,28 +213,26 @@ public final class Worker implements AutoCloseable {
       }
       fetchers = Collections.unmodifiableMap(fs);
       Map<String, QueueSink> ss = new LinkedHashMap<>();
-      List<Thread> ts = new ArrayList<>();
       for (Fetcher f : fs.values()) {
         ss.put(f.queue, new QueueSink(f));
-        Thread t = new Thread(f, threadPrefix + "-fetch-" + f.queue);
-        t.setDaemon(true);
-        ts.add(t);
       }
       sinks = Map.copyOf(ss);
-      fetcherThreads = List.copyOf(ts);
       control =
           new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
-              config.queues.keySet().toArray(new String[0]), names);
+              config.queueNames(), names);
       maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
-      // Every field is set: only now start threads that read them.
+      // Every field is set: only now start threads that read them. Each part is running before
+      // the parts that hand it work: the completer (fetchers and handlers submit outcomes to it),
+      // the watchdog (handlers report to it), the control loop (it registers the worker, which
+      // claims wait for), maintenance, and the fetchers last.
       try {
         completer.start(threadPrefix + "-completer");
         watchdog.start(threadPrefix + "-watchdog");
         control.start(threadPrefix + "-control");
         maintenance.start(threadPrefix + "-maintenance");
-        for (Thread t : fetcherThreads) {
-          t.start();
+        for (Fetcher f : fetchers.values()) {
+          f.start(threadPrefix + "-fetch-" + f.queue);
         }
         if (shutdownHook != null) {
           Runtime.getRuntime().addShutdownHook(shutdownHook);
@@ -316,10 +309,7 @@ public final class Worker implements AutoCloseable {
       state.closing();
       int released = 0;
       for (Fetcher f : fetchers.values()) {
-        for (ClaimedJob job : f.close()) {
-          completer.submit(Outcome.release(job));
-          released++;
-        }
+        released += f.stopClaiming();
       }
       if (released > 0) {
         log.info("pgqueue: released {} claimed jobs that had not started", released);
@@ -341,30 +331,25 @@ public final class Worker implements AutoCloseable {
             }
           }
         }
-        // A claim still in flight must end before the completer stops and the registration goes:
-        // its jobs are released (uncharged) through the completer. Past this bounded wait, its
-        // release is written directly when the claim returns (see Completer.submit).
-        long claimsDeadline = System.nanoTime() + FETCHER_STOP_WAIT_NANOS;
-        for (Thread t : fetcherThreads) {
-          long left2 = claimsDeadline - System.nanoTime();
-          if (left2 > 0) {
-            t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left2)));
-          }
-          if (t.isAlive()) {
-            log.warn("pgqueue: {} is still claiming at shutdown; the jobs it claims will be released as it returns",
-                t.getName());
-          }
-        }
       } catch (InterruptedException e) {
         interrupted = true;
       }
+      // A claim still in flight must end before the completer stops and the registration goes:
+      // its jobs are released (uncharged) through the completer. Past this bounded wait, its
+      // release is written directly when the claim returns (see Completer.submit).
+      long claimsDeadline = System.nanoTime() + FETCHER_STOP_WAIT_NANOS;
+      for (Fetcher f : fetchers.values()) {
+        f.stop(TimeUnit.NANOSECONDS.toMillis(claimsDeadline - System.nanoTime()));
+      }
+      // Then the rest, in this order: the watchdog (no attempt is left to time out); the completer,
+      // which writes the last outcomes (releases included) while the registration still holds the
+      // jobs; maintenance; and the control loop last, which deletes the registration once nothing
+      // of this worker is left to write. Each stop is bounded and none throws, so all of them run.
       try {
-        watchdog.stop();
+        watchdog.stop(WATCHDOG_STOP_WAIT_MILLIS);
         completer.stop(COMPLETER_STOP_WAIT_MILLIS);
         maintenance.stop(CONTROL_STOP_WAIT_MILLIS);
         control.stop(CONTROL_STOP_WAIT_MILLIS);
-      } catch (InterruptedException e) {
-        interrupted = true;
       } finally {
         if (ownExecutor != null) {
           ownExecutor.shutdownNow();
@@ -413,8 +398,10 @@ public final class Worker implements AutoCloseable {
   static final long FETCHER_STOP_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
   /** How long close() lets the completer write the last outcomes. */
   static final long COMPLETER_STOP_WAIT_MILLIS = 10_000;
-  /** How long close() lets the control thread end and deregister. */
+  /** How long close() lets the control thread end and deregister (and maintenance end). */
   static final long CONTROL_STOP_WAIT_MILLIS = 5_000;
+  /** How long close() lets the watchdog end (it ends at once unless a check runs user code). */
+  static final long WATCHDOG_STOP_WAIT_MILLIS = 1_000;
 
   /**
    * Stops the worker gracefully: stops claiming, returns claimed jobs that have not started to the
@@ -432,7 +419,8 @@ public final class Worker implements AutoCloseable {
   @Override
   public void close() {
     long bound = config.shutdownNanos + config.graceNanos + FETCHER_STOP_WAIT_NANOS
-        + TimeUnit.MILLISECONDS.toNanos(COMPLETER_STOP_WAIT_MILLIS + 2 * CONTROL_STOP_WAIT_MILLIS + 5_000);
+        + TimeUnit.MILLISECONDS.toNanos(
+            WATCHDOG_STOP_WAIT_MILLIS + COMPLETER_STOP_WAIT_MILLIS + 2 * CONTROL_STOP_WAIT_MILLIS + 5_000);
     lifecycle.close(Running::stop, bound);
   }
 
@@ -487,108 +475,7 @@ public final class Worker implements AutoCloseable {
     if (lifecycle.isActive()) {
       throw new IllegalStateException("drain() runs jobs inline and needs a worker that is not started");
     }
-    List<JobEvent> events = new ArrayList<>();
-    String[] names = config.registrations.keySet().toArray(new String[0]);
-    Completer writer = new Completer(dataSource, store);
-    boolean callerInterrupted = Thread.currentThread().isInterrupted();
-    // Each statement on a connection borrowed for it alone and committed (Borrowed): drain holds
-    // no connection while a handler runs, so it works on a pool of one connection too.
-    try {
-      int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, config.schema));
-      if (installed < Migrator.latestVersion()) {
-        throw new SchemaVersionException(config.schema, installed, Migrator.latestVersion());
-      }
-      long id = Borrowed.transaction(dataSource, true,
-          c -> store.registerWorker(c, "drain", ProcessHandle.current().pid(),
-              config.queues.keySet().toArray(new String[0]), names,
-              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
-      long[] token = {0};
-      // The inline jobs may run long: keep the registration fresh, or a peer would judge this
-      // drain dead and rescue (and run again) the job it is running.
-      try (DrainHeartbeat heartbeat = new DrainHeartbeat(id)) {
-        for (String queue : config.queues.keySet()) {
-          while (events.size() < maxJobs) {
-            List<ClaimedJob> jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, 1, id, ++token[0]));
-            if (jobs.isEmpty()) {
-              break;
-            }
-            ClaimedJob job = jobs.get(0);
-            Registration<?> reg = config.registrations.get(job.name());
-            List<Outcome> outcome = new ArrayList<>(1);
-            JobRun run =
-                new JobRun(job, reg, codec, new JobRun.Sink() {
-                  @Override
-                  public void settled(JobRun r, Outcome o, JobEvent e) {
-                    outcome.add(o);
-                    events.add(e);
-                  }
-
-                  @Override
-                  public void abandonedThreadReturned(JobRun r) {}
-                }, listener, reg.timeoutNanos);
-            run.run();
-            writer.write(outcome);
-          }
-        }
-      } finally {
-        Borrowed.transaction(dataSource, true, c -> {
-          store.deregisterWorker(c, id);
-          return null;
-        });
-      }
-    } catch (SQLException e) {
-      throw new PgQueueException("drain failed", e);
-    } finally {
-      if (callerInterrupted) {
-        Thread.currentThread().interrupt(); // the runs clear stray interrupts; this one was the caller's
-      }
-    }
-    return events;
-  }
-
-  /** Heartbeats a drain's registration from a daemon thread, each heartbeat interval, until closed. */
-  private final class DrainHeartbeat implements AutoCloseable {
-    private final long workerId;
-    private final Thread thread;
-    private volatile boolean stopping;
-
-    DrainHeartbeat(long workerId) {
-      this.workerId = workerId;
-      this.thread = new Thread(this::loop, threadPrefix + "-drain-heartbeat");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    private void loop() {
-      while (!stopping) {
-        try {
-          TimeUnit.NANOSECONDS.sleep(config.heartbeatNanos);
-        } catch (InterruptedException e) {
-          return;
-        }
-        try {
-          if (!Borrowed.transaction(dataSource, true, c -> store.heartbeat(c, workerId))) {
-            log.warn("pgqueue: drain's registration {} is gone (judged dead by a peer); the job it runs"
-                + " may run again elsewhere", workerId);
-            return;
-          }
-        } catch (SQLException | RuntimeException e) {
-          log.warn("pgqueue: drain could not heartbeat worker {}; it tries again in {} ms", workerId,
-              TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), e);
-        }
-      }
-    }
-
-    @Override
-    public void close() {
-      stopping = true;
-      thread.interrupt();
-      try {
-        thread.join(TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos) + 5_000);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
+    return new InlineRunner(config, store, threadPrefix).drain(maxJobs);
   }
 
   /** Claim statements run and jobs claimed, over all queues since start (for the benchmark). */
@@ -632,87 +519,47 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  /** The sealed settings of one worker. */
-  static final class Config {
-    final String schema;
-    final Map<String, Registration<?>> registrations;
-    final Map<String, Integer> queues;
-    final Executor executor;
-    final long pollNanos;
-    final long heartbeatNanos;
-    final long staleNanos;
-    final long graceNanos;
-    final long shutdownNanos;
-    final int bufferFactor;
-    final long retentionMillis;
-    final ConnectionFactory dedicatedConnection;
-    final boolean shutdownHook;
-
-    Config(Builder b) {
-      this.schema = b.schema;
-      Map<String, Registration<?>> regs = new LinkedHashMap<>();
-      for (Builder.Handler<?> h : b.handlers.values()) {
-        regs.put(h.type().name(), h.resolve(b));
-      }
-      this.registrations = Map.copyOf(regs);
-      this.queues = b.queues.isEmpty() ? Map.of(EnqueueOptions.DEFAULT_QUEUE, DEFAULT_CONCURRENCY) : Map.copyOf(b.queues);
-      this.executor = b.executor;
-      this.pollNanos = b.pollInterval.toNanos();
-      this.heartbeatNanos = b.heartbeatInterval.toNanos();
-      this.staleNanos = b.staleAfter.toNanos();
-      this.graceNanos = b.timeoutGrace.toNanos();
-      this.shutdownNanos = b.shutdownTimeout.toNanos();
-      this.bufferFactor = b.bufferFactor;
-      this.retentionMillis = b.discardedRetention.toMillis();
-      this.dedicatedConnection = b.dedicatedConnection;
-      this.shutdownHook = b.shutdownHook;
-    }
-
-    /** Prune every half retention, between once a second and once every ten minutes. */
-    long pruneEveryNanos() {
-      long half = TimeUnit.MILLISECONDS.toNanos(retentionMillis) / 2;
-      return Math.max(TimeUnit.SECONDS.toNanos(1), Math.min(TimeUnit.MINUTES.toNanos(10), half));
-    }
-  }
-
   /**
    * Configures a {@link Worker}. Each setter validates its argument at once and throws {@link
    * IllegalArgumentException} naming the setting and the value; {@link #build()} checks the
    * settings against each other.
    */
   public static final class Builder {
-    private final DataSource dataSource;
-    private String schema = Migrator.DEFAULT_SCHEMA;
-    private ObjectMapper objectMapper;
-    /** Set by tests (and by a worker built from a queue) to decode with the queue's codec. */
-    private PayloadCodec codec;
-    private final List<JobInterceptor> interceptors = new ArrayList<>();
-    private final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
-    private final Map<String, Integer> queues = new LinkedHashMap<>();
-    private Executor executor;
-    private Duration pollInterval = DEFAULT_POLL_INTERVAL;
-    private Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
-    private Duration staleAfter = DEFAULT_STALE_AFTER;
-    private Duration jobTimeout = DEFAULT_JOB_TIMEOUT;
-    private Duration timeoutGrace = DEFAULT_TIMEOUT_GRACE;
-    private Duration shutdownTimeout = DEFAULT_SHUTDOWN_TIMEOUT;
-    private int bufferFactor = DEFAULT_BUFFER_FACTOR;
-    private int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
-    private Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
-    private Backoff backoff = Backoff.DEFAULT;
-    private final List<JobListener> listeners = new ArrayList<>();
-    private ConnectionFactory dedicatedConnection;
-    private boolean shutdownHook;
+    // Package-private: WorkerConfig reads them when build() seals the settings. Owned by the
+    // thread that configures the worker (a builder is not thread-safe); the worker itself reads
+    // only the sealed copy.
+    /** Gives the worker its data source, schema and payload codec. */
+    final JobQueue queue;
+    final Map<String, Handler<?>> handlers = new LinkedHashMap<>();
+    final Map<String, Integer> queues = new LinkedHashMap<>();
+    Executor executor;
+    Duration pollInterval = DEFAULT_POLL_INTERVAL;
+    Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
+    Duration staleAfter = DEFAULT_STALE_AFTER;
+    Duration jobTimeout = DEFAULT_JOB_TIMEOUT;
+    Duration timeoutGrace = DEFAULT_TIMEOUT_GRACE;
+    Duration shutdownTimeout = DEFAULT_SHUTDOWN_TIMEOUT;
+    int bufferFactor = DEFAULT_BUFFER_FACTOR;
+    int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
+    Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
+    Backoff backoff = Backoff.DEFAULT;
+    final List<JobListener> listeners = new ArrayList<>();
+    final List<JobInterceptor> interceptors = new ArrayList<>();
+    /** Set by tests to decode with another codec than the queue's. */
+    PayloadCodec codec;
+    ConnectionFactory dedicatedConnection;
+    boolean shutdownHook;
 
-    private Builder(DataSource dataSource) {
-      this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+    private Builder(JobQueue queue) {
+      this.queue = Objects.requireNonNull(queue, "queue");
     }
 
     record Handler<T>(JobType<T> type, JobHandler<T> handler, HandlerOptions options) {
-      Registration<T> resolve(Builder b) {
-        Duration timeout = options.timeout() != null ? options.timeout() : b.jobTimeout;
-        Backoff bo = options.backoff() != null ? options.backoff() : b.backoff;
-        return new Registration<>(type, handler, bo, timeout.toNanos(), List.copyOf(b.interceptors));
+      /** This handler's registration: its own timeout and backoff, else the worker's. */
+      Registration<T> resolve(Duration jobTimeout, Backoff backoff, List<JobInterceptor> interceptors) {
+        Duration timeout = options.timeout() != null ? options.timeout() : jobTimeout;
+        Backoff bo = options.backoff() != null ? options.backoff() : backoff;
+        return new Registration<>(type, handler, bo, timeout.toNanos(), List.copyOf(interceptors));
       }
     }
 
@@ -776,32 +623,6 @@ public final class Worker implements AutoCloseable {
     }
 
     /**
-     * The schema holding pgqueue's tables. Defaults to {@value Migrator#DEFAULT_SCHEMA}.
-     *
-     * @param schema a lowercase SQL identifier
-     * @return this builder
-     * @throws IllegalArgumentException if invalid
-     */
-    public Builder schema(String schema) {
-      this.schema = Identifiers.schema(schema);
-      return this;
-    }
-
-    /**
-     * The Jackson mapper that decodes payloads. Defaults to pgqueue's (java.time support, unknown
-     * properties ignored). A mapper with default typing is refused.
-     *
-     * @param objectMapper the mapper
-     * @return this builder
-     * @throws IllegalArgumentException if default typing is active
-     */
-    public Builder objectMapper(ObjectMapper objectMapper) {
-      Objects.requireNonNull(objectMapper, "objectMapper");
-      JacksonCodec.refuseDefaultTyping(objectMapper);
-      this.objectMapper = objectMapper;
-      return this;
-    }
-
     /** The codec that decodes payloads; takes precedence over {@link #objectMapper}. */
     Builder codec(PayloadCodec codec) {
       this.codec = Objects.requireNonNull(codec, "codec");
@@ -1022,15 +843,7 @@ public final class Worker implements AutoCloseable {
      *     under three heartbeat intervals
      */
     public Worker build() {
-      if (handlers.isEmpty()) {
-        throw new IllegalArgumentException("a worker needs at least one handler: call handle(type, handler)");
-      }
-      if (staleAfter.compareTo(heartbeatInterval.multipliedBy(3)) < 0) {
-        throw new IllegalArgumentException(
-            "staleAfter must be at least three heartbeat intervals (" + heartbeatInterval.multipliedBy(3)
-                + "), got: " + staleAfter);
-      }
-      return new Worker(this);
+      return new Worker(new WorkerConfig(this));
     }
 
     private static Duration range(String setting, Duration value, Duration min, Duration max) {

@@ -341,7 +341,6 @@ class HostileInputTest {
       assertThatThrownBy(() -> Migrator.create(db.dataSource(), s)).isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("schema must be a lowercase SQL identifier");
       assertThatThrownBy(() -> JobQueue.builder(db.dataSource()).schema(s)).isInstanceOf(IllegalArgumentException.class);
-      assertThatThrownBy(() -> Worker.builder(db.dataSource()).schema(s)).isInstanceOf(IllegalArgumentException.class);
       assertThatThrownBy(() -> Migrator.script(s)).isInstanceOf(IllegalArgumentException.class);
     }
     assertThatThrownBy(() -> Migrator.create(db.dataSource(), null)).isInstanceOf(IllegalArgumentException.class);

@@ -89,7 +89,7 @@ class WorkerLifecycleTest {
 
   @Test
   void aFailedStartLeavesNothingRunningAndCloseAfterItIsHarmless() {
-    Worker w = Worker.builder(db.dataSource()).schema("not_migrated").handle(ITEM, (i, c) -> {}).build();
+    Worker w = Worker.builder(JobQueue.builder(db.dataSource()).schema("not_migrated").build()).handle(ITEM, (i, c) -> {}).build();
     assertThatThrownBy(w::start).isInstanceOf(SchemaVersionException.class);
     assertThat(workerThreads()).isEmpty();
     // A failed start may be retried: it fails the same way, not with "already started".

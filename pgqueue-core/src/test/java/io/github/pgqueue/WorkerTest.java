@@ -187,8 +187,29 @@ class WorkerTest {
 
   @Test
   void startRefusesAMissingSchema(TestDatabase db) {
-    Worker w = Worker.builder(db.dataSource()).schema("absent").handle(ITEM, (i, c) -> {}).build();
+    Worker w = Worker.builder(JobQueue.builder(db.dataSource()).schema("absent").build()).handle(ITEM, (i, c) -> {}).build();
     assertThatThrownBy(w::start).isInstanceOf(SchemaVersionException.class).hasMessageContaining("Migrator");
+  }
+
+  record Greeting(String firstName) {}
+
+  static final JobType<Greeting> GREETING = JobType.of("greeting", Greeting.class);
+
+  @Test
+  void aWorkerBuiltFromAQueueDecodesWithTheQueuesMapper() {
+    JobQueue snake = JobQueue.builder(db.dataSource())
+        .objectMapper(JobQueue.defaultObjectMapper()
+            .setPropertyNamingStrategy(com.fasterxml.jackson.databind.PropertyNamingStrategies.SNAKE_CASE))
+        .build();
+    List<String> seen = new CopyOnWriteArrayList<>();
+    // The payload is stored as {"first_name": ...}: only the queue's own mapper reads it back.
+    snake.enqueue(GREETING, new Greeting("ada"));
+    Worker.builder(db.dataSource()).handle(GREETING, (g, ctx) -> seen.add(String.valueOf(g.firstName())))
+        .build().drain(10);
+    snake.enqueue(GREETING, new Greeting("grace"));
+    Worker.builder(snake).handle(GREETING, (g, ctx) -> seen.add(String.valueOf(g.firstName())))
+        .build().drain(10);
+    assertThat(seen).as("the default mapper misses the field; the queue's reads it").containsExactly("null", "grace");
   }
 
   @Test

@@ -191,7 +191,7 @@ public final class Soak {
         o.duration(), o.rate(), o.failPercent(), o.concurrency(), schema, o.reportEvery().toSeconds());
 
     JobQueue queue = JobQueue.builder(ds).schema(schema).build();
-    Worker worker = Worker.builder(ds).schema(schema)
+    Worker worker = Worker.builder(queue)
         .queue("default", o.concurrency())
         .backoff(Backoff.fixed(Duration.ofMillis(100)))
         .listener(e -> {

@@ -26,7 +26,8 @@ final class Pillars {
   static Worker worker(Config config, DataSource pool) {
     Handlers handlers = new Handlers(pool, config.flakyFailureRate());
     Worker worker =
-        Worker.builder(pool)
+        // Built from a queue, as the web and cron pillars are: one place for schema and mapper.
+        Worker.builder(JobQueue.create(pool))
             .queue("default", config.workerConcurrency())
             .queue("mail", Math.max(1, config.workerConcurrency() / 2))
             .dedicatedConnection(Database.direct(config.database()))
