@@ -1,6 +1,8 @@
 package io.github.pgqueue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.pgqueue.internal.Borrowed;
+import io.github.pgqueue.internal.Identifiers;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -220,7 +222,7 @@ public final class JobQueue {
         try {
           return Borrowed.transaction(dataSource, single, c -> store.insertAll(c, rows, notifyQueues));
         } catch (SQLException e) {
-          if (attempt >= TRANSIENT_RETRIES || !isTransient(e)) {
+          if (attempt >= TRANSIENT_RETRIES || !Borrowed.isTransient(e)) {
             throw e;
           }
         }
@@ -629,11 +631,6 @@ public final class JobQueue {
 
   private static long micros(Duration d) {
     return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000L);
-  }
-
-  static boolean isTransient(SQLException e) {
-    String state = e.getSQLState();
-    return "40P01".equals(state) || "40001".equals(state);
   }
 
   /**

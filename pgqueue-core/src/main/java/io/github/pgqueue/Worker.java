@@ -1,6 +1,10 @@
 package io.github.pgqueue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.pgqueue.internal.Borrowed;
+import io.github.pgqueue.internal.Identifiers;
+import io.github.pgqueue.internal.Lifecycle;
+import io.github.pgqueue.internal.Settings;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -602,13 +606,6 @@ public final class Worker implements AutoCloseable {
     return new long[] {claims, jobs};
   }
 
-  static Duration checkPositive(String setting, Duration value) {
-    if (value == null || value.isNegative() || value.isZero()) {
-      throw new IllegalArgumentException(setting + " must be positive, got: " + value);
-    }
-    return value;
-  }
-
   private static ThreadFactory daemonThreads(String prefix) {
     AtomicInteger n = new AtomicInteger();
     return r -> {
@@ -854,7 +851,7 @@ public final class Worker implements AutoCloseable {
      * @throws IllegalArgumentException if not positive
      */
     public Builder jobTimeout(Duration jobTimeout) {
-      this.jobTimeout = checkPositive("jobTimeout", jobTimeout);
+      this.jobTimeout = Settings.checkPositive("jobTimeout", jobTimeout);
       return this;
     }
 
@@ -867,7 +864,7 @@ public final class Worker implements AutoCloseable {
      * @throws IllegalArgumentException if not positive
      */
     public Builder timeoutGrace(Duration timeoutGrace) {
-      this.timeoutGrace = checkPositive("timeoutGrace", timeoutGrace);
+      this.timeoutGrace = Settings.checkPositive("timeoutGrace", timeoutGrace);
       return this;
     }
 
