@@ -1,5 +1,6 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Identifiers;
 import java.time.Duration;
 import java.time.Instant;
 

@@ -1,5 +1,6 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Borrowed;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayDeque;

@@ -1,5 +1,6 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Settings;
 import java.time.Duration;
 
 /**
@@ -24,7 +25,7 @@ public record HandlerOptions(Duration timeout, Backoff backoff) {
    */
   public HandlerOptions {
     if (timeout != null) {
-      Worker.checkPositive("timeout", timeout);
+      Settings.checkPositive("timeout", timeout);
     }
   }
 
@@ -52,7 +53,7 @@ public record HandlerOptions(Duration timeout, Backoff backoff) {
      * @throws IllegalArgumentException if not positive
      */
     public Builder timeout(Duration timeout) {
-      this.timeout = Worker.checkPositive("timeout", timeout);
+      this.timeout = Settings.checkPositive("timeout", timeout);
       return this;
     }
 

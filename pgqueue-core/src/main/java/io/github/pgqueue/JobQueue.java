@@ -1,6 +1,8 @@
 package io.github.pgqueue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.pgqueue.internal.Borrowed;
+import io.github.pgqueue.internal.Identifiers;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -602,7 +604,7 @@ public final class JobQueue {
       } catch (SQLException | RuntimeException | Error e) {
         releaseAfterFailure(c, e);
         if (e instanceof SQLException s && !(s instanceof JoinedFailure)
-            && attempt < transientRetries && isTransient(s)) {
+            && attempt < transientRetries && Borrowed.isTransient(s)) {
           continue;
         }
         throw e;
@@ -818,11 +820,6 @@ public final class JobQueue {
 
   private static long micros(Duration d) {
     return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000L);
-  }
-
-  static boolean isTransient(SQLException e) {
-    String state = e.getSQLState();
-    return "40P01".equals(state) || "40001".equals(state);
   }
 
   /**

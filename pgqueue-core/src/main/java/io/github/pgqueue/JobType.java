@@ -1,6 +1,7 @@
 package io.github.pgqueue;
 
 import com.fasterxml.jackson.core.type.TypeReference;
+import io.github.pgqueue.internal.Identifiers;
 import java.lang.reflect.Type;
 import java.util.Objects;
 

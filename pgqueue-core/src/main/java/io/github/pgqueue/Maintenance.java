@@ -1,5 +1,6 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Borrowed;
 import java.sql.SQLException;
 import java.util.List;
 import java.util.Map;

@@ -1,5 +1,7 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Borrowed;
+import io.github.pgqueue.internal.Identifiers;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;

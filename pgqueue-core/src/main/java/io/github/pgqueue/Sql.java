@@ -1,5 +1,7 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Identifiers;
+
 /**
  * Every SQL statement pgqueue-core runs, in one place, built once per schema. The schema name is
  * the only value interpolated into the text, and it was validated as a lowercase identifier;

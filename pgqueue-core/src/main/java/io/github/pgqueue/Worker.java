@@ -1,5 +1,10 @@
 package io.github.pgqueue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.pgqueue.internal.Borrowed;
+import io.github.pgqueue.internal.Identifiers;
+import io.github.pgqueue.internal.Lifecycle;
+import io.github.pgqueue.internal.Settings;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -490,13 +495,6 @@ public final class Worker implements AutoCloseable {
     return new long[] {claims, jobs};
   }
 
-  static Duration checkPositive(String setting, Duration value) {
-    if (value == null || value.isNegative() || value.isZero()) {
-      throw new IllegalArgumentException(setting + " must be positive, got: " + value);
-    }
-    return value;
-  }
-
   private static ThreadFactory daemonThreads(String prefix) {
     AtomicInteger n = new AtomicInteger();
     return r -> {
@@ -703,7 +701,7 @@ public final class Worker implements AutoCloseable {
      * @throws IllegalArgumentException if not positive
      */
     public Builder jobTimeout(Duration jobTimeout) {
-      this.jobTimeout = checkPositive("jobTimeout", jobTimeout);
+      this.jobTimeout = Settings.checkPositive("jobTimeout", jobTimeout);
       return this;
     }
 
@@ -716,7 +714,7 @@ public final class Worker implements AutoCloseable {
      * @throws IllegalArgumentException if not positive
      */
     public Builder timeoutGrace(Duration timeoutGrace) {
-      this.timeoutGrace = checkPositive("timeoutGrace", timeoutGrace);
+      this.timeoutGrace = Settings.checkPositive("timeoutGrace", timeoutGrace);
       return this;
     }
 

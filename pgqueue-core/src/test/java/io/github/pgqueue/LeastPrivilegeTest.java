@@ -5,22 +5,18 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.github.pgqueue.testing.postgres.TestDatabase;
-import io.github.pgqueue.testing.postgres.TestPostgres;
+import io.github.pgqueue.testsupport.LeastPrivilege;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.IntStream;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.postgresql.ds.PGSimpleDataSource;
 import org.postgresql.util.PSQLException;
 
 /**
@@ -29,8 +25,9 @@ import org.postgresql.util.PSQLException;
  * role that cannot delete, update or read payloads, and a worker role that claims, completes,
  * retries, rescues and prunes but cannot enqueue or change the schema.
  *
- * <p>Roles are cluster-wide, so this runs on an embedded PostgreSQL of its own, with role names
- * unique to the run, dropped afterwards.
+ * <p>Roles are cluster-wide, so this runs on an embedded PostgreSQL of its own ({@link
+ * LeastPrivilege}), with role names unique to the run, dropped afterwards. The cron role runs the
+ * real scheduler in pgqueue-cron's {@code CronLeastPrivilegeTest}.
  */
 @Tag("process")
 class LeastPrivilegeTest {
@@ -39,92 +36,40 @@ class LeastPrivilegeTest {
 
   static final JobType<Item> ITEM = JobType.of("item", Item.class);
 
-  static TestPostgres server;
+  static LeastPrivilege roles;
   static TestDatabase db;
   static String owner;
   static String web;
   static String worker;
-  static String cron;
-
-  /** The grants of docs/security.md, as the schema owner runs them after migrating. */
-  static String grants(String web, String worker, String cron) {
-    return """
-        GRANT USAGE ON SCHEMA pgqueue TO %1$s, %2$s, %3$s;
-        GRANT SELECT ON pgqueue.schema_migrations TO %1$s, %2$s, %3$s;
-        -- web: enqueue (RETURNING id, ON CONFLICT on (name, unique_key), the duplicate's lookup)
-        GRANT INSERT ON pgqueue.jobs TO %1$s;
-        GRANT SELECT (id, name, unique_key, state) ON pgqueue.jobs TO %1$s;
-        -- worker: claim, complete, retry, rescue, prune; its registry row and heartbeat
-        GRANT SELECT, UPDATE, DELETE ON pgqueue.jobs TO %2$s;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON pgqueue.workers TO %2$s;
-        -- cron: register, lock (FOR UPDATE) and claim firings; enqueue their jobs like web
-        GRANT SELECT, INSERT, UPDATE ON pgqueue.cron_schedules TO %3$s;
-        GRANT INSERT ON pgqueue.jobs TO %3$s;
-        GRANT SELECT (id, name, unique_key, state) ON pgqueue.jobs TO %3$s;
-        """.formatted(web, worker, cron);
-  }
 
   @BeforeAll
   static void setUp() throws SQLException {
-    server = TestPostgres.startEmbedded();
-    db = server.createDatabase("pgqueue");
-    String run = Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xffffffffL).toLowerCase(Locale.ROOT);
-    owner = "pgq_owner_" + run;
-    web = "pgq_web_" + run;
-    worker = "pgq_worker_" + run;
-    cron = "pgq_cron_" + run;
-    adminExecute(
-        "CREATE ROLE " + owner + " LOGIN",
-        "CREATE ROLE " + web + " LOGIN",
-        "CREATE ROLE " + worker + " LOGIN",
-        "CREATE ROLE " + cron + " LOGIN",
-        // The DBA creates the schema for its owner; the owner gets no CREATE on the database.
-        "REVOKE CREATE, TEMPORARY ON DATABASE " + db.name() + " FROM PUBLIC",
-        "CREATE SCHEMA pgqueue AUTHORIZATION " + owner);
+    roles = LeastPrivilege.start();
+    db = roles.db();
+    owner = roles.owner;
+    web = roles.web;
+    worker = roles.worker;
   }
 
   @AfterAll
   static void tearDown() throws SQLException {
-    try {
-      db.drop();
-      try (Connection c = server.adminConnection(); Statement st = c.createStatement()) {
-        for (String role : new String[] {web, worker, cron, owner}) {
-          st.execute("DROP ROLE IF EXISTS " + role);
-        }
-      }
-    } finally {
-      server.close();
-    }
+    roles.close();
   }
 
   static void adminExecute(String... statements) throws SQLException {
-    try (Connection c = db.dataSource().getConnection(); Statement st = c.createStatement()) {
-      for (String s : statements) {
-        st.execute(s);
-      }
-    }
+    roles.adminExecute(statements);
   }
 
   static DataSource as(String role) {
-    PGSimpleDataSource ds = new PGSimpleDataSource();
-    ds.setURL(db.jdbcUrl());
-    ds.setUser(role);
-    return ds;
+    return roles.as(role);
   }
 
   static void executeAs(String role, String sql) throws SQLException {
-    try (Connection c = as(role).getConnection(); Statement st = c.createStatement()) {
-      st.execute(sql);
-    }
+    roles.executeAs(role, sql);
   }
 
   static void migrateAndGrant() throws SQLException {
-    if (Migrator.create(as(owner)).installedVersion() == 0) {
-      Migrator.create(as(owner)).migrate();
-      try (Connection c = as(owner).getConnection(); Statement st = c.createStatement()) {
-        st.execute(grants(web, worker, cron));
-      }
-    }
+    roles.migrateAndGrant();
   }
 
   @Test
@@ -179,38 +124,6 @@ class LeastPrivilegeTest {
           .isInstanceOfSatisfying(PSQLException.class, e -> assertThat(e.getSQLState()).isIn("42501", "42P01"));
     }
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).as("nothing deleted").isEqualTo(6);
-    db.execute("TRUNCATE pgqueue.jobs");
-  }
-
-  /**
-   * The cron scheduler's statements (see {@link CronStatements}; pgqueue-cron cannot be a
-   * dependency here) as the cron role: register a schedule, redefine it, claim a firing and
-   * enqueue its job in one transaction, see a second claim of the same firing refused.
-   */
-  @Test
-  void theCronRoleRegistersClaimsFiringsAndEnqueuesButCannotDeleteJobsOrSchedules() throws SQLException {
-    migrateAndGrant();
-    JobQueue queue = JobQueue.create(as(cron));
-    try (Connection c = as(cron).getConnection()) {
-      CronStatements.Row row = CronStatements.register(c, "pgqueue", "nightly", "cron 0 3 * * * UTC");
-      assertThat(CronStatements.register(c, "pgqueue", "nightly", "cron 0 3 * * * UTC")).isEqualTo(row);
-      row = CronStatements.register(c, "pgqueue", "nightly", "cron 0 4 * * * UTC");
-      java.time.Instant at = row.lastFired().plusSeconds(60);
-      JobId id = CronStatements.fire(c, "pgqueue", queue, "nightly", row, at, ITEM, new Item(1, false));
-      assertThat(id).isNotNull();
-      assertThat(CronStatements.fire(c, "pgqueue", queue, "nightly", row, at, ITEM, new Item(1, false)))
-          .as("the same firing is claimed once").isNull();
-    }
-    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE context = 'cron:nightly'")).isEqualTo(1);
-    for (String forbidden : new String[] {
-        "DELETE FROM pgqueue.cron_schedules",
-        "DELETE FROM pgqueue.jobs",
-        "UPDATE pgqueue.jobs SET priority = 1",
-        "TRUNCATE pgqueue.cron_schedules",
-    }) {
-      assertThatThrownBy(() -> executeAs(cron, forbidden)).as(forbidden)
-          .isInstanceOfSatisfying(PSQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"));
-    }
     db.execute("TRUNCATE pgqueue.jobs");
   }
 

@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.github.pgqueue.testing.postgres.TestDatabase;
-import io.github.pgqueue.testing.postgres.TestPostgres;
+import io.github.pgqueue.testsupport.PgBouncer;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -22,7 +22,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -36,9 +35,7 @@ import org.junit.jupiter.api.Test;
  * PostgreSQL directly it is woken by NOTIFY within milliseconds while claims still go through the
  * pooler; and no "prepared statement does not exist" error appears anywhere.
  *
- * <p>Cron: the scheduler's statements and transactions ({@link CronStatements}; pgqueue-cron cannot
- * be a dependency of this module) run through the pooler: registration, and each firing claimed
- * and enqueued in one transaction, exactly once when two connections race for it.
+ * <p>The cron scheduler through the same pooler is pgqueue-cron's {@code CronPgBouncerTest}.
  */
 @Tag("process")
 class PgBouncerTest {
@@ -47,7 +44,7 @@ class PgBouncerTest {
 
   static final JobType<Item> ITEM = JobType.of("item", Item.class);
 
-  static TestPostgres server;
+  static PgBouncer.Setup setup;
   static TestDatabase db;
   static PgBouncer bouncer;
 
@@ -56,26 +53,16 @@ class PgBouncerTest {
 
   @BeforeAll
   static void start() throws Exception {
-    String reason = PgBouncer.unavailableReason();
-    Assumptions.assumeTrue(reason == null, () -> "PgBouncer tests skipped: " + reason);
-    server = TestPostgres.startEmbedded();
-    db = server.createDatabase("pgqueue");
-    bouncer = PgBouncer.start(server, "transaction");
-    System.out.println("PgBouncer (transaction mode) on port " + bouncer.port + " in front of PostgreSQL on " + server.port());
+    setup = PgBouncer.Setup.startOrSkip("transaction");
+    db = setup.db();
+    bouncer = setup.bouncer();
+    System.out.println("PgBouncer (transaction mode) on port " + bouncer.port + " in front of PostgreSQL on " + setup.server().port());
   }
 
   @AfterAll
   static void stop() throws Exception {
-    try {
-      if (bouncer != null) {
-        String pgbLog = bouncer.log();
-        bouncer.close();
-        assertThat(pgbLog).as("PgBouncer's log").doesNotContainIgnoringCase("prepared statement");
-      }
-    } finally {
-      if (server != null) {
-        server.close();
-      }
+    if (setup != null) {
+      assertThat(setup.stop()).as("PgBouncer's log").doesNotContainIgnoringCase("prepared statement");
     }
   }
 
@@ -201,31 +188,6 @@ class PgBouncerTest {
     } finally {
       worker.close();
     }
-  }
-
-  @Test
-  void cronRegistersAndFiresExactlyOnceThroughPgBouncer() throws Exception {
-    JobQueue queue = JobQueue.create(pooled);
-    CronStatements.Row row;
-    try (Connection c = pooled.getConnection()) {
-      row = CronStatements.register(c, "pgqueue", "every-minute", "every PT1M");
-    }
-    java.time.Instant first = row.lastFired();
-    int fired = 0;
-    for (int k = 1; k <= 20; k++) {
-      java.time.Instant at = first.plusSeconds(60L * k);
-      // Two cron processes fire the same instant on two pooled connections: the second is refused.
-      try (Connection a = pooled.getConnection(); Connection b = pooled.getConnection()) {
-        JobId x = CronStatements.fire(a, "pgqueue", queue, "every-minute", row, at, ITEM, new Item(k, 0));
-        JobId y = CronStatements.fire(b, "pgqueue", queue, "every-minute", row, at, ITEM, new Item(k, 0));
-        assertThat(x == null ^ y == null).as("firing " + k + " claimed exactly once").isTrue();
-        fired++;
-      }
-    }
-    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE context = 'cron:every-minute'")).isEqualTo(fired);
-    assertThat(db.queryLong("SELECT count(DISTINCT run_at) FROM pgqueue.jobs WHERE context = 'cron:every-minute'"))
-        .as("each job runs at its scheduled instant").isEqualTo(fired);
-    db.execute("DELETE FROM pgqueue.cron_schedules");
   }
 
   /** Copies what is written to System.err (where slf4j-simple logs) so the test can read it. */

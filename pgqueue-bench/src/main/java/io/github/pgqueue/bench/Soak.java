@@ -5,12 +5,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.github.pgqueue.Backoff;
-import io.github.pgqueue.BenchAccess;
 import io.github.pgqueue.EnqueueOptions;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobType;
 import io.github.pgqueue.Migrator;
 import io.github.pgqueue.Worker;
+import io.github.pgqueue.internal.BenchAccess;
+import io.github.pgqueue.internal.SharedSecrets;
 import io.github.pgqueue.testing.postgres.TestDatabase;
 import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.io.PrintStream;
@@ -341,7 +342,7 @@ public final class Soak {
     JobQueue q = JobQueue.builder(ds).schema(schema).notify(false).build();
     q.enqueueAll(PROBE, IntStream.range(0, 10).mapToObj(i -> new Work(-i, 0)).toList(),
         EnqueueOptions.builder().queue(PROBE_QUEUE).build());
-    BenchAccess.Raw raw = new BenchAccess.Raw(schema);
+    BenchAccess.Raw raw = SharedSecrets.benchAccess().raw(schema);
     try (Connection c = ds.getConnection()) {
       long owner = raw.registerWorker(c, PROBE.name());
       long t = System.nanoTime();

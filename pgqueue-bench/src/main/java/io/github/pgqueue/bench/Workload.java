@@ -2,11 +2,12 @@ package io.github.pgqueue.bench;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import io.github.pgqueue.BenchAccess;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobType;
 import io.github.pgqueue.Migrator;
 import io.github.pgqueue.Worker;
+import io.github.pgqueue.internal.BenchAccess;
+import io.github.pgqueue.internal.SharedSecrets;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -79,7 +80,7 @@ final class Workload {
       // 1. warm-up: 500 single enqueues with 4 producers, processed at concurrency 10.
       enqueueSingle(queue, 500, 4, 0);
       process(pool, 10, 500, 1);
-      BenchAccess.Raw raw = new BenchAccess.Raw(queue.schema());
+      BenchAccess.Raw raw = SharedSecrets.benchAccess().raw(queue.schema());
 
       // 2. enqueue_single
       long t0 = System.nanoTime();
@@ -196,7 +197,7 @@ final class Workload {
       if (processes == 1) {
         r.put("handlers_done_ms", ms(handlersDone - t0));
       }
-      long[] claims = BenchAccess.claimCounters(worker);
+      long[] claims = SharedSecrets.benchAccess().claimCounters(worker);
       r.put("claims", claims[0]);
       r.put("mean_claim", claims[0] == 0 ? 0 : Math.round(10.0 * claims[1] / claims[0]) / 10.0);
     } finally {

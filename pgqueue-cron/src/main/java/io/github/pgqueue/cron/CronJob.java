@@ -2,6 +2,7 @@ package io.github.pgqueue.cron;
 
 import io.github.pgqueue.EnqueueOptions;
 import io.github.pgqueue.JobType;
+import io.github.pgqueue.internal.Identifiers;
 import java.time.Instant;
 import java.util.function.Function;
 
@@ -50,7 +51,7 @@ public record CronJob<T>(
     CatchUp catchUp) {
 
   /** The longest name accepted, in characters; the same limit as job names. */
-  public static final int MAX_NAME_LENGTH = 200;
+  public static final int MAX_NAME_LENGTH = Identifiers.MAX_JOB_NAME_LENGTH;
 
   /**
    * Validates every part.
@@ -127,36 +128,7 @@ public record CronJob<T>(
   }
 
   private static void checkName(String name) {
-    if (name == null || name.isBlank() || name.length() > MAX_NAME_LENGTH) {
-      throw new IllegalArgumentException(
-          "cron job name must be 1 to " + MAX_NAME_LENGTH + " characters and not blank, got: "
-              + quote(name));
-    }
-    for (int i = 0; i < name.length(); i++) {
-      if (Character.isISOControl(name.charAt(i))) {
-        throw new IllegalArgumentException(
-            "cron job name must not contain control characters, got: " + quote(name));
-      }
-    }
-    if (!name.strip().equals(name)) {
-      throw new IllegalArgumentException(
-          "cron job name must not start or end with whitespace, got: " + quote(name));
-    }
-    // As for job names (core's Identifiers.jobName): PostgreSQL text cannot hold NUL, and the
-    // driver sends an unpaired surrogate as '?', so two different names could collide.
-    if (name.indexOf('\0') >= 0 || name.codePoints().anyMatch(cp -> cp >= Character.MIN_SURROGATE && cp <= Character.MAX_SURROGATE)) {
-      throw new IllegalArgumentException(
-          "cron job name must not contain NUL or an unpaired UTF-16 surrogate, got: " + quote(name));
-    }
-  }
-
-  /** A value quoted for an error message, shortened so a huge value cannot flood a log. */
-  static String quote(String value) {
-    if (value == null) {
-      return "null";
-    }
-    String shown =
-        value.length() > 120 ? value.substring(0, 120) + "...(" + value.length() + " chars)" : value;
-    return "\"" + CronExpression.printable(shown.replace("\\", "\\\\").replace("\"", "\\\"")) + "\"";
+    // The rule of job names, core's one implementation: PostgreSQL stores both as text.
+    Identifiers.name("cron job name", name);
   }
 }

@@ -4,11 +4,11 @@ import io.github.pgqueue.EnqueueOptions;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.PgQueueException;
 import io.github.pgqueue.SchemaVersionException;
+import io.github.pgqueue.internal.Borrowed;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLNonTransientConnectionException;
 import java.sql.SQLTransientConnectionException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
@@ -294,37 +294,35 @@ final class CronRunner implements Runnable {
   private void register(ScheduleState s) {
     for (int attempt = 1; ; attempt++) {
       Connection c = connect("registering " + s);
-      boolean restoreAutoCommit = false;
       try {
-        ScheduleStore.Row row;
-        boolean created = false;
-        String previous = null;
+        Registration done;
         try {
-          restoreAutoCommit = beginTransaction(c);
-          row = store.insertIfAbsent(c, s.name, s.definition);
-          if (row != null) {
-            created = true;
-          } else {
-            row = store.lock(c, s.name);
-            if (row == null) {
-              // Deleted between the two statements; start over.
-              c.rollback();
-              continue;
+          // One READ COMMITTED transaction, committed whatever the pool's defaults (Borrowed).
+          done = Borrowed.transaction(c, false, tx -> {
+            ScheduleStore.Row inserted = store.insertIfAbsent(tx, s.name, s.definition);
+            if (inserted != null) {
+              return new Registration(inserted, true, null);
             }
-            if (!row.definition().equals(s.definition)) {
-              previous = row.definition();
-              row = store.redefine(c, s.name, s.definition);
+            ScheduleStore.Row locked = store.lock(tx, s.name);
+            if (locked == null || locked.definition().equals(s.definition)) {
+              return new Registration(locked, false, null); // null: deleted in between
             }
-          }
-          c.commit();
+            return new Registration(store.redefine(tx, s.name, s.definition), false, locked.definition());
+          });
         } catch (SQLException e) {
-          rollbackQuietly(c);
-          if (isTransient(e) && attempt < TRANSIENT_RETRIES) {
+          if (Borrowed.isTransient(e) && attempt < TRANSIENT_RETRIES) {
             log.debug("pgqueue cron: {}: registering: {} (attempt {}); retrying", s, e, attempt);
             continue;
           }
           throw new DatabaseFailure("registering " + s, e);
         }
+        if (done.row() == null) {
+          // Deleted between the two statements; start over.
+          continue;
+        }
+        ScheduleStore.Row row = done.row();
+        boolean created = done.created();
+        String previous = done.previous();
         database.succeeded(System.nanoTime());
         s.registered = true;
         s.standingDown = false;
@@ -345,10 +343,13 @@ final class CronRunner implements Runnable {
         }
         return;
       } finally {
-        closeQuietly(c, restoreAutoCommit);
+        Borrowed.close(c);
       }
     }
   }
+
+  /** What a registration found or wrote: the row (null if deleted meanwhile), and how it got it. */
+  private record Registration(ScheduleStore.Row row, boolean created, String previous) {}
 
   /** Reads the row again and adopts it. */
   private void refresh(ScheduleState s) {
@@ -356,18 +357,14 @@ final class CronRunner implements Runnable {
     try {
       ScheduleStore.Row row;
       try {
-        row = store.read(c, s.name);
-        if (!c.getAutoCommit()) {
-          c.commit();
-        }
+        row = Borrowed.transaction(c, true, tx -> store.read(tx, s.name));
       } catch (SQLException e) {
-        rollbackQuietly(c);
         throw new DatabaseFailure("reading " + s, e);
       }
       database.succeeded(System.nanoTime());
       adopt(s, row, null);
     } finally {
-      closeQuietly(c, false);
+      Borrowed.close(c);
     }
   }
 
@@ -379,15 +376,19 @@ final class CronRunner implements Runnable {
   private Outcome fire(ScheduleState s, Instant at, boolean enqueue) {
     for (int attempt = 1; ; attempt++) {
       Connection c = connect("claiming firing " + at + " of " + s);
-      boolean restoreAutoCommit = false;
       try {
-        restoreAutoCommit = beginTransaction(c);
-        if (store.claim(c, s.name, at, s.definition, s.origin)) {
+        // The claim and the job's enqueue commit together, or neither does.
+        boolean claimed = Borrowed.transaction(c, false, tx -> {
+          if (!store.claim(tx, s.name, at, s.definition, s.origin)) {
+            return false;
+          }
           if (enqueue) {
             Object payload = payload(s, at);
-            enqueue(c, s.job, payload, at);
+            enqueue(tx, s.job, payload, at);
           }
-          c.commit();
+          return true;
+        });
+        if (claimed) {
           database.succeeded(System.nanoTime());
           s.failures.succeeded(System.nanoTime());
           s.cursor = at;
@@ -397,9 +398,7 @@ final class CronRunner implements Runnable {
           }
           return Outcome.FIRED;
         }
-        c.rollback();
-        ScheduleStore.Row row = store.read(c, s.name);
-        c.commit();
+        ScheduleStore.Row row = Borrowed.transaction(c, true, tx -> store.read(tx, s.name));
         database.succeeded(System.nanoTime());
         Outcome outcome = adopt(s, row, at);
         if (outcome == Outcome.TAKEN && log.isDebugEnabled()) {
@@ -417,14 +416,12 @@ final class CronRunner implements Runnable {
           return Outcome.FAILED;
         }
       } catch (SQLException e) {
-        rollbackQuietly(c);
-        if (isTransient(e) && attempt < TRANSIENT_RETRIES) {
+        if (Borrowed.isTransient(e) && attempt < TRANSIENT_RETRIES) {
           log.debug("pgqueue cron: {}: firing {}: {} (attempt {}); retrying", s, at, e, attempt);
           continue;
         }
         throw new DatabaseFailure("claiming firing " + at + " of " + s, e);
       } catch (JobFailure f) {
-        rollbackQuietly(c);
         if (f.transientFailure && attempt < TRANSIENT_RETRIES) {
           log.debug("pgqueue cron: {}: firing {}: {} (attempt {}); retrying",
               s, at, f.getCause(), attempt);
@@ -435,11 +432,8 @@ final class CronRunner implements Runnable {
         }
         s.failures.failed(f.what, f.getCause(), System.nanoTime());
         return Outcome.FAILED;
-      } catch (RuntimeException e) {
-        rollbackQuietly(c);
-        throw e;
       } finally {
-        closeQuietly(c, restoreAutoCommit);
+        Borrowed.close(c);
       }
     }
   }
@@ -465,7 +459,7 @@ final class CronRunner implements Runnable {
       throw new JobFailure("enqueueing firing " + at, e, false, true);
     } catch (PgQueueException e) {
       SQLException sql = sqlCause(e);
-      throw new JobFailure("enqueueing firing " + at, e, sql != null && isTransient(sql),
+      throw new JobFailure("enqueueing firing " + at, e, sql != null && Borrowed.isTransient(sql),
           sql != null && isConnectionFailure(sql));
     } catch (RuntimeException e) {
       // IllegalArgumentException: a null payload, one that cannot be encoded or is too large.
@@ -526,11 +520,6 @@ final class CronRunner implements Runnable {
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  static boolean isTransient(SQLException e) {
-    String state = e.getSQLState();
-    return "40P01".equals(state) || "40001".equals(state);
-  }
-
   private static boolean isConnectionFailure(SQLException e) {
     String state = e.getSQLState();
     return e instanceof SQLTransientConnectionException
@@ -549,65 +538,6 @@ final class CronRunner implements Runnable {
 
   private static Instant max(Instant a, Instant b) {
     return a.isAfter(b) ? a : b;
-  }
-
-  private static void rollbackQuietly(Connection c) {
-    try {
-      if (!c.getAutoCommit()) {
-        c.rollback();
-      }
-    } catch (SQLException | RuntimeException ignored) {
-      // The connection is broken; closing it discards the transaction anyway.
-    }
-  }
-
-  /**
-   * Starts a READ COMMITTED transaction, whatever the pool's defaults: turns autocommit off if it
-   * is on (returns whether it was, to restore it afterwards) and sets the isolation of this
-   * transaction only. Under REPEATABLE READ or SERIALIZABLE a claim that met a concurrent one
-   * would fail with serialization errors instead of waiting and re-reading the row.
-   *
-   * <p>These are the rules core's package-private {@code Borrowed} applies to every connection
-   * pgqueue borrows (commit what is meant, READ COMMITTED, hand the connection back as it came,
-   * a failing close after the work is only logged), kept here in the smallest code until
-   * {@code Borrowed} moves to a package both modules share.
-   */
-  private static boolean beginTransaction(Connection c) throws SQLException {
-    boolean wasOn = c.getAutoCommit();
-    if (wasOn) {
-      c.setAutoCommit(false);
-    }
-    try (Statement st = c.createStatement()) {
-      // SET TRANSACTION, not SET SESSION: the connection goes back with its own default.
-      st.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-    } catch (SQLException e) {
-      if (wasOn) {
-        try {
-          c.setAutoCommit(true);
-        } catch (SQLException ignored) {
-          // Broken connection: the pool discards it.
-        }
-      }
-      throw e;
-    }
-    return wasOn;
-  }
-
-  private static void closeQuietly(Connection c, boolean restoreAutoCommit) {
-    if (restoreAutoCommit) {
-      try {
-        // Hand a pooled connection back in the state it came in; the transaction has ended.
-        c.setAutoCommit(true);
-      } catch (SQLException | RuntimeException ignored) {
-        // Broken connection: the pool will discard it.
-      }
-    }
-    try {
-      c.close();
-    } catch (SQLException | RuntimeException e) {
-      // The transaction has been committed or rolled back already: what it did stands.
-      log.warn("pgqueue cron: closing a borrowed connection failed after its work was done; carrying on", e);
-    }
   }
 
   /** The database failed us; every cron job waits for the database backoff. */

@@ -4,6 +4,7 @@ import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.Migrator;
 import io.github.pgqueue.PgQueueException;
 import io.github.pgqueue.SchemaVersionException;
+import io.github.pgqueue.internal.Lifecycle;
 import java.time.Duration;
 import java.time.InstantSource;
 import java.util.ArrayList;

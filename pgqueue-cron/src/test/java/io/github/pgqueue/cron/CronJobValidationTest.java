@@ -89,14 +89,14 @@ class CronJobValidationTest {
         .hasMessageStartingWith("cron job name must be 1 to 200 characters and not blank, got: \"xxx")
         .hasMessageContaining("(201 chars)");
     assertThatThrownBy(() -> job("nightly\nreport"))
-        .hasMessage("cron job name must not contain control characters, got: \"nightly\\u000Areport\"");
+        .hasMessage("cron job name must not contain control characters, got: \"nightly\\u000areport\"");
     assertThatThrownBy(() -> job(" nightly"))
         .hasMessage("cron job name must not start or end with whitespace, got: \" nightly\"");
     assertThatThrownBy(() -> job("night\0ly")).hasMessageStartingWith("cron job name must not contain control");
     assertThatThrownBy(() -> job("night\uD800ly"))
-        .hasMessageStartingWith("cron job name must not contain NUL or an unpaired UTF-16 surrogate");
+        .hasMessageStartingWith("cron job name must not contain an unpaired UTF-16 surrogate (U+D800 at index 5;");
     assertThatThrownBy(() -> job("night\uDC00"))
-        .hasMessageStartingWith("cron job name must not contain NUL or an unpaired UTF-16 surrogate");
+        .hasMessageStartingWith("cron job name must not contain an unpaired UTF-16 surrogate (U+DC00 at index 5;");
     assertThat(job("nightly \uD83D\uDE34").name()).as("a paired surrogate (an emoji) is fine")
         .isEqualTo("nightly \uD83D\uDE34");
     assertThat(job("x".repeat(200)).name()).hasSize(200);

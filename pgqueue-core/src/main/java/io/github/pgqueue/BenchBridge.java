@@ -1,5 +1,7 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.BenchAccess;
+import io.github.pgqueue.internal.SharedSecrets;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -7,34 +9,47 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The benchmark's window into pgqueue's package-private parts: the raw-SQL ceiling runs the very
- * statements of {@link Sql} through {@link JobStore}, without fetchers, completer, threads or
- * pools; and the worker's claim counters give the batch size it actually reached.
+ * Core's implementation of the benchmark's bridge ({@link BenchAccess}): the raw-SQL ceiling runs
+ * the very statements of {@link Sql} through {@link JobStore}, and the worker's claim counters give
+ * the batch size it reached. It registers itself with {@link SharedSecrets} when initialised, so
+ * {@code Sql}, {@code JobStore} and this class stay package-private.
  */
-public final class BenchAccess {
-  private BenchAccess() {}
+final class BenchBridge implements BenchAccess {
 
-  /** Claim statements and jobs claimed by a worker since it started. */
-  public static long[] claimCounters(Worker worker) {
+  static {
+    SharedSecrets.setBenchAccess(new BenchBridge());
+  }
+
+  private BenchBridge() {}
+
+  @Override
+  public long[] claimCounters(Worker worker) {
     return worker.claimCounters();
   }
 
+  @Override
+  public BenchAccess.Raw raw(String schema) {
+    return new Raw(schema);
+  }
+
   /** The raw statements of one schema. */
-  public static final class Raw {
+  private static final class Raw implements BenchAccess.Raw {
     private final JobStore store;
     /** Claim tokens, as a worker process keeps them: never repeated for one registration. */
     private final java.util.concurrent.atomic.AtomicLong tokens = new java.util.concurrent.atomic.AtomicLong();
 
-    public Raw(String schema) {
+    Raw(String schema) {
       this.store = new JobStore(new Sql(schema));
     }
 
     /** One job of {@code name} with payload {@code {"n": i}}, as JobQueue.enqueue writes it. */
+    @Override
     public void insert(Connection c, String name, int i, boolean notify) throws SQLException {
       store.insert(c, row(name, i), notify);
     }
 
     /** A batch, as JobQueue.enqueueAll writes it (one unnest insert; no NOTIFY). */
+    @Override
     public void insertAll(Connection c, String name, int from, int count) throws SQLException {
       List<JobStore.Row> rows = new ArrayList<>(count);
       for (int i = from; i < from + count; i++) {
@@ -44,6 +59,7 @@ public final class BenchAccess {
     }
 
     /** One claim of up to {@code limit} jobs then one delete of them, as a worker would. */
+    @Override
     public int claimAndComplete(Connection c, String name, int limit, long owner) throws SQLException {
       List<ClaimedJob> jobs = store.claim(c, EnqueueOptions.DEFAULT_QUEUE, new String[] {name}, limit, owner, tokens.incrementAndGet());
       if (jobs.isEmpty()) {
@@ -58,6 +74,7 @@ public final class BenchAccess {
     }
 
     /** Runs the claim statement of pgqueue-core itself on one queue; returns the ids claimed. */
+    @Override
     public List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException {
       List<Long> ids = new ArrayList<>();
       for (ClaimedJob j : store.claim(c, queue, new String[] {name}, limit, owner, tokens.incrementAndGet())) {
@@ -71,12 +88,14 @@ public final class BenchAccess {
      * it registers with a stale threshold of a day: the claim refuses an owner whose row is older
      * than half its threshold. Remove it with {@link #deregisterWorker}.
      */
+    @Override
     public long registerWorker(Connection c, String name) throws SQLException {
       return store.registerWorker(c, "raw-ceiling", ProcessHandle.current().pid(),
           new String[] {EnqueueOptions.DEFAULT_QUEUE}, new String[] {name}, 5_000, 86_400_000L);
     }
 
     /** Removes a row made by {@link #registerWorker}. */
+    @Override
     public void deregisterWorker(Connection c, long id) throws SQLException {
       store.deregisterWorker(c, id);
     }

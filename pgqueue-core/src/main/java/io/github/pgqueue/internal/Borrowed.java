@@ -1,4 +1,4 @@
-package io.github.pgqueue;
+package io.github.pgqueue.internal;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -38,8 +38,10 @@ import org.slf4j.LoggerFactory;
  * trip, as before. Whether a session defaults to READ COMMITTED is asked once per physical
  * connection ({@link Connection#getTransactionIsolation()} costs a round trip in pgjdbc) and
  * remembered until a serialization failure says otherwise.
+ *
+ * <p>Every pgqueue module that borrows connections (core, cron) goes through this class.
  */
-final class Borrowed {
+public final class Borrowed {
 
   private static final Logger log = LoggerFactory.getLogger(Borrowed.class);
 
@@ -52,7 +54,7 @@ final class Borrowed {
    * The connection failed while a commit was in flight: the work may or may not be committed.
    * Keeps the SQL state of the driver's failure, which is its cause.
    */
-  static final class OutcomeUnknown extends SQLException {
+  public static final class OutcomeUnknown extends SQLException {
     private static final long serialVersionUID = 1L;
 
     OutcomeUnknown(SQLException cause) {
@@ -61,8 +63,13 @@ final class Borrowed {
     }
   }
 
-  /** Whether {@code e} (or a cause of it) says the outcome of the work is unknown. */
-  static boolean outcomeUnknown(Throwable e) {
+  /**
+   * Whether {@code e} (or a cause of it) says the outcome of the work is unknown.
+   *
+   * @param e the failure
+   * @return true if an {@link OutcomeUnknown} is in its cause chain
+   */
+  public static boolean outcomeUnknown(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof OutcomeUnknown) {
         return true;
@@ -71,15 +78,43 @@ final class Borrowed {
     return false;
   }
 
-  /** A connection failure (SQL state class 08, or none at all, as pgjdbc reports some I/O errors). */
-  static boolean connectionFailure(SQLException e) {
+  /**
+   * A connection failure (SQL state class 08, or none at all, as pgjdbc reports some I/O errors).
+   *
+   * @param e the failure
+   * @return true if the connection failed
+   */
+  public static boolean connectionFailure(SQLException e) {
     String state = e.getSQLState();
     return state == null || state.startsWith("08");
   }
 
-  /** Work on a borrowed connection. */
+  /**
+   * Whether a transaction that failed with {@code e} may be retried at once: a deadlock (40P01) or
+   * a serialization failure (40001). PostgreSQL rolled it back and nothing of it was written.
+   *
+   * @param e the failure
+   * @return true if the transaction may be run again
+   */
+  public static boolean isTransient(SQLException e) {
+    String state = e.getSQLState();
+    return "40P01".equals(state) || "40001".equals(state);
+  }
+
+  /**
+   * Work on a borrowed connection.
+   *
+   * @param <R> what the work returns
+   */
   @FunctionalInterface
-  interface Work<R> {
+  public interface Work<R> {
+    /**
+     * Runs the work; it must not commit, roll back or close the connection.
+     *
+     * @param c the connection
+     * @return the result
+     * @throws SQLException as the statements throw it
+     */
     R run(Connection c) throws SQLException;
   }
 
@@ -87,10 +122,16 @@ final class Borrowed {
    * Borrows a connection, runs {@code work} in one READ COMMITTED transaction, commits, and returns
    * the connection as it came.
    *
+   * @param dataSource where to borrow the connection
    * @param singleStatement true when the work is one statement, atomic on its own: on a connection
    *     in autocommit at READ COMMITTED it then runs without an explicit transaction
+   * @param work the work
+   * @param <R> what the work returns
+   * @return what the work returned, once committed
+   * @throws SQLException as the work, the commit or the connection throws it (an {@link
+   *     OutcomeUnknown} when the commit's outcome is unknown)
    */
-  static <R> R transaction(DataSource dataSource, boolean singleStatement, Work<R> work) throws SQLException {
+  public static <R> R transaction(DataSource dataSource, boolean singleStatement, Work<R> work) throws SQLException {
     Connection c = dataSource.getConnection();
     R result;
     try {
@@ -103,8 +144,17 @@ final class Borrowed {
     return result;
   }
 
-  /** As {@link #transaction(DataSource, boolean, Work)}, on a connection the caller holds and closes. */
-  static <R> R transaction(Connection c, boolean singleStatement, Work<R> work) throws SQLException {
+  /**
+   * As {@link #transaction(DataSource, boolean, Work)}, on a connection the caller holds and closes.
+   *
+   * @param c the connection, with no transaction open
+   * @param singleStatement true when the work is one statement, atomic on its own
+   * @param work the work
+   * @param <R> what the work returns
+   * @return what the work returned, once committed
+   * @throws SQLException as the work, the commit or the connection throws it
+   */
+  public static <R> R transaction(Connection c, boolean singleStatement, Work<R> work) throws SQLException {
     boolean autoCommit = c.getAutoCommit();
     boolean readCommitted = readCommittedByDefault(c);
     if (autoCommit && singleStatement && readCommitted) {
@@ -152,8 +202,14 @@ final class Borrowed {
   /**
    * Runs {@code work} with autocommit on (for statements that must not run in a transaction, such
    * as LISTEN on a dedicated connection or a NOTIFY probe), restoring the connection's setting.
+   *
+   * @param c the connection, with no transaction open
+   * @param work the work
+   * @param <R> what the work returns
+   * @return what the work returned
+   * @throws SQLException as the work or the connection throws it
    */
-  static <R> R autocommit(Connection c, Work<R> work) throws SQLException {
+  public static <R> R autocommit(Connection c, Work<R> work) throws SQLException {
     boolean autoCommit = c.getAutoCommit();
     if (!autoCommit) {
       c.setAutoCommit(true); // commits nothing: a freshly borrowed connection has no open transaction
@@ -167,8 +223,14 @@ final class Borrowed {
     }
   }
 
-  /** Whether the session of {@code c} starts its transactions at READ COMMITTED (or below). */
-  static boolean readCommittedByDefault(Connection c) throws SQLException {
+  /**
+   * Whether the session of {@code c} starts its transactions at READ COMMITTED (or below).
+   *
+   * @param c the connection
+   * @return true if it does
+   * @throws SQLException if the connection fails
+   */
+  public static boolean readCommittedByDefault(Connection c) throws SQLException {
     Object key = physical(c);
     Boolean known = READ_COMMITTED.get(key);
     if (known != null) {
@@ -180,8 +242,12 @@ final class Borrowed {
     return rc;
   }
 
-  /** Closes a connection whose work succeeded; a failing close is logged, not thrown. */
-  static void close(Connection c) {
+  /**
+   * Closes a connection whose work succeeded; a failing close is logged, not thrown.
+   *
+   * @param c the connection
+   */
+  public static void close(Connection c) {
     try {
       c.close();
     } catch (SQLException | RuntimeException e) {

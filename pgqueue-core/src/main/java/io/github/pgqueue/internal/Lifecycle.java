@@ -1,11 +1,11 @@
-package io.github.pgqueue.cron;
+package io.github.pgqueue.internal;
 
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
- * The start/close rules of a long-lived part (the {@link CronScheduler}; pgqueue-core's worker
- * keeps an identical copy of this class, so both follow the same rules), thread-safe:
+ * The start/close rules of a long-lived part (the worker in pgqueue-core, the cron scheduler in
+ * pgqueue-cron: both use this class, so both follow the same rules), thread-safe:
  *
  * <ul>
  *   <li>{@code start()} on a new instance starts it. A second {@code start()} while it is starting
@@ -25,10 +25,20 @@ import java.util.function.Supplier;
  *
  * @param <P> what a start creates and a close stops
  */
-final class Lifecycle<P> {
+public final class Lifecycle<P> {
 
-  enum Phase {
-    NEW, STARTING, RUNNING, CLOSING, CLOSED
+  /** Where an instance is in its life. */
+  public enum Phase {
+    /** Built, never started. */
+    NEW,
+    /** A start is in progress. */
+    STARTING,
+    /** Started. */
+    RUNNING,
+    /** A close is in progress. */
+    CLOSING,
+    /** Closed; it cannot start again. */
+    CLOSED
   }
 
   private final String what;
@@ -36,7 +46,12 @@ final class Lifecycle<P> {
   private boolean closeRequested; // guarded by this: close() came while starting
   private volatile P parts; // written under this; read by any thread
 
-  Lifecycle(String what) {
+  /**
+   * A new instance, in phase {@link Phase#NEW}.
+   *
+   * @param what the part's name for error messages ("worker", "CronScheduler")
+   */
+  public Lifecycle(String what) {
     this.what = what;
   }
 
@@ -47,7 +62,7 @@ final class Lifecycle<P> {
    * @param stopper stops the parts; used when close() came while starting
    * @throws IllegalStateException if closed, or closed while starting
    */
-  void start(Supplier<P> starter, java.util.function.Consumer<P> stopper) {
+  public void start(Supplier<P> starter, java.util.function.Consumer<P> stopper) {
     synchronized (this) {
       boolean interrupted = false;
       while (phase == Phase.STARTING) {
@@ -103,7 +118,7 @@ final class Lifecycle<P> {
    * @param stopper stops the parts of a running instance
    * @param waitNanos how long to wait for a start or another close in progress
    */
-  void close(java.util.function.Consumer<P> stopper, long waitNanos) {
+  public void close(java.util.function.Consumer<P> stopper, long waitNanos) {
     P toStop;
     synchronized (this) {
       switch (phase) {
@@ -135,21 +150,39 @@ final class Lifecycle<P> {
     }
   }
 
-  /** The parts of a started instance (also while it closes, and after), or null if never started. */
-  P parts() {
+  /**
+   * The parts of a started instance (also while it closes, and after).
+   *
+   * @return the parts, or null if never started
+   */
+  public P parts() {
     return parts;
   }
 
-  synchronized Phase phase() {
+  /**
+   * The phase now.
+   *
+   * @return the phase
+   */
+  public synchronized Phase phase() {
     return phase;
   }
 
-  synchronized boolean isRunning() {
+  /**
+   * Whether it is running (started, not closing).
+   *
+   * @return true if running
+   */
+  public synchronized boolean isRunning() {
     return phase == Phase.RUNNING;
   }
 
-  /** Whether it is starting, running or closing. */
-  synchronized boolean isActive() {
+  /**
+   * Whether it is starting, running or closing.
+   *
+   * @return true if active
+   */
+  public synchronized boolean isActive() {
     return phase == Phase.STARTING || phase == Phase.RUNNING || phase == Phase.CLOSING;
   }
 

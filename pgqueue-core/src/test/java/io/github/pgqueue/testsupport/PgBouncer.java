@@ -1,5 +1,6 @@
-package io.github.pgqueue;
+package io.github.pgqueue.testsupport;
 
+import io.github.pgqueue.testing.postgres.TestDatabase;
 import io.github.pgqueue.testing.postgres.TestPostgres;
 import java.io.File;
 import java.io.IOException;
@@ -16,18 +17,23 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 import org.awaitility.Awaitility;
+import org.junit.jupiter.api.Assumptions;
 
 /**
  * A real PgBouncer (Debian's package, {@code apt-get install -y pgbouncer}) in transaction mode on a
  * free loopback port, in front of a test server, started and stopped by the test. PgBouncer refuses
  * to run as root, so as root it runs as {@code postgres} (or {@code nobody}) through {@code
  * runuser}, with a temporary directory of its own for its configuration, log and pid file.
+ *
+ * <p>Shared with pgqueue-cron's tests through core's test jar.
  */
-final class PgBouncer implements AutoCloseable {
+public final class PgBouncer implements AutoCloseable {
 
-  static final String BINARY = "/usr/sbin/pgbouncer";
+  /** Where Debian installs it. */
+  public static final String BINARY = "/usr/sbin/pgbouncer";
 
-  final int port;
+  /** The loopback port it listens on. */
+  public final int port;
   private final Path dir;
   private final Process process;
 
@@ -37,8 +43,44 @@ final class PgBouncer implements AutoCloseable {
     this.process = process;
   }
 
+  /**
+   * The tests' usual setup: an embedded PostgreSQL with one database (schema {@code pgqueue}),
+   * behind a PgBouncer.
+   *
+   * @param server the server
+   * @param db its database
+   * @param bouncer the PgBouncer in front of it
+   */
+  public record Setup(TestPostgres server, TestDatabase db, PgBouncer bouncer) {
+
+    /** Starts all three, or skips the calling test class (a JUnit assumption) where PgBouncer cannot run. */
+    public static Setup startOrSkip(String poolMode) throws Exception {
+      String reason = unavailableReason();
+      Assumptions.assumeTrue(reason == null, () -> "PgBouncer tests skipped: " + reason);
+      TestPostgres server = TestPostgres.startEmbedded();
+      try {
+        TestDatabase db = server.createDatabase("pgqueue");
+        return new Setup(server, db, start(server, poolMode));
+      } catch (Exception | Error e) {
+        server.close();
+        throw e;
+      }
+    }
+
+    /** Stops PgBouncer and the server; returns PgBouncer's log, for the caller to check. */
+    public String stop() throws InterruptedException {
+      try {
+        String log = bouncer.log();
+        bouncer.close();
+        return log;
+      } finally {
+        server.close();
+      }
+    }
+  }
+
   /** Why PgBouncer cannot run here, or null if it can. */
-  static String unavailableReason() {
+  public static String unavailableReason() {
     if (!new File(BINARY).canExecute()) {
       return BINARY + " not found: install Debian's PgBouncer with `apt-get install -y pgbouncer` (.ci/run does)";
     }
@@ -48,7 +90,8 @@ final class PgBouncer implements AutoCloseable {
     return null;
   }
 
-  static PgBouncer start(TestPostgres server, String poolMode) throws Exception {
+  /** Starts one in front of {@code server} in {@code poolMode} ("transaction", "session"). */
+  public static PgBouncer start(TestPostgres server, String poolMode) throws Exception {
     Path dir = Files.createTempDirectory("pgqueue-pgbouncer");
     int port;
     try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -105,12 +148,13 @@ final class PgBouncer implements AutoCloseable {
     return b;
   }
 
-  String jdbcUrl(String database, String params) {
+  /** A JDBC URL to {@code database} through this PgBouncer, with URL parameters {@code params}. */
+  public String jdbcUrl(String database, String params) {
     return "jdbc:postgresql://127.0.0.1:" + port + "/" + database + (params.isEmpty() ? "" : "?" + params);
   }
 
   /** PgBouncer's own log, for assertions and failure messages. */
-  String log() {
+  public String log() {
     try {
       Path log = dir.resolve("pgbouncer.log");
       Path out = dir.resolve("stdout.txt");

@@ -1,0 +1,109 @@
+package io.github.pgqueue.internal;
+
+import io.github.pgqueue.Worker;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.List;
+
+/**
+ * The benchmark's window into pgqueue-core's package-private parts (the JDK's {@code
+ * SharedSecrets} pattern): the raw-SQL ceiling runs the very statements of core's {@code Sql}
+ * through its {@code JobStore}, without fetchers, completer, threads or pools; and the worker's
+ * claim counters give the batch size it actually reached. Core implements it in a package-private
+ * class that registers itself with {@link SharedSecrets} when it is initialised, so those classes
+ * stay package-private and no other module puts a class into core's package.
+ *
+ * <p>Unsupported for users, like everything in this package.
+ */
+public interface BenchAccess {
+
+  /**
+   * Claim statements and jobs claimed by a worker since it started.
+   *
+   * @param worker the worker
+   * @return {claim statements, jobs claimed}
+   */
+  long[] claimCounters(Worker worker);
+
+  /**
+   * The raw statements of one schema.
+   *
+   * @param schema a valid schema name
+   * @return the statements
+   * @throws IllegalArgumentException if the schema name is invalid
+   */
+  Raw raw(String schema);
+
+  /** Core's own statements, run on a connection the caller holds (and commits). */
+  interface Raw {
+
+    /**
+     * One job of {@code name} with payload {@code {"n": i}}, as {@code JobQueue.enqueue} writes it.
+     *
+     * @param c the connection
+     * @param name the job name
+     * @param i the payload's number
+     * @param notify whether to send the NOTIFY an enqueue of a due job sends
+     * @throws SQLException as the statement throws it
+     */
+    void insert(Connection c, String name, int i, boolean notify) throws SQLException;
+
+    /**
+     * A batch, as {@code JobQueue.enqueueAll} writes it (one unnest insert; no NOTIFY).
+     *
+     * @param c the connection
+     * @param name the job name
+     * @param from the first payload's number
+     * @param count how many jobs
+     * @throws SQLException as the statement throws it
+     */
+    void insertAll(Connection c, String name, int from, int count) throws SQLException;
+
+    /**
+     * One claim of up to {@code limit} jobs on the default queue, then one delete of them, as a
+     * worker would.
+     *
+     * @param c the connection
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id (see {@link #registerWorker})
+     * @return how many jobs were claimed and completed
+     * @throws SQLException as the statements throw it
+     */
+    int claimAndComplete(Connection c, String name, int limit, long owner) throws SQLException;
+
+    /**
+     * Runs the claim statement of pgqueue-core itself on one queue.
+     *
+     * @param c the connection
+     * @param queue the queue
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id
+     * @return the ids claimed
+     * @throws SQLException as the statement throws it
+     */
+    List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException;
+
+    /**
+     * Registers a worker row so claims have a lock owner. It never heartbeats, so it registers
+     * with a stale threshold of a day: the claim refuses an owner whose row is older than half
+     * its threshold. Remove it with {@link #deregisterWorker}.
+     *
+     * @param c the connection
+     * @param name the job name it handles
+     * @return its id
+     * @throws SQLException as the statement throws it
+     */
+    long registerWorker(Connection c, String name) throws SQLException;
+
+    /**
+     * Removes a row made by {@link #registerWorker}.
+     *
+     * @param c the connection
+     * @param id its id
+     * @throws SQLException as the statement throws it
+     */
+    void deregisterWorker(Connection c, long id) throws SQLException;
+  }
+}
