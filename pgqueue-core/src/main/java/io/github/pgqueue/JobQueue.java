@@ -396,14 +396,30 @@ public final class JobQueue {
    * Makes a discarded job available again now, with a fresh attempt budget (its errors are kept),
    * or makes a scheduled job due now. A running job cannot be retried.
    *
+   * <p>The change is one statement; only when it changes nothing is a second read made, to say why
+   * (see {@link AdminResult} for how that read stays truthful under concurrent changes).
+   *
    * @param id the job
-   * @return true if the job was changed; false if it does not exist, is running, or is discarded
-   *     with a unique key that another pending or running job now holds
+   * @return {@link AdminResult.Status#DONE} (state {@link JobState#AVAILABLE}) if the job was made
+   *     available now; {@link AdminResult.Status#NOT_FOUND} if no such job exists; {@link
+   *     AdminResult.Status#WRONG_STATE} (state {@link JobState#RUNNING}) if it is running; {@link
+   *     AdminResult.Status#KEY_TAKEN} if it is discarded with a unique key that another pending or
+   *     running job of its name now holds, with that job's id
    * @throws PgQueueException if the write fails
    */
-  public boolean retry(JobId id) {
+  public AdminResult retry(JobId id) {
     Objects.requireNonNull(id, "id");
-    return write("retrying job " + id, c -> store.retry(c, id.value()));
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return write("retrying job " + id, c -> store.retry(c, id.value()));
+      } catch (PgQueueException e) {
+        // A job with the same key was enqueued while the retry ran (unique violation): the next
+        // try sees it and reports KEY_TAKEN.
+        if (attempt >= 3 || !(e.getCause() instanceof SQLException s) || !"23505".equals(s.getSQLState())) {
+          throw e;
+        }
+      }
+    }
   }
 
   /**
@@ -412,11 +428,14 @@ public final class JobQueue {
    * {@link JobContext#cancel}.
    *
    * @param id the job
-   * @param reason why, kept with the job
-   * @return true if the job was cancelled; false if it does not exist or is not available
+   * @param reason why, kept with the job; null records "cancelled"
+   * @return {@link AdminResult.Status#DONE} (state {@link JobState#DISCARDED}) if the job was
+   *     cancelled; {@link AdminResult.Status#NOT_FOUND} if no such job exists; {@link
+   *     AdminResult.Status#WRONG_STATE} with the state found if it is running or already discarded
+   * @throws IllegalArgumentException if the reason contains a NUL character or a lone surrogate
    * @throws PgQueueException if the write fails
    */
-  public boolean cancel(JobId id, String reason) {
+  public AdminResult cancel(JobId id, String reason) {
     Objects.requireNonNull(id, "id");
     String r = reason == null ? "cancelled" : reason;
     Identifiers.checkStorable("reason", r);
@@ -429,12 +448,56 @@ public final class JobQueue {
    * {@link #cancel}, which keeps a record.
    *
    * @param id the job
-   * @return true if a row was deleted
+   * @return {@link AdminResult.Status#DONE} (state null: the row is gone) if the job was deleted;
+   *     {@link AdminResult.Status#NOT_FOUND} if no such job exists (including one deleted
+   *     concurrently); {@link AdminResult.Status#WRONG_STATE} (state {@link JobState#RUNNING}) if it
+   *     is running
    * @throws PgQueueException if the write fails
    */
-  public boolean delete(JobId id) {
+  public AdminResult delete(JobId id) {
     Objects.requireNonNull(id, "id");
     return write("deleting job " + id, c -> store.delete(c, id.value()));
+  }
+
+  /**
+   * One page of jobs matching {@code query}, paged by key: pass the page's {@link
+   * JobPage#nextCursor()} to {@link JobQuery#after(String)} for the next one. The order, the time
+   * column and the index each shape uses are described on {@link JobQuery}; no page costs an
+   * offset or a count. Each page is read in one statement, a consistent snapshot.
+   *
+   * @param query the filters, order, page size and cursor
+   * @return the page
+   * @throws PgQueueException if the read fails
+   */
+  public JobPage jobs(JobQuery query) {
+    Objects.requireNonNull(query, "query");
+    checkSchema();
+    try {
+      return Borrowed.transaction(dataSource, true, c -> store.jobs(c, query));
+    } catch (SQLException e) {
+      throw new PgQueueException("querying jobs (" + query + ") failed", e);
+    }
+  }
+
+  /**
+   * As {@link #jobs(JobQuery)}, on the caller's connection and in its transaction: it sees the
+   * jobs that transaction enqueued and has not committed yet. Never commits, rolls back or closes
+   * {@code connection}.
+   *
+   * @param connection the caller's connection
+   * @param query the filters, order, page size and cursor
+   * @return the page
+   * @throws PgQueueException if the read fails; the caller's transaction is then aborted
+   */
+  public JobPage jobs(Connection connection, JobQuery query) {
+    Objects.requireNonNull(connection, "connection");
+    Objects.requireNonNull(query, "query");
+    checkSchema();
+    try {
+      return store.jobs(connection, query);
+    } catch (SQLException e) {
+      throw new PgQueueException("querying jobs (" + query + ") failed", e);
+    }
   }
 
   /**

@@ -470,25 +470,146 @@ final class JobStore {
 
   // ---- administration -------------------------------------------------------------------------
 
-  boolean retry(Connection c, long id) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.retryJob)) {
-      ps.setLong(1, id);
-      return ps.executeUpdate() == 1;
+  /**
+   * How often an admin write is tried again when it changed nothing but the follow-up read found the
+   * job in a state that allows it (the job changed between the two statements).
+   */
+  private static final int ADMIN_RACE_RETRIES = 10;
+
+  /** An admin write on one job: binds its parameters and runs; true when it changed the row. */
+  @FunctionalInterface
+  private interface AdminWrite {
+    boolean run(Connection c) throws SQLException;
+  }
+
+  /**
+   * Runs {@code write}; when it changed nothing, reads the job to say why. The read is only
+   * believed when its state is one the operation refuses (or, for a retry, another job holds the
+   * key); a state that allows the operation means the job changed in between, and the write is
+   * tried again. So the reason returned was true at the time of the read.
+   *
+   * @param allowed the states the operation applies to
+   * @param keyMatters whether a holder of the job's unique key refuses the operation (retry)
+   * @param after the job's state once the write is done (null: the row is gone)
+   */
+  private AdminResult admin(Connection c, long id, AdminWrite write, Set<JobState> allowed,
+      boolean keyMatters, JobState after) throws SQLException {
+    for (int attempt = 0; attempt <= ADMIN_RACE_RETRIES; attempt++) {
+      if (write.run(c)) {
+        return AdminResult.done(after);
+      }
+      try (PreparedStatement ps = c.prepareStatement(sql.adminProbe)) {
+        ps.setLong(1, id);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            return AdminResult.notFound();
+          }
+          JobState state = JobState.fromDb(rs.getString(1));
+          long holder = rs.getLong(2);
+          boolean held = !rs.wasNull();
+          if (!allowed.contains(state)) {
+            return AdminResult.wrongState(state);
+          }
+          if (keyMatters && held) {
+            return AdminResult.keyTaken(state, new JobId(holder));
+          }
+        }
+      }
+    }
+    throw new PgQueueException("job " + id + " kept changing state; try again");
+  }
+
+  private static boolean returnsRow(PreparedStatement ps) throws SQLException {
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next();
     }
   }
 
-  boolean cancel(Connection c, long id, String reason) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.cancelJob)) {
-      ps.setString(1, reason);
-      ps.setLong(2, id);
-      return ps.executeUpdate() == 1;
-    }
+  /** Runs {@link Sql#retryJob}, then {@link Sql#adminProbe} if it changed nothing. */
+  AdminResult retry(Connection c, long id) throws SQLException {
+    return admin(c, id, conn -> {
+      try (PreparedStatement ps = conn.prepareStatement(sql.retryJob)) {
+        ps.setLong(1, id);
+        return returnsRow(ps);
+      }
+    }, Set.of(JobState.AVAILABLE, JobState.DISCARDED), true, JobState.AVAILABLE);
   }
 
-  boolean delete(Connection c, long id) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.deleteJob)) {
-      ps.setLong(1, id);
-      return ps.executeUpdate() == 1;
+  /** Runs {@link Sql#cancelJob}, then {@link Sql#adminProbe} if it changed nothing. */
+  AdminResult cancel(Connection c, long id, String reason) throws SQLException {
+    return admin(c, id, conn -> {
+      try (PreparedStatement ps = conn.prepareStatement(sql.cancelJob)) {
+        ps.setString(1, reason);
+        ps.setLong(2, id);
+        return returnsRow(ps);
+      }
+    }, Set.of(JobState.AVAILABLE), false, JobState.DISCARDED);
+  }
+
+  /** Runs {@link Sql#deleteJob}, then {@link Sql#adminProbe} if it changed nothing. */
+  AdminResult delete(Connection c, long id) throws SQLException {
+    return admin(c, id, conn -> {
+      try (PreparedStatement ps = conn.prepareStatement(sql.deleteJob)) {
+        ps.setLong(1, id);
+        return returnsRow(ps);
+      }
+    }, Set.of(JobState.AVAILABLE, JobState.DISCARDED), false, null);
+  }
+
+  /** Binds the parameters of {@link Sql#jobQuery} in its documented order, the limit as page + 1. */
+  static void bindJobQuery(PreparedStatement ps, JobQuery query) throws SQLException {
+    int i = 1;
+    if (query.queue() != null) {
+      ps.setString(i++, query.queue());
+    }
+    if (query.name() != null) {
+      ps.setString(i++, query.name());
+    }
+    if (query.uniqueKey() != null) {
+      ps.setString(i++, query.uniqueKey());
+    }
+    if (query.from() != null) {
+      ps.setObject(i++, OffsetDateTime.ofInstant(query.from(), ZoneOffset.UTC));
+    }
+    if (query.to() != null) {
+      ps.setObject(i++, OffsetDateTime.ofInstant(query.to(), ZoneOffset.UTC));
+    }
+    JobQuery.Cursor cursor = query.cursor();
+    if (cursor != null) {
+      if (query.timeOrdered()) {
+        ps.setObject(i++, OffsetDateTime.ofInstant(cursor.time(), ZoneOffset.UTC));
+      }
+      ps.setLong(i++, cursor.id());
+    }
+    ps.setInt(i, query.limit() + 1);
+  }
+
+  /**
+   * Runs the keyset-paged {@link Sql#jobQuery}: reads one row more than the page to know whether
+   * another page follows, and makes the cursor from the last row returned.
+   */
+  JobPage jobs(Connection c, JobQuery query) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.jobQuery(query))) {
+      bindJobQuery(ps, query);
+      List<JobInfo> jobs = new ArrayList<>(Math.min(query.limit(), 128));
+      boolean more = false;
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          if (jobs.size() == query.limit()) {
+            more = true;
+            break;
+          }
+          jobs.add(jobInfo(rs));
+        }
+      }
+      String next = null;
+      if (more) {
+        JobInfo last = jobs.get(jobs.size() - 1);
+        Instant time = !query.timeOrdered() ? null
+            : query.state() == JobState.RUNNING ? last.lockedAt() : last.discardedAt();
+        next = new JobQuery.Cursor(query.state(), query.order(), time, last.id().value()).encode();
+      }
+      return new JobPage(jobs, next);
     }
   }
 

@@ -127,9 +127,22 @@ final class Sql {
 
   final String findJob;
   final String countJobs;
+  /**
+   * Makes an available or discarded job available now (a discarded one with a fresh attempt
+   * budget), unless another pending or running job holds its unique key. Parameter: id. Returns a
+   * row when it changed the job; otherwise {@link #adminProbe} says why.
+   */
   final String retryJob;
+  /** Discards an available job with a cancel error. Parameters: reason, id. Returns a row when done. */
   final String cancelJob;
+  /** Deletes an available or discarded job. Parameter: id. Returns a row when done. */
   final String deleteJob;
+  /**
+   * Why an admin write changed nothing: the job's state and, for a keyed job, the id of another
+   * pending or running job holding its (name, unique key), or no row when the job does not exist.
+   * A primary-key lookup plus, for a keyed job, one probe of {@code jobs_unique_idx}. Parameter: id.
+   */
+  final String adminProbe;
   final String listDiscarded;
   final String listDiscardedByName;
   final String retryDiscarded;
@@ -324,6 +337,7 @@ final class Sql {
           SET state = 'available', run_at = now(), discarded_at = NULL,
               attempt = CASE WHEN j.state = 'discarded' THEN 0 ELSE j.attempt END
           WHERE j.id = ? AND j.state IN ('available', 'discarded') AND %s
+          RETURNING j.id
           """.formatted(notHeldElsewhere));
     cancelJob =
         q("""
@@ -334,13 +348,20 @@ final class Sql {
                             'at', now(), 'attempt', attempt, 'kind', 'cancelled',
                             'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
           WHERE id = ? AND state = 'available'
+          RETURNING id
           """.formatted(JobError.KEPT_PER_JOB));
-    deleteJob = q("DELETE FROM {s}.jobs WHERE id = ? AND state IN ('available', 'discarded')");
-    String jobColumns =
-        """
-        id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
-        locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at
-        """;
+    deleteJob = q("DELETE FROM {s}.jobs WHERE id = ? AND state IN ('available', 'discarded') RETURNING id");
+    adminProbe =
+        q("""
+          SELECT j.state,
+                 (SELECT o.id FROM {s}.jobs o
+                  WHERE j.unique_key IS NOT NULL AND o.name = j.name AND o.unique_key = j.unique_key
+                    AND o.state IN ('available', 'running') AND o.id <> j.id
+                  LIMIT 1)
+          FROM {s}.jobs j
+          WHERE j.id = ?
+          """);
+    String jobColumns = JOB_COLUMNS;
     listDiscarded =
         q("SELECT " + jobColumns
             + " FROM {s}.jobs WHERE state = 'discarded' ORDER BY discarded_at DESC, id DESC LIMIT ?");
@@ -425,6 +446,79 @@ final class Sql {
         q("""
           SELECT queue, state, count(*) FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state
           """);
+  }
+
+  /** The columns of a {@link JobInfo}, in the order {@link JobStore#jobInfo} reads them. */
+  private static final String JOB_COLUMNS =
+      """
+      id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
+      locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at
+      """;
+
+  /**
+   * The keyset-paged job query of {@link JobQuery}, assembled from fixed fragments for the filters
+   * the query sets; no value of the query is put into the text (the state goes in as one of three
+   * fixed literals, so the planner can match the partial indexes even in a generic plan). Bind
+   * order: queue, name, unique key, from, to, then the cursor (time, for a time-ordered query, and
+   * id), then the row limit. Which index serves which shape is documented on {@link
+   * JobQuery}; {@code JobQueryPlanTest} checks the plans.
+   *
+   * <ul>
+   *   <li>Discarded and running jobs are ordered by their timestamp (discarded_at, locked_at), then
+   *       id. The cursor condition is the row comparison {@code (t, id) < (?, ?)}: PostgreSQL uses
+   *       its leading column as a range bound on the single-column jobs_discarded_idx and checks the
+   *       rest per row; ties on t are ordered by an incremental sort.
+   *   <li>Available jobs and jobs in any state are ordered by id: the primary key serves every
+   *       filter combination, and the time range (run_at, created_at) is a filter.
+   * </ul>
+   */
+  String jobQuery(JobQuery query) {
+    String time =
+        query.state() == null ? "created_at"
+            : switch (query.state()) {
+              case AVAILABLE -> "run_at";
+              case RUNNING -> "locked_at";
+              case DISCARDED -> "discarded_at";
+            };
+    boolean desc = query.order() == JobQuery.Order.NEWEST_FIRST;
+    StringBuilder sql = new StringBuilder("SELECT ").append(JOB_COLUMNS.strip()).append("\nFROM {s}.jobs\nWHERE true");
+    if (query.state() != null) {
+      sql.append(switch (query.state()) {
+        case AVAILABLE -> " AND state = 'available'";
+        case RUNNING -> " AND state = 'running'";
+        case DISCARDED -> " AND state = 'discarded'";
+      });
+    }
+    if (query.queue() != null) {
+      sql.append(" AND queue = ?");
+    }
+    if (query.name() != null) {
+      sql.append(" AND name = ?");
+    }
+    if (query.uniqueKey() != null) {
+      sql.append(" AND unique_key = ?");
+    }
+    if (query.from() != null) {
+      sql.append(" AND ").append(time).append(" >= ?");
+    }
+    if (query.to() != null) {
+      sql.append(" AND ").append(time).append(" < ?");
+    }
+    String cmp = desc ? "<" : ">";
+    if (query.cursor() != null) {
+      if (query.timeOrdered()) {
+        sql.append("\n  AND (").append(time).append(", id) ").append(cmp).append(" (?, ?)");
+      } else {
+        sql.append("\n  AND id ").append(cmp).append(" ?");
+      }
+    }
+    String dir = desc ? " DESC" : "";
+    sql.append("\nORDER BY ");
+    if (query.timeOrdered()) {
+      sql.append(time).append(dir).append(", ");
+    }
+    sql.append("id").append(dir).append("\nLIMIT ?");
+    return q(sql.toString());
   }
 
   /** A worker's own stale threshold in ms; rows of older processes carry none and count as the default. */

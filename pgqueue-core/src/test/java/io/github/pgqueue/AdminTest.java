@@ -39,7 +39,7 @@ class AdminTest {
     failAll(ITEM, "smtp down");
     assertThat(queue.find(id).orElseThrow().state()).isEqualTo(JobState.DISCARDED);
 
-    assertThat(queue.retry(id)).isTrue();
+    assertThat(queue.retry(id)).isEqualTo(new AdminResult(AdminResult.Status.DONE, JobState.AVAILABLE, null));
     JobInfo j = queue.find(id).orElseThrow();
     assertThat(j.state()).isEqualTo(JobState.AVAILABLE);
     assertThat(j.attempt()).isZero();
@@ -54,12 +54,12 @@ class AdminTest {
   @Test
   void retryMakesAScheduledJobDueNowAndRefusesRunningOrMissingJobs() {
     JobId later = queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().delay(Duration.ofDays(1)).build()).id();
-    assertThat(queue.retry(later)).isTrue();
+    assertThat(queue.retry(later).done()).isTrue();
     assertThat(queue.find(later).orElseThrow().runAt()).isBefore(java.time.Instant.now().plusSeconds(5));
 
     db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, locked_at = now() WHERE id = " + later.value());
-    assertThat(queue.retry(later)).isFalse();
-    assertThat(queue.retry(new JobId(999_999))).isFalse();
+    assertThat(queue.retry(later)).isEqualTo(new AdminResult(AdminResult.Status.WRONG_STATE, JobState.RUNNING, null));
+    assertThat(queue.retry(new JobId(999_999))).isEqualTo(new AdminResult(AdminResult.Status.NOT_FOUND, null, null));
   }
 
   @Test
@@ -69,7 +69,9 @@ class AdminTest {
     failAll(ITEM, "x");
     JobId second = queue.enqueue(ITEM, new Item(2), keyed).id();
     assertThat(second).isNotEqualTo(first);
-    assertThat(queue.retry(first)).isFalse();
+    assertThat(queue.retry(first))
+        .as("the reason names the job holding the key")
+        .isEqualTo(new AdminResult(AdminResult.Status.KEY_TAKEN, JobState.DISCARDED, second));
     assertThat(queue.find(first).orElseThrow().state()).isEqualTo(JobState.DISCARDED);
   }
 
@@ -112,14 +114,17 @@ class AdminTest {
   @Test
   void cancelDiscardsAPendingJobWithTheReason() {
     JobId id = queue.enqueue(ITEM, new Item(1)).id();
-    assertThat(queue.cancel(id, "duplicate order")).isTrue();
+    assertThat(queue.cancel(id, "duplicate order")).isEqualTo(new AdminResult(AdminResult.Status.DONE, JobState.DISCARDED, null));
     JobInfo j = queue.find(id).orElseThrow();
     assertThat(j.state()).isEqualTo(JobState.DISCARDED);
     assertThat(j.errors()).singleElement().satisfies(e -> {
       assertThat(e.kind()).isEqualTo(JobError.Kind.CANCELLED);
       assertThat(e.message()).isEqualTo("duplicate order");
     });
-    assertThat(queue.cancel(id, "again")).as("only available jobs").isFalse();
+    assertThat(queue.cancel(id, "again")).as("only available jobs")
+        .isEqualTo(new AdminResult(AdminResult.Status.WRONG_STATE, JobState.DISCARDED, null));
+    assertThat(queue.find(id).orElseThrow().errors()).as("a refused cancel writes nothing").hasSize(1);
+    assertThat(queue.cancel(new JobId(999_999), "x").status()).isEqualTo(AdminResult.Status.NOT_FOUND);
   }
 
   @Test
@@ -148,10 +153,78 @@ class AdminTest {
     JobId pending = queue.enqueue(ITEM, new Item(1)).id();
     JobId running = queue.enqueue(ITEM, new Item(2)).id();
     db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, locked_at = now() WHERE id = " + running.value());
-    assertThat(queue.delete(pending)).isTrue();
-    assertThat(queue.delete(running)).isFalse();
+    assertThat(queue.delete(pending)).isEqualTo(new AdminResult(AdminResult.Status.DONE, null, null));
+    assertThat(queue.delete(running)).isEqualTo(new AdminResult(AdminResult.Status.WRONG_STATE, JobState.RUNNING, null));
+    assertThat(queue.delete(pending)).as("already gone").isEqualTo(new AdminResult(AdminResult.Status.NOT_FOUND, null, null));
     assertThat(queue.find(pending)).isEmpty();
     assertThat(queue.find(running)).isPresent();
+  }
+
+  @Test
+  void cancelRefusesARunningJobAndSaysSo() {
+    JobId id = queue.enqueue(ITEM, new Item(1)).id();
+    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, locked_at = now() WHERE id = " + id.value());
+    assertThat(queue.cancel(id, "too late")).isEqualTo(new AdminResult(AdminResult.Status.WRONG_STATE, JobState.RUNNING, null));
+    assertThat(queue.find(id).orElseThrow().state()).isEqualTo(JobState.RUNNING);
+  }
+
+  @Test
+  void retryOfAKeyedJobThatHoldsItsOwnKeyIsDone() {
+    JobId id = queue.enqueue(ITEM, new Item(1),
+        EnqueueOptions.builder().uniqueKey("own").delay(Duration.ofHours(1)).build()).id();
+    assertThat(queue.retry(id)).as("an available job holds its own key; that does not refuse it")
+        .isEqualTo(new AdminResult(AdminResult.Status.DONE, JobState.AVAILABLE, null));
+  }
+
+  @Test
+  void aResultOnlyCarriesWhatItsStatusMeans() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> new AdminResult(AdminResult.Status.KEY_TAKEN, JobState.DISCARDED, null))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("keyHolder");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> new AdminResult(AdminResult.Status.WRONG_STATE, null, null))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("state found");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> new AdminResult(AdminResult.Status.NOT_FOUND, JobState.RUNNING, null))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  /**
+   * Racing operations on one job each get a true reason: of eight deletes exactly one is DONE and
+   * the others find nothing (never a wrong state); of eight cancels exactly one is DONE and the
+   * others find the job discarded.
+   */
+  @Test
+  void racingOperationsEachGetATrueReason() throws Exception {
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(8);
+    try {
+      for (int round = 0; round < 5; round++) {
+        JobId del = queue.enqueue(ITEM, new Item(round)).id();
+        JobId can = queue.enqueue(ITEM, new Item(round)).id();
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        List<java.util.concurrent.Future<AdminResult>> deletes = new java.util.ArrayList<>();
+        List<java.util.concurrent.Future<AdminResult>> cancels = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+          deletes.add(pool.submit(() -> { go.await(); return queue.delete(del); }));
+          cancels.add(pool.submit(() -> { go.await(); return queue.cancel(can, "race"); }));
+        }
+        go.countDown();
+        List<AdminResult> d = new java.util.ArrayList<>();
+        List<AdminResult> c = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+          d.add(deletes.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS));
+          c.add(cancels.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS));
+        }
+        assertThat(d).filteredOn(AdminResult::done).hasSize(1);
+        assertThat(d).filteredOn(r -> !r.done()).allMatch(r -> r.status() == AdminResult.Status.NOT_FOUND);
+        assertThat(c).filteredOn(AdminResult::done).hasSize(1);
+        assertThat(c).filteredOn(r -> !r.done())
+            .allMatch(r -> r.equals(new AdminResult(AdminResult.Status.WRONG_STATE, JobState.DISCARDED, null)));
+        assertThat(queue.find(can).orElseThrow().errors()).as("cancelled once").hasSize(1);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
   }
 
   @Test

@@ -144,14 +144,14 @@ class PoolMatrixTest {
       assertThat(found).isPresent();
       assertThat(queue.counts()).isNotEmpty();
       assertThat(queue.stats()).isNotNull();
-      assertThat(queue.cancel(one.id(), "no")).isTrue();
+      assertThat(queue.cancel(one.id(), "no").done()).isTrue();
       assertThat(queue.discardedJobs("item", 10)).extracting(JobInfo::id).containsExactly(one.id());
-      assertThat(queue.retry(one.id())).isTrue();
-      assertThat(queue.cancel(one.id(), "again")).isTrue();
-      assertThat(queue.retryDiscarded("item", "again").retried()).isEqualTo(1);
-      assertThat(queue.cancel(bulk.get(0).id(), "gone")).isTrue();
+      assertThat(queue.retry(one.id()).done()).isTrue();
+      assertThat(queue.cancel(one.id(), "again").done()).isTrue();
+      assertThat(queue.retryDiscarded("item", "again")).isEqualTo(new RetryDiscardedResult(1, 0));
+      assertThat(queue.cancel(bulk.get(0).id(), "gone").done()).isTrue();
       assertThat(queue.pruneDiscarded(Duration.ZERO)).isEqualTo(1);
-      assertThat(queue.delete(bulk.get(1).id())).isTrue();
+      assertThat(queue.delete(bulk.get(1).id()).done()).isTrue();
       assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isEqualTo(1 + 1 + 50 + 2 - 2);
       assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available'")).isEqualTo(52);
       // Reads last: with autocommit off a read left uncommitted hands the connection back in a transaction.

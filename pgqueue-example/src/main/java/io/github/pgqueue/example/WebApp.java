@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.github.pgqueue.AdminResult;
 import io.github.pgqueue.EnqueueResult;
 import io.github.pgqueue.JobError;
 import io.github.pgqueue.JobId;
@@ -105,9 +106,25 @@ final class WebApp implements AutoCloseable {
         sendJson(ex, 200, activity(50));
       } else if (method.equals("POST") && action.matches()) {
         JobId id = new JobId(Long.parseLong(action.group(1)));
-        boolean done = action.group(2).equals("retry") ? queue.retry(id) : queue.delete(id);
+        AdminResult result = action.group(2).equals("retry") ? queue.retry(id) : queue.delete(id);
         if (path.startsWith("/api/")) {
-          sendJson(ex, done ? 200 : 404, Map.of("id", id.value(), "done", done));
+          // 404 when the job is gone, 409 when it is in a state (or holds a key) that refuses it.
+          int status = switch (result.status()) {
+            case DONE -> 200;
+            case NOT_FOUND -> 404;
+            case WRONG_STATE, KEY_TAKEN -> 409;
+          };
+          Map<String, Object> body = new java.util.LinkedHashMap<>();
+          body.put("id", id.value());
+          body.put("done", result.done());
+          body.put("result", result.status().name());
+          if (result.state() != null) {
+            body.put("state", result.state().name());
+          }
+          if (result.keyHolder() != null) {
+            body.put("keyHolder", result.keyHolder().value());
+          }
+          sendJson(ex, status, body);
         } else {
           redirect(ex, "/");
         }
