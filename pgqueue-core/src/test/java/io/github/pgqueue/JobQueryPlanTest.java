@@ -1,6 +1,5 @@
 package io.github.pgqueue;
 
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.pgqueue.testing.postgres.TestDatabase;
