@@ -40,6 +40,16 @@
  *       io.github.pgqueue.JobTimeoutException}.
  *   <li>{@link io.github.pgqueue.ConnectionFactory} opens the worker's own direct connection (LISTEN
  *       and heartbeat).
+ *   <li>{@link io.github.pgqueue.JobInterceptor}s wrap each attempt on the thread that runs it.
+ * </ul>
+ *
+ * <h2>Plugging in</h2>
+ *
+ * <ul>
+ *   <li>{@link io.github.pgqueue.PayloadCodec} turns payloads into JSON and back; {@link
+ *       io.github.pgqueue.JacksonCodec} (Jackson 2) is the default.
+ *   <li>{@link io.github.pgqueue.EnqueueInterceptor} sees every enqueue before it is written.
+ *   <li>{@link io.github.pgqueue.ConnectionSource} joins transactions managed elsewhere.
  * </ul>
  *
  * <h2>Schema and failures</h2>
@@ -56,10 +66,11 @@
  *
  * <p>Everything else in this package is package-private and may change in any release: the SQL
  * ({@code Sql}, every statement in one place as documented text blocks, parameterised, with only
- * the validated schema name interpolated) and the class that runs it ({@code JobStore}); how
- * borrowed connections are used ({@code Borrowed}); the worker's parts (control loop, fetchers,
- * job runs, completer, watchdog, maintenance) and payload encoding. pgqueue-cron and
- * pgqueue-testing use only the public API; the benchmark (not a library module) reaches
- * package-private code through a class it places in this package.
+ * the validated schema name interpolated) and the class that runs it ({@code JobStore}); the
+ * worker's parts (control loop, fetchers, job runs, completer, watchdog, maintenance) and its
+ * settings. What pgqueue's other modules share with core (name rules, how borrowed connections
+ * are used, the lifecycle of long-lived parts, the benchmark's bridge) is in {@code
+ * io.github.pgqueue.internal}, which {@code module-info} exports only to those modules: it is not
+ * API and users must not depend on it.
  */
 package io.github.pgqueue;
