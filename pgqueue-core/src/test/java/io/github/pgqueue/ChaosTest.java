@@ -81,7 +81,23 @@ class ChaosTest {
     startWorkers();
     int kills = 0;
     while (kills < 6 && remaining() > jobs / 20) {
-      int victim = random.nextInt(WORKERS);
+      // The victim is a worker that is running jobs: one still starting its JVM (a fresh
+      // replacement) may not start any before the others finish the queue, and a kill is only
+      // worth something mid-run.
+      List<Integer> busy = new ArrayList<>();
+      await().atMost(Duration.ofSeconds(60)).until(() -> {
+        busy.clear();
+        for (int i = 0; i < WORKERS; i++) {
+          if (startedBy(workers.get(i)) > 0) {
+            busy.add(i);
+          }
+        }
+        return !busy.isEmpty() || remaining() <= jobs / 20;
+      });
+      if (remaining() <= jobs / 20) {
+        break;
+      }
+      int victim = busy.get(random.nextInt(busy.size()));
       ChildJvm w = workers.get(victim);
       long target = startedBy(w) + 15 + random.nextInt(80);
       // Kill it mid-run: once it has started a random number of further attempts.
