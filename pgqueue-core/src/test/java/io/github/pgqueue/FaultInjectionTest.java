@@ -409,6 +409,14 @@ class FaultInjectionTest {
           "SELECT 'job ' || r.job_id || ' (n ' || r.n || ') attempt ' || r.attempt || ' started ' || count(*) || ' times, by workers '"
               + " || string_agg(coalesce(owner::text, '?'), ', ' ORDER BY started) || '; its history: ' || " + HISTORY
               + " FROM runs r GROUP BY r.job_id, r.n, r.attempt HAVING count(*) > 1 ORDER BY r.job_id"));
+      violation("a job was deleted as succeeded while the attempt holding it had not succeeded", query(
+          "SELECT 'job ' || r.job_id || ' deleted at attempt ' || r.attempt || coalesce(' under worker ' || r.owner, '')"
+              + " || ' at ' || to_char(r.at, 'HH24:MI:SS.MS') || ', no success of that attempt before; ledger: '"
+              + " || (SELECT string_agg('a' || l.attempt || ' ' || l.outcome || ' w' || l.pid || ' ' || to_char(l.at, 'HH24:MI:SS.MS'),"
+              + "   ' > ' ORDER BY l.at) FROM ledger l WHERE l.job_id = r.job_id) || '; its history: ' || " + HISTORY
+              + " FROM job_log r WHERE r.event = 'deleted' AND NOT EXISTS (SELECT 1 FROM ledger l"
+              + "   WHERE l.job_id = r.job_id AND l.attempt = r.attempt AND l.outcome = 'succeeded' AND l.at <= r.at)"
+              + " ORDER BY r.job_id"));
       violation("an attempt was charged for a job that never started it (no rescue involved)", query(
           "WITH final AS ("
               + "  SELECT job_id, attempt AS f FROM job_log WHERE event = 'deleted'"
@@ -577,14 +585,18 @@ class FaultInjectionTest {
 
   /**
    * Every attempt that reached its handler, from the ledger: start, end (the outcome row; infinity
-   * if none), and the claim the database recorded for it (the last claim of that attempt number
-   * before the start), with its owner.
+   * if none), and the claim the database recorded for it, with its owner: the last claim of that
+   * attempt number before the start by the worker that ran it (the handler records the running
+   * worker's id in the ledger's {@code pid} column), else the last claim of that attempt number
+   * before the start (the worker re-registered under a new id between claim and start). A run that
+   * started after its claim was given back and taken by another worker is so still attributed to
+   * the worker that ran it.
    */
   static final String RUNS =
       """
       CREATE TABLE runs AS
       WITH starts AS (
-        SELECT job_id, n, attempt, at AS started,
+        SELECT job_id, n, attempt, pid, at AS started,
                row_number() OVER (PARTITION BY job_id, attempt ORDER BY at) AS k
         FROM ledger WHERE outcome = 'started'),
       ends AS (
@@ -597,7 +609,7 @@ class FaultInjectionTest {
       LEFT JOIN LATERAL (
         SELECT l.owner, l.at FROM job_log l
         WHERE l.job_id = s.job_id AND l.attempt = s.attempt AND l.event = 'claimed' AND l.at <= s.started
-        ORDER BY l.at DESC LIMIT 1) c ON true;
+        ORDER BY l.owner = s.pid DESC, l.at DESC LIMIT 1) c ON true;
       CREATE INDEX ON runs (job_id);
       ANALYZE runs;
       """;
