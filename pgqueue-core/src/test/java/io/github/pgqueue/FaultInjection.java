@@ -113,7 +113,7 @@ final class FaultInjection {
         case CLAIM -> new int[] {30, 20, 25};
         case RELEASE_LOST -> new int[] {150, 100, 100};
         case COMPLETE, RESCUE, DELETE_STALE_WORKERS -> new int[] {15, 12, 25};
-        case SETTLE -> new int[] {30, 20, 25};
+        case SETTLE -> new int[] {80, 20, 25};
         case PRUNE -> new int[] {60, 40, 60};
         default -> new int[] {0, 0, 0};
       };

@@ -295,7 +295,7 @@ class FaultInjectionTest {
             .discardedRetention(RETENTION)
             .queue("default", CONCURRENCY)
             .pollInterval(Duration.ofMillis(100))
-            .backoff(Backoff.fixed(Duration.ofMillis(50)))
+            .backoff(Backoff.fixed(Duration.ZERO))
             .jobTimeout(Duration.ofSeconds(30))
             .shutdownTimeout(Duration.ofSeconds(5))
             .dedicatedConnection(f.dedicated(() -> DriverManager.getConnection(direct)))
