@@ -44,7 +44,8 @@ import org.postgresql.PGConnection;
  *       error from the commit;
  *   <li>{@link Kind#CLOSE_THROWS}: {@code close()} really closes (returns the connection to the
  *       pool) and then throws;
- *   <li>{@link Kind#SLOW}: a delay of 50-500 ms before the statement is sent;
+ *   <li>{@link Kind#SLOW}: a delay of 50-500 ms before the statement is sent; also 100-400 ms
+ *       before the retry of an outcome write whose reply was lost (see {@link #slowRetry});
  *   <li>{@link Kind#HEARTBEAT_STALL}: a heartbeat statement on the dedicated connection is held
  *       back 20-60% of the stale threshold (the worker stays alive to its peers), or {@link
  *       Kind#HEARTBEAT_STALL_PAST} 110-200% of it (its peers judge it dead).
@@ -147,6 +148,9 @@ final class FaultInjection {
   private final DataSource admin;
   private final Consumer<Connection> evict;
   private volatile boolean enabled;
+  /** See {@link #slowRetry}; touched by the completer's thread only. */
+  private volatile long slowRetryMillis;
+  private final AtomicLong outcomeLosses = new AtomicLong();
   private final Map<String, AtomicLong> ordinals = new ConcurrentHashMap<>();
   private final Map<String, LongAdder> counts = new ConcurrentHashMap<>();
   private final Map<StatementClass, LongAdder> classCounts = new ConcurrentHashMap<>();
@@ -262,6 +266,20 @@ final class FaultInjection {
     }
   }
 
+  /**
+   * After the reply of an outcome write was lost, the completer's retry of it (the next outcome
+   * statement: one thread writes them) is held back 100-400 ms. The job may meanwhile be claimed
+   * again, by this worker too, and the retried write must then not act on the new run: without
+   * this window the retry usually goes out within 50 ms, before any re-claim. The delay is a pure
+   * function of the seed, the worker and the number of such losses.
+   */
+  private void slowRetry(StatementClass cls) {
+    if (cls == StatementClass.COMPLETE || cls == StatementClass.SETTLE) {
+      long n = outcomeLosses.getAndIncrement();
+      slowRetryMillis = 100 + new SplittableRandom(seed * 0x9E3779B97F4A7C15L + worker * 1_000_003L + n).nextInt(301);
+    }
+  }
+
   private static Decision lostKilledSlow(int roll, int lost, int killed, int slow, SplittableRandom r) {
     if (roll < lost) {
       return new Decision(Kind.LOST_REPLY, 0);
@@ -359,6 +377,12 @@ final class FaultInjection {
         firstClass = cls;
       }
       Decision d = decide(channel, cls, "exec");
+      long retryDelay = slowRetryMillis;
+      if (retryDelay > 0 && enabled && (cls == StatementClass.COMPLETE || cls == StatementClass.SETTLE)) {
+        slowRetryMillis = 0;
+        counted(Kind.SLOW, channel + " retry of " + cls, cls);
+        Thread.sleep(retryDelay);
+      }
       if (d.delayMillis() > 0) {
         counted(d.kind(), channel + " " + cls, cls);
         Thread.sleep(d.delayMillis());
@@ -374,6 +398,7 @@ final class FaultInjection {
         Object r = invoke(m, st, a); // committed on the server (autocommit)
         loseReply();
         counted(Kind.LOST_REPLY, channel + " " + cls, cls);
+        slowRetry(cls);
         throw lostReply(cls.name());
       }
       if (d.kind() == Kind.KILLED) {
@@ -417,6 +442,7 @@ final class FaultInjection {
         real.commit();
         loseReply();
         counted(Kind.LOST_REPLY, channel + " commit of " + cls, cls);
+        slowRetry(cls);
         throw lostReply("commit of " + cls);
       }
       if (d.kind() == Kind.KILLED) {
