@@ -43,24 +43,29 @@ import org.junit.jupiter.api.TestFactory;
  * <ol>
  *   <li>every job succeeded or is discarded, none left {@code available} or {@code running};
  *   <li>no job ran twice at overlapping times while the owner of the first run was alive (its
- *       last heartbeat, by the database clock, within its stale threshold when the second run's
- *       claim was made);
- *   <li>nothing is left {@code running} under a live worker once all is quiet;
+ *       last heartbeat, by the database clock, within its own stale threshold, as recorded on its
+ *       {@code workers} row, when the second run's claim was made);
+ *   <li>nothing is left {@code running} under a live worker (by its own threshold) once all is
+ *       quiet;
  *   <li>no attempt was charged for a job that never started it (jobs rescued from a worker judged
  *       dead are exempt);
+ *   <li>no job was deleted as succeeded while the attempt holding it had not succeeded;
  *   <li>and {@link LedgerCheck}'s invariants (no loss, the last attempt is the one that succeeded,
  *       no attempt number started twice).
  * </ol>
  *
  * <p>The evidence comes from the database itself: triggers created by the test log every heartbeat
- * (the {@code workers} row's {@code heartbeat_at}) and every change of a job's state with {@code
+ * (the {@code workers} row's {@code heartbeat_at} and {@code stale_after_ms}) and every change of a job's state with {@code
  * clock_timestamp()}; the handlers log each attempt's start and end in the ledger.
  *
  * <p>Settings (system properties): {@code pgqueue.fault.seed} (replay one seed), {@code
  * pgqueue.fault.seeds} (how many seeds; default 3, fixed seeds 1..3 unless a seed or a duration
  * is given), {@code pgqueue.fault.minutes} (total time the workers run under faults, split over
  * the seeds; default 3 × 15 s, a CI budget of about 90 s with the quiet phases). A long run: {@code
- * mvn -B test -pl pgqueue-core -Dtest=FaultInjectionTest -Dpgqueue.fault.minutes=30}.
+ * mvn -B test -pl pgqueue-core -am -Dtest=FaultInjectionTest -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dpgqueue.fault.minutes=30}. Over all its seeds a run must have injected every kind of fault, and
+ * faults into every kind of worker statement ({@link FaultInjection.StatementClass#TARGETS}): each
+ * at least once in CI, at least 100 times per 30 minutes in a long run.
  */
 @Tag("process")
 @Tag("fault")
