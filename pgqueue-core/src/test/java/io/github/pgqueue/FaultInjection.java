@@ -7,6 +7,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
@@ -25,8 +26,10 @@ import org.postgresql.PGConnection;
  * <p>Which fault a statement gets is a pure function of (seed, worker, channel, statement class,
  * ordinal): the n-th claim of worker 2 gets the same fault in every run with the same seed,
  * whatever the threads' interleaving. Each statement class is run by one thread of the worker
- * (claims by the fetcher, outcomes by the completer, heartbeats and rescues by the control loop),
- * so the ordinals are deterministic; timing only decides which jobs a fault hits.
+ * (claims and lost-claim releases by the fetcher, outcomes by the completer, heartbeats and
+ * registrations by the control loop on the dedicated connection, rescue, removal of dead workers'
+ * rows and pruning by the maintenance thread on the pool), so the ordinals are deterministic;
+ * timing only decides which jobs a fault hits.
  *
  * <p>The fault kinds:
  *
@@ -41,7 +44,8 @@ import org.postgresql.PGConnection;
  *       error from the commit;
  *   <li>{@link Kind#CLOSE_THROWS}: {@code close()} really closes (returns the connection to the
  *       pool) and then throws;
- *   <li>{@link Kind#SLOW}: a delay of 50-500 ms before the statement is sent;
+ *   <li>{@link Kind#SLOW}: a delay of 50-500 ms before the statement is sent; also 100-400 ms
+ *       before the retry of an outcome write whose reply was lost (see {@link #slowRetry});
  *   <li>{@link Kind#HEARTBEAT_STALL}: a heartbeat statement on the dedicated connection is held
  *       back 20-60% of the stale threshold (the worker stays alive to its peers), or {@link
  *       Kind#HEARTBEAT_STALL_PAST} 110-200% of it (its peers judge it dead).
@@ -56,16 +60,24 @@ final class FaultInjection {
     LOST_REPLY, KILLED, CLOSE_THROWS, SLOW, HEARTBEAT_STALL, HEARTBEAT_STALL_PAST
   }
 
-  /** What a statement does, from its SQL text; the schedule is kept per class. */
+  /**
+   * What a statement does, from its SQL text (fragments of the statements in {@link Sql}); the
+   * schedule is kept per class. {@link FaultInjectionTest} fails a run in which a class of {@link
+   * #TARGETS} received no fault, so a change of the SQL that breaks the recognition shows.
+   */
   enum StatementClass {
-    CLAIM, RELEASE_UNKNOWN, COMPLETE, SETTLE, HEARTBEAT, REGISTER, RESCUE, OTHER;
+    CLAIM, RELEASE_LOST, COMPLETE, SETTLE, HEARTBEAT, REGISTER, RESCUE, DELETE_STALE_WORKERS, PRUNE, OTHER;
+
+    /** Every class a worker runs while faults are on (LISTEN, the NOTIFY probe and deregistration are OTHER). */
+    static final List<StatementClass> TARGETS =
+        List.of(CLAIM, RELEASE_LOST, COMPLETE, SETTLE, HEARTBEAT, REGISTER, RESCUE, DELETE_STALE_WORKERS, PRUNE);
 
     static StatementClass of(String sql) {
       if (sql.contains("claimable")) {
         return CLAIM;
       }
-      if (sql.contains("NOT (id = ANY")) {
-        return RELEASE_UNKNOWN;
+      if (sql.contains("lock_token = ANY(")) {
+        return RELEASE_LOST;
       }
       if (sql.startsWith("DELETE FROM") && sql.contains("unnest")) {
         return COMPLETE;
@@ -82,29 +94,50 @@ final class FaultInjection {
       if (sql.contains("orphaned")) {
         return RESCUE;
       }
+      if (sql.startsWith("DELETE FROM") && sql.contains(".workers w WHERE NOT")) {
+        return DELETE_STALE_WORKERS;
+      }
+      if (sql.startsWith("DELETE FROM") && sql.contains("state = 'discarded' AND discarded_at <")) {
+        return PRUNE;
+      }
       return OTHER;
     }
 
-    /** The classes whose writes decide a job's fate: lost replies and kills aim at these. */
-    boolean decidesJobs() {
-      return this == CLAIM || this == RELEASE_UNKNOWN || this == COMPLETE || this == SETTLE;
+    /**
+     * Per-mille chances of a lost reply, a kill and a slow statement when a statement of this
+     * class is executed on the pool; none for OTHER. Rare statements get higher chances, so that
+     * each class gets faults in a CI run: a lost-claim release runs only after a claim failed, and
+     * a prune once a second.
+     */
+    int[] poolExecPerMille() {
+      return switch (this) {
+        case CLAIM -> new int[] {30, 20, 25};
+        case RELEASE_LOST -> new int[] {150, 100, 100};
+        case COMPLETE, RESCUE, DELETE_STALE_WORKERS -> new int[] {15, 12, 25};
+        case SETTLE -> new int[] {80, 20, 25};
+        case PRUNE -> new int[] {60, 40, 60};
+        default -> new int[] {0, 0, 0};
+      };
     }
   }
 
   /** Where a connection comes from: the worker's pool, or its dedicated control connection. */
   enum Channel { POOL, CONTROL }
 
-  /** Per-mille chances of each fault; see {@link #decide}. */
-  static final int LOST_REPLY_PER_MILLE = 15;
-  static final int KILLED_PER_MILLE = 12;
-  static final int SLOW_PER_MILLE = 25;
+  /** Per-mille chances of each fault (pool statements: {@link StatementClass#poolExecPerMille}). */
   static final int COMMIT_LOST_PER_MILLE = 25;
   static final int COMMIT_KILLED_PER_MILLE = 25;
   static final int CLOSE_THROWS_PER_MILLE = 20;
-  static final int STALL_PER_MILLE = 15;
-  static final int CONTROL_LOST_PER_MILLE = 4;
+  /** Heartbeat stalls; one in two outlasts the threshold, so the worker is judged dead and re-registers. */
+  static final int STALL_PER_MILLE = 20;
+  static final int HEARTBEAT_LOST_PER_MILLE = 4;
+  static final int HEARTBEAT_KILLED_PER_MILLE = 4;
+  /** A registration follows a heartbeat that found its row gone: rare, so mostly faulted. */
+  static final int REGISTER_LOST_PER_MILLE = 250;
+  static final int REGISTER_KILLED_PER_MILLE = 150;
+  static final int REGISTER_SLOW_PER_MILLE = 150;
 
-  /** One scheduled decision. */
+  /** One scheduled decision.*/
   record Decision(Kind kind, long delayMillis) {
     static final Decision NONE = new Decision(null, 0);
   }
@@ -115,8 +148,12 @@ final class FaultInjection {
   private final DataSource admin;
   private final Consumer<Connection> evict;
   private volatile boolean enabled;
+  /** See {@link #slowRetry}; touched by the completer's thread only. */
+  private volatile long slowRetryMillis;
+  private final AtomicLong outcomeLosses = new AtomicLong();
   private final Map<String, AtomicLong> ordinals = new ConcurrentHashMap<>();
   private final Map<String, LongAdder> counts = new ConcurrentHashMap<>();
+  private final Map<StatementClass, LongAdder> classCounts = new ConcurrentHashMap<>();
 
   /**
    * @param seed the run's seed
@@ -144,6 +181,13 @@ final class FaultInjection {
     return m;
   }
 
+  /** Injected faults so far per statement class, all kinds together. */
+  Map<StatementClass, Long> classCounts() {
+    Map<StatementClass, Long> m = new TreeMap<>();
+    classCounts.forEach((k, v) -> m.put(k, v.sum()));
+    return m;
+  }
+
   long count(Kind kind) {
     return counts.entrySet().stream()
         .filter(e -> e.getKey().startsWith(kind.name() + " "))
@@ -151,8 +195,9 @@ final class FaultInjection {
         .sum();
   }
 
-  private void counted(Kind kind, String where) {
+  private void counted(Kind kind, String where, StatementClass cls) {
     counts.computeIfAbsent(kind.name() + " " + where, k -> new LongAdder()).increment();
+    classCounts.computeIfAbsent(cls, k -> new LongAdder()).increment();
   }
 
   /**
@@ -182,38 +227,27 @@ final class FaultInjection {
     StatementClass cls = StatementClass.valueOf(parts[1]);
     String event = parts[2];
     if (channel == Channel.CONTROL) {
-      if (cls == StatementClass.HEARTBEAT && event.equals("exec")) {
+      if (!event.equals("exec")) {
+        return Decision.NONE;
+      }
+      if (cls == StatementClass.HEARTBEAT) {
         if (roll < STALL_PER_MILLE) {
-          // One stall in three outlasts the threshold: the worker is then dead to its peers.
-          return r.nextInt(3) == 0
+          // One stall in two outlasts the threshold: the worker is then dead to its peers.
+          return r.nextInt(2) == 0
               ? new Decision(Kind.HEARTBEAT_STALL_PAST, staleMillis * (110 + r.nextInt(91)) / 100)
               : new Decision(Kind.HEARTBEAT_STALL, staleMillis * (20 + r.nextInt(41)) / 100);
         }
-        roll -= STALL_PER_MILLE;
+        return lostKilledSlow(roll - STALL_PER_MILLE, HEARTBEAT_LOST_PER_MILLE, HEARTBEAT_KILLED_PER_MILLE, 0, r);
       }
-      if ((cls == StatementClass.HEARTBEAT || cls == StatementClass.RESCUE) && event.equals("exec")
-          && roll < CONTROL_LOST_PER_MILLE) {
-        return new Decision(Kind.LOST_REPLY, 0);
+      if (cls == StatementClass.REGISTER) {
+        return lostKilledSlow(roll, REGISTER_LOST_PER_MILLE, REGISTER_KILLED_PER_MILLE, REGISTER_SLOW_PER_MILLE, r);
       }
       return Decision.NONE;
     }
     switch (event) {
       case "exec" -> {
-        if (!cls.decidesJobs()) {
-          return Decision.NONE;
-        }
-        if (roll < LOST_REPLY_PER_MILLE) {
-          return new Decision(Kind.LOST_REPLY, 0);
-        }
-        roll -= LOST_REPLY_PER_MILLE;
-        if (roll < KILLED_PER_MILLE) {
-          return new Decision(Kind.KILLED, 0);
-        }
-        roll -= KILLED_PER_MILLE;
-        if (roll < SLOW_PER_MILLE) {
-          return new Decision(Kind.SLOW, 50 + r.nextInt(451));
-        }
-        return Decision.NONE;
+        int[] p = cls.poolExecPerMille();
+        return lostKilledSlow(roll, p[0], p[1], p[2], r);
       }
       case "commit" -> {
         if (roll < COMMIT_LOST_PER_MILLE) {
@@ -230,6 +264,35 @@ final class FaultInjection {
       }
       default -> throw new IllegalArgumentException(event);
     }
+  }
+
+  /**
+   * After the reply of an outcome write was lost, the completer's retry of it (the next outcome
+   * statement: one thread writes them) is held back 100-400 ms. The job may meanwhile be claimed
+   * again, by this worker too, and the retried write must then not act on the new run: without
+   * this window the retry usually goes out within 50 ms, before any re-claim. The delay is a pure
+   * function of the seed, the worker and the number of such losses.
+   */
+  private void slowRetry(StatementClass cls) {
+    if (cls == StatementClass.COMPLETE || cls == StatementClass.SETTLE) {
+      long n = outcomeLosses.getAndIncrement();
+      slowRetryMillis = 100 + new SplittableRandom(seed * 0x9E3779B97F4A7C15L + worker * 1_000_003L + n).nextInt(301);
+    }
+  }
+
+  private static Decision lostKilledSlow(int roll, int lost, int killed, int slow, SplittableRandom r) {
+    if (roll < lost) {
+      return new Decision(Kind.LOST_REPLY, 0);
+    }
+    roll -= lost;
+    if (roll < killed) {
+      return new Decision(Kind.KILLED, 0);
+    }
+    roll -= killed;
+    if (roll < slow) {
+      return new Decision(Kind.SLOW, 50 + r.nextInt(451));
+    }
+    return Decision.NONE;
   }
 
   /** The worker's pool, with faults. */
@@ -314,8 +377,14 @@ final class FaultInjection {
         firstClass = cls;
       }
       Decision d = decide(channel, cls, "exec");
+      long retryDelay = slowRetryMillis;
+      if (retryDelay > 0 && enabled && (cls == StatementClass.COMPLETE || cls == StatementClass.SETTLE)) {
+        slowRetryMillis = 0;
+        counted(Kind.SLOW, channel + " retry of " + cls, cls);
+        Thread.sleep(retryDelay);
+      }
       if (d.delayMillis() > 0) {
-        counted(d.kind(), channel + " " + cls);
+        counted(d.kind(), channel + " " + cls, cls);
         Thread.sleep(d.delayMillis());
       }
       if (!real.getAutoCommit()) {
@@ -328,7 +397,8 @@ final class FaultInjection {
       if (d.kind() == Kind.LOST_REPLY) {
         Object r = invoke(m, st, a); // committed on the server (autocommit)
         loseReply();
-        counted(Kind.LOST_REPLY, channel + " " + cls);
+        counted(Kind.LOST_REPLY, channel + " " + cls, cls);
+        slowRetry(cls);
         throw lostReply(cls.name());
       }
       if (d.kind() == Kind.KILLED) {
@@ -357,7 +427,7 @@ final class FaultInjection {
       try {
         real.commit();
       } catch (SQLException e) {
-        counted(Kind.KILLED, channel + " " + cls);
+        counted(Kind.KILLED, channel + " " + cls, cls);
         throw e;
       }
       real.setAutoCommit(true); // the termination did not take: nothing injected
@@ -371,7 +441,8 @@ final class FaultInjection {
       if (d.kind() == Kind.LOST_REPLY) {
         real.commit();
         loseReply();
-        counted(Kind.LOST_REPLY, channel + " commit of " + cls);
+        counted(Kind.LOST_REPLY, channel + " commit of " + cls, cls);
+        slowRetry(cls);
         throw lostReply("commit of " + cls);
       }
       if (d.kind() == Kind.KILLED) {
@@ -379,7 +450,7 @@ final class FaultInjection {
         try {
           real.commit();
         } catch (SQLException e) {
-          counted(Kind.KILLED, channel + " commit of " + cls);
+          counted(Kind.KILLED, channel + " commit of " + cls, cls);
           throw e;
         }
         return null;
@@ -393,7 +464,7 @@ final class FaultInjection {
       Decision d = channel == Channel.POOL ? decide(channel, cls, "close") : Decision.NONE;
       real.close();
       if (d.kind() == Kind.CLOSE_THROWS) {
-        counted(Kind.CLOSE_THROWS, channel + " after " + cls);
+        counted(Kind.CLOSE_THROWS, channel + " after " + cls, cls);
         throw new SQLException("injected fault: close() failed after the connection was returned", "08006");
       }
       return null;

@@ -43,24 +43,29 @@ import org.junit.jupiter.api.TestFactory;
  * <ol>
  *   <li>every job succeeded or is discarded, none left {@code available} or {@code running};
  *   <li>no job ran twice at overlapping times while the owner of the first run was alive (its
- *       last heartbeat, by the database clock, within its stale threshold when the second run's
- *       claim was made);
- *   <li>nothing is left {@code running} under a live worker once all is quiet;
+ *       last heartbeat, by the database clock, within its own stale threshold, as recorded on its
+ *       {@code workers} row, when the second run's claim was made);
+ *   <li>nothing is left {@code running} under a live worker (by its own threshold) once all is
+ *       quiet;
  *   <li>no attempt was charged for a job that never started it (jobs rescued from a worker judged
  *       dead are exempt);
+ *   <li>no job was deleted as succeeded while the attempt holding it had not succeeded;
  *   <li>and {@link LedgerCheck}'s invariants (no loss, the last attempt is the one that succeeded,
  *       no attempt number started twice).
  * </ol>
  *
  * <p>The evidence comes from the database itself: triggers created by the test log every heartbeat
- * (the {@code workers} row's {@code heartbeat_at}) and every change of a job's state with {@code
+ * (the {@code workers} row's {@code heartbeat_at} and {@code stale_after_ms}) and every change of a job's state with {@code
  * clock_timestamp()}; the handlers log each attempt's start and end in the ledger.
  *
  * <p>Settings (system properties): {@code pgqueue.fault.seed} (replay one seed), {@code
  * pgqueue.fault.seeds} (how many seeds; default 3, fixed seeds 1..3 unless a seed or a duration
  * is given), {@code pgqueue.fault.minutes} (total time the workers run under faults, split over
  * the seeds; default 3 × 15 s, a CI budget of about 90 s with the quiet phases). A long run: {@code
- * mvn -B test -pl pgqueue-core -Dtest=FaultInjectionTest -Dpgqueue.fault.minutes=30}.
+ * mvn -B test -pl pgqueue-core -am -Dtest=FaultInjectionTest -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dpgqueue.fault.minutes=30}. Over all its seeds a run must have injected every kind of fault, and
+ * faults into every kind of worker statement ({@link FaultInjection.StatementClass#TARGETS}): each
+ * at least once in CI, at least 100 times per 30 minutes in a long run.
  */
 @Tag("process")
 @Tag("fault")
@@ -68,8 +73,14 @@ class FaultInjectionTest {
 
   static final int WORKERS = 3;
   static final int CONCURRENCY = 4;
-  static final Duration HEARTBEAT = Duration.ofMillis(100);
-  static final Duration STALE = Duration.ofMillis(600);
+  /**
+   * Each worker's own heartbeat interval and stale threshold (ms): a fleet with mixed settings, each
+   * worker judged by the threshold on its own row.
+   */
+  static final long[] HEARTBEAT_MS = {100, 150, 200};
+  static final long[] STALE_MS = {600, 900, 1200};
+  /** Short, so pruning runs (once a second) under faults; see {@link #EVIDENCE} for what it deletes. */
+  static final Duration RETENTION = Duration.ofSeconds(2);
   static final int FAIL_PERCENT = 10;
   static final int MAX_ATTEMPTS = 25;
   /** Jobs enqueued per second while faults run. */
@@ -101,8 +112,56 @@ class FaultInjectionTest {
     long perSeed = minutes != null ? (long) (Double.parseDouble(minutes) * 60_000 / seeds) : DEFAULT_SEED_MILLIS;
     long first = given != null ? given : minutes != null ? System.nanoTime() & 0xFFFFFFFFL : 1;
     System.out.printf("FAULT INJECTION: %d seeds from %d, %d ms of faults each%n", seeds, first, perSeed);
-    return LongStream.range(first, first + seeds)
-        .mapToObj(seed -> DynamicTest.dynamicTest("seed " + seed, () -> new Run(seed, perSeed).run()));
+    // A long run must inject at least 100 faults of each kind and into each kind of statement
+    // (pro rata for a shorter one); CI at least one over its seeds: a loaded machine runs fewer
+    // statements per second, and one seed alone may miss a rare kind.
+    long required = minutes == null ? 1 : Math.max(1, Math.round(100 * Double.parseDouble(minutes) / 30));
+    Totals totals = new Totals();
+    return Stream.concat(
+        LongStream.range(first, first + seeds)
+            .mapToObj(seed -> DynamicTest.dynamicTest("seed " + seed, () -> new Run(seed, perSeed, totals).run())),
+        Stream.of(DynamicTest.dynamicTest("every kind of fault and of statement was injected over all seeds",
+            () -> totals.check(required))));
+  }
+
+  /** Figures summed over the seeds of one test run, printed and checked after the last seed. */
+  static final class Totals {
+    final Map<String, Long> kinds = new TreeMap<>();
+    final Map<String, Long> classes = new TreeMap<>();
+    final Map<String, Long> figures = new LinkedHashMap<>();
+    int seeds;
+
+    synchronized void add(List<FaultInjection> faults, Map<String, Long> runFigures) {
+      seeds++;
+      for (FaultInjection f : faults) {
+        for (FaultInjection.Kind k : FaultInjection.Kind.values()) {
+          kinds.merge(k.name(), f.count(k), Long::sum);
+        }
+        f.classCounts().forEach((c, n) -> classes.merge(c.name(), n, Long::sum));
+      }
+      runFigures.forEach((k, v) -> figures.merge(k, v, Long::sum));
+    }
+
+    synchronized void check(long required) {
+      System.out.printf("FAULT TOTAL over %d seed(s): injected %s%n", seeds, kinds);
+      System.out.printf("FAULT TOTAL over %d seed(s): by statement kind %s%n", seeds, classes);
+      System.out.printf("FAULT TOTAL over %d seed(s): %s%n", seeds, figures);
+      assertThat(seeds).as("seeds run").isPositive();
+      List<String> short_ = new ArrayList<>();
+      for (FaultInjection.Kind k : FaultInjection.Kind.values()) {
+        if (kinds.getOrDefault(k.name(), 0L) < required) {
+          short_.add(k + " faults: " + kinds.getOrDefault(k.name(), 0L));
+        }
+      }
+      for (FaultInjection.StatementClass c : FaultInjection.StatementClass.TARGETS) {
+        if (classes.getOrDefault(c.name(), 0L) < required) {
+          short_.add("faults into " + c + " statements: " + classes.getOrDefault(c.name(), 0L));
+        }
+      }
+      assertThat(short_)
+          .as("kinds of fault or statement with fewer than %d injected faults (the run proves nothing about them)", required)
+          .isEmpty();
+    }
   }
 
   /**
@@ -115,7 +174,8 @@ class FaultInjectionTest {
     Map<FaultInjection.Kind, Integer> kinds = new TreeMap<>();
     int differ = 0;
     int claimLost = 0;
-    for (String key : List.of("POOL/CLAIM/exec", "POOL/COMPLETE/commit", "POOL/SETTLE/close", "CONTROL/HEARTBEAT/exec")) {
+    for (String key : List.of("POOL/CLAIM/exec", "POOL/COMPLETE/commit", "POOL/SETTLE/close", "CONTROL/HEARTBEAT/exec",
+        "CONTROL/REGISTER/exec", "POOL/RELEASE_LOST/exec", "POOL/PRUNE/exec")) {
       for (long i = 0; i < 20_000; i++) {
         FaultInjection.Decision d = FaultInjection.schedule(42, 1, key, i, 600);
         assertThat(FaultInjection.schedule(42, 1, key, i, 600)).isEqualTo(d);
@@ -139,8 +199,8 @@ class FaultInjectionTest {
     }
     assertThat(differ).as("another seed, another schedule").isGreaterThan(500);
     assertThat(kinds).containsOnlyKeys(FaultInjection.Kind.values());
-    // 20,000 claims at 15 per mille: about 300 lost replies.
-    assertThat(claimLost).isBetween(200, 400);
+    // 20,000 claims at 30 per mille: about 600 lost replies.
+    assertThat(claimLost).isBetween(450, 750);
   }
 
   /** A job's events (claims with their owner, releases, rescues, retries), for the examples. */
@@ -159,10 +219,12 @@ class FaultInjectionTest {
     final List<Worker> workers = new ArrayList<>();
     final Map<String, List<String>> violations = new LinkedHashMap<>();
     final AtomicInteger fed = new AtomicInteger();
+    final Totals totals;
 
-    Run(long seed, long runMillis) {
+    Run(long seed, long runMillis, Totals totals) {
       this.seed = seed;
       this.runMillis = runMillis;
+      this.totals = totals;
       this.db = server.createDatabase("pgqueue");
       Migrator.create(db.dataSource()).migrate();
       db.execute(LedgerJobs.CREATE_LEDGER);
@@ -172,9 +234,10 @@ class FaultInjectionTest {
 
     void run() throws Exception {
       System.out.printf(
-          "FAULT seed %d: %d workers x %d slots, heartbeat %d ms, stale after %d ms, %d jobs/s for %d ms;"
+          "FAULT seed %d: %d workers x %d slots, heartbeat %s ms, stale after %s ms, %d jobs/s for %d ms;"
               + " replay with -Dpgqueue.fault.seed=%d -Dpgqueue.fault.minutes=%s%n",
-          seed, WORKERS, CONCURRENCY, HEARTBEAT.toMillis(), STALE.toMillis(), RATE, runMillis, seed,
+          seed, WORKERS, CONCURRENCY, java.util.Arrays.toString(HEARTBEAT_MS), java.util.Arrays.toString(STALE_MS),
+          RATE, runMillis, seed,
           runMillis / 60_000.0);
       printSchedulePreview();
       long t0 = System.nanoTime();
@@ -214,7 +277,7 @@ class FaultInjectionTest {
     private void printSchedulePreview() {
       StringBuilder s = new StringBuilder("FAULT seed " + seed + " schedule of worker 0 (first 400 claims):");
       for (long i = 0; i < 400; i++) {
-        FaultInjection.Decision d = FaultInjection.schedule(seed, 0, "POOL/CLAIM/exec", i, STALE.toMillis());
+        FaultInjection.Decision d = FaultInjection.schedule(seed, 0, "POOL/CLAIM/exec", i, STALE_MS[0]);
         if (d.kind() != null) {
           s.append(' ').append(i).append('=').append(d.kind()).append(d.delayMillis() > 0 ? "/" + d.delayMillis() + "ms" : "");
         }
@@ -227,16 +290,17 @@ class FaultInjectionTest {
         String app = "pgqueue-fault-w" + i;
         HikariDataSource pool = pool(db, app, CONCURRENCY + 4);
         pools.add(pool);
-        FaultInjection f = new FaultInjection(seed, i, STALE.toMillis(), clean, pool::evictConnection);
+        FaultInjection f = new FaultInjection(seed, i, STALE_MS[i], clean, pool::evictConnection);
         faults.add(f);
         String direct = db.jdbcUrlWithCredentials() + "&ApplicationName=" + app + "-control&tcpKeepAlive=true";
         AtomicReference<Worker> self = new AtomicReference<>();
         Worker w = Worker.builder(f.wrap(pool))
-            .heartbeatInterval(HEARTBEAT)
-            .staleAfter(STALE)
+            .heartbeatInterval(Duration.ofMillis(HEARTBEAT_MS[i]))
+            .staleAfter(Duration.ofMillis(STALE_MS[i]))
+            .discardedRetention(RETENTION)
             .queue("default", CONCURRENCY)
             .pollInterval(Duration.ofMillis(100))
-            .backoff(Backoff.fixed(Duration.ofMillis(50)))
+            .backoff(Backoff.fixed(Duration.ZERO))
             .jobTimeout(Duration.ofSeconds(30))
             .shutdownTimeout(Duration.ofSeconds(5))
             .dedicatedConnection(f.dedicated(() -> DriverManager.getConnection(direct)))
@@ -309,37 +373,39 @@ class FaultInjectionTest {
 
     /** Once quiet, before the workers close: jobs left running under a live worker, or not settled. */
     private void checkLeftOver() {
-      long staleMs = STALE.toMillis();
+      // Each worker is alive by its own threshold, from its row (as the rescuer judges it).
+      String alive = "w.heartbeat_at > now() - w.stale_after_ms * interval '1 millisecond'";
       violation("jobs left running under a live worker once all was quiet", query(
           "SELECT 'job ' || j.id || ' (n ' || (j.payload->>'n') || ') attempt ' || j.attempt || ' locked by worker '"
               + " || j.locked_by || ' since ' || j.locked_at || '; worker heartbeat ' || (clock_timestamp() - w.heartbeat_at)"
               + " || ' ago' FROM pgqueue.jobs j JOIN pgqueue.workers w ON w.id = j.locked_by"
-              + " WHERE j.state = 'running' AND w.heartbeat_at > now() - interval '" + staleMs + " milliseconds'"
+              + " WHERE j.state = 'running' AND " + alive
               + " ORDER BY j.id"));
       violation("jobs neither succeeded nor discarded once all was quiet", query(
           "SELECT 'job ' || j.id || ' (n ' || (j.payload->>'n') || ') ' || j.state || ' attempt ' || j.attempt"
               + " || coalesce(' locked by worker ' || j.locked_by || ' (no live row)', '')"
               + " || ' run_at ' || j.run_at FROM pgqueue.jobs j"
               + " WHERE j.state <> 'discarded' AND NOT (j.state = 'running' AND EXISTS (SELECT 1 FROM pgqueue.workers w"
-              + "   WHERE w.id = j.locked_by AND w.heartbeat_at > now() - interval '" + staleMs + " milliseconds'))"
+              + "   WHERE w.id = j.locked_by AND " + alive + "))"
               + " ORDER BY j.id"));
     }
 
     /** The checks on the evidence, after the workers closed. */
     private void check() {
-      long staleMs = STALE.toMillis();
+      db.execute(RESTORE_PRUNED);
       db.execute(RUNS);
       violation("a job ran twice at overlapping times while the first run's owner was alive", query(
           "SELECT 'job ' || a.job_id || ' (n ' || a.n || '): attempt ' || a.attempt || ' by worker ' || a.owner"
               + " || ' ran ' || a.started || ' .. ' || a.ended || '; attempt ' || b.attempt || ' by worker ' || b.owner"
               + " || ' claimed ' || b.claimed || ', started ' || b.started || '; worker ' || a.owner"
-              + " || ' had heartbeated ' || (b.claimed - hb.last) || ' before that claim; history: ' || "
+              + " || ' had heartbeated ' || (b.claimed - hb.last) || ' before that claim (its threshold '"
+              + " || hb.stale_ms || ' ms); history: ' || "
               + HISTORY.replace("r.job_id", "a.job_id")
               + " FROM runs a JOIN runs b ON a.job_id = b.job_id AND (a.claimed, a.attempt, a.k) < (b.claimed, b.attempt, b.k)"
-              + " CROSS JOIN LATERAL (SELECT max(h.beat_at) AS last FROM heartbeat_log h"
+              + " CROSS JOIN LATERAL (SELECT max(h.beat_at) AS last, max(h.stale_after_ms) AS stale_ms FROM heartbeat_log h"
               + "   WHERE h.worker_id = a.owner AND h.beat_at <= b.claimed) hb"
               + " WHERE b.started < a.ended AND a.started < b.ended"
-              + "   AND hb.last > b.claimed - interval '" + staleMs + " milliseconds'"
+              + "   AND hb.last > b.claimed - hb.stale_ms * interval '1 millisecond'"
               + " ORDER BY a.job_id"));
       violation("an attempt ran without a claim the database recorded", query(
           "SELECT 'job ' || job_id || ' (n ' || n || ') attempt ' || attempt || ' started ' || started"
@@ -348,6 +414,14 @@ class FaultInjectionTest {
           "SELECT 'job ' || r.job_id || ' (n ' || r.n || ') attempt ' || r.attempt || ' started ' || count(*) || ' times, by workers '"
               + " || string_agg(coalesce(owner::text, '?'), ', ' ORDER BY started) || '; its history: ' || " + HISTORY
               + " FROM runs r GROUP BY r.job_id, r.n, r.attempt HAVING count(*) > 1 ORDER BY r.job_id"));
+      violation("a job was deleted as succeeded while the attempt holding it had not succeeded", query(
+          "SELECT 'job ' || r.job_id || ' deleted at attempt ' || r.attempt || coalesce(' under worker ' || r.owner, '')"
+              + " || ' at ' || to_char(r.at, 'HH24:MI:SS.MS') || ', no success of that attempt before; ledger: '"
+              + " || (SELECT string_agg('a' || l.attempt || ' ' || l.outcome || ' w' || l.pid || ' ' || to_char(l.at, 'HH24:MI:SS.MS'),"
+              + "   ' > ' ORDER BY l.at) FROM ledger l WHERE l.job_id = r.job_id) || '; its history: ' || " + HISTORY
+              + " FROM job_log r WHERE r.event = 'deleted' AND NOT EXISTS (SELECT 1 FROM ledger l"
+              + "   WHERE l.job_id = r.job_id AND l.attempt = r.attempt AND l.outcome = 'succeeded' AND l.at <= r.at)"
+              + " ORDER BY r.job_id"));
       violation("an attempt was charged for a job that never started it (no rescue involved)", query(
           "WITH final AS ("
               + "  SELECT job_id, attempt AS f FROM job_log WHERE event = 'deleted'"
@@ -376,13 +450,30 @@ class FaultInjectionTest {
         }
         f.counts().forEach((k, v) -> detail.merge(k, v, Long::sum));
       }
-      for (FaultInjection.Kind k : FaultInjection.Kind.values()) {
-        if (perKind.get(k) == 0) {
-          violation("the harness injected no " + k + " fault (the run proves nothing about it)", List.of("seed " + seed));
-        }
-      }
+      Map<FaultInjection.StatementClass, Long> perClass = new TreeMap<>();
+      faults.forEach(f -> f.classCounts().forEach((c, n) -> perClass.merge(c, n, Long::sum)));
       System.out.printf("FAULT seed %d: injected %s%n", seed, perKind);
+      System.out.printf("FAULT seed %d: by statement kind %s%n", seed, perClass);
       System.out.printf("FAULT seed %d: by statement %s%n", seed, detail);
+      Map<String, Long> figures = new LinkedHashMap<>();
+      figures.put("jobs", (long) fed.get());
+      for (String f : List.of(
+          "attempts started:SELECT count(*) FROM ledger WHERE outcome = 'started'",
+          "planned failures:SELECT count(*) FROM ledger WHERE outcome = 'failed'",
+          "successful reruns:SELECT (SELECT count(*) FROM ledger WHERE outcome = 'succeeded')"
+              + " - (" + fed.get() + " - (SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'))",
+          "discarded:SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'",
+          "pruned:SELECT count(*) FROM job_log WHERE event = 'pruned'",
+          "claims:SELECT count(*) FROM job_log WHERE event = 'claimed'",
+          "rescues:SELECT count(*) FROM job_log WHERE event = 'rescued'",
+          "releases:SELECT count(*) FROM job_log WHERE event = 'released'",
+          "worker registrations:SELECT count(DISTINCT worker_id) FROM heartbeat_log")) {
+        int colon = f.indexOf(':');
+        figures.put(f.substring(0, colon), Long.parseLong(queryString(f.substring(colon + 1))));
+      }
+      figures.put("reruns beyond one attempt per job", figures.get("attempts started") - fed.get());
+      figures.put("violated guarantees", (long) violations.size());
+      totals.add(faults, figures);
       System.out.printf("FAULT seed %d: %s%n", seed, queryString(
           "SELECT count(*) FILTER (WHERE outcome = 'started') || ' attempts started for ' || " + fed.get()
               + " || ' jobs; reruns beyond one attempt per job ' || (count(*) FILTER (WHERE outcome = 'started') - " + fed.get() + ")"
@@ -450,11 +541,13 @@ class FaultInjectionTest {
   static final String EVIDENCE =
       """
       CREATE TABLE heartbeat_log (
-        worker_id bigint NOT NULL, beat_at timestamptz NOT NULL, logged_at timestamptz NOT NULL DEFAULT clock_timestamp());
+        worker_id bigint NOT NULL, beat_at timestamptz NOT NULL, stale_after_ms bigint NOT NULL,
+        logged_at timestamptz NOT NULL DEFAULT clock_timestamp());
       CREATE INDEX ON heartbeat_log (worker_id, beat_at);
       CREATE FUNCTION log_heartbeat() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        INSERT INTO heartbeat_log (worker_id, beat_at) VALUES (NEW.id, NEW.heartbeat_at);
+        -- The worker's own threshold, from its row: the row itself is deleted once it is judged dead.
+        INSERT INTO heartbeat_log (worker_id, beat_at, stale_after_ms) VALUES (NEW.id, NEW.heartbeat_at, NEW.stale_after_ms);
         RETURN NULL;
       END $$;
       CREATE TRIGGER workers_heartbeat_log AFTER INSERT OR UPDATE OF heartbeat_at ON pgqueue.workers
@@ -464,9 +557,14 @@ class FaultInjectionTest {
         seq bigint GENERATED ALWAYS AS IDENTITY, job_id bigint NOT NULL, event text NOT NULL, attempt int NOT NULL,
         owner bigint, at timestamptz NOT NULL DEFAULT clock_timestamp());
       CREATE INDEX ON job_log (job_id, attempt);
+      CREATE TABLE pruned_jobs (LIKE pgqueue.jobs);
       CREATE FUNCTION log_job() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        IF TG_OP = 'DELETE' THEN
+        IF TG_OP = 'DELETE' AND OLD.state = 'discarded' THEN
+          -- Pruned past the retention: kept aside, and put back before the checks (RESTORE_PRUNED).
+          INSERT INTO pruned_jobs SELECT OLD.*;
+          INSERT INTO job_log (job_id, event, attempt, owner) VALUES (OLD.id, 'pruned', OLD.attempt, OLD.locked_by);
+        ELSIF TG_OP = 'DELETE' THEN
           INSERT INTO job_log (job_id, event, attempt, owner) VALUES (OLD.id, 'deleted', OLD.attempt, OLD.locked_by);
         ELSIF NEW.state = 'running' AND (OLD.state <> 'running' OR OLD.locked_by IS DISTINCT FROM NEW.locked_by) THEN
           INSERT INTO job_log (job_id, event, attempt, owner) VALUES (NEW.id, 'claimed', NEW.attempt, NEW.locked_by);
@@ -485,15 +583,25 @@ class FaultInjectionTest {
       """;
 
   /**
+   * Discarded jobs the workers pruned (their retention is {@link #RETENTION}, so that pruning runs
+   * under faults), put back once the workers are closed: the checks then see every discarded job.
+   */
+  static final String RESTORE_PRUNED = "INSERT INTO pgqueue.jobs OVERRIDING SYSTEM VALUE SELECT * FROM pruned_jobs";
+
+  /**
    * Every attempt that reached its handler, from the ledger: start, end (the outcome row; infinity
-   * if none), and the claim the database recorded for it (the last claim of that attempt number
-   * before the start), with its owner.
+   * if none), and the claim the database recorded for it, with its owner: the last claim of that
+   * attempt number before the start by the worker that ran it (the handler records the running
+   * worker's id in the ledger's {@code pid} column), else the last claim of that attempt number
+   * before the start (the worker re-registered under a new id between claim and start). A run that
+   * started after its claim was given back and taken by another worker is so still attributed to
+   * the worker that ran it.
    */
   static final String RUNS =
       """
       CREATE TABLE runs AS
       WITH starts AS (
-        SELECT job_id, n, attempt, at AS started,
+        SELECT job_id, n, attempt, pid, at AS started,
                row_number() OVER (PARTITION BY job_id, attempt ORDER BY at) AS k
         FROM ledger WHERE outcome = 'started'),
       ends AS (
@@ -506,7 +614,7 @@ class FaultInjectionTest {
       LEFT JOIN LATERAL (
         SELECT l.owner, l.at FROM job_log l
         WHERE l.job_id = s.job_id AND l.attempt = s.attempt AND l.event = 'claimed' AND l.at <= s.started
-        ORDER BY l.at DESC LIMIT 1) c ON true;
+        ORDER BY l.owner = s.pid DESC, l.at DESC LIMIT 1) c ON true;
       CREATE INDEX ON runs (job_id);
       ANALYZE runs;
       """;
