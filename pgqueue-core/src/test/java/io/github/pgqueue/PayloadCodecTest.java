@@ -183,8 +183,11 @@ class PayloadCodecTest {
     start(new CheckedCodec(decodesBadly, Integer.MAX_VALUE), (p, ctx) -> ran.add(p));
     await().atMost(Duration.ofSeconds(10)).until(() -> events.stream()
         .filter(e -> e.kind() == JobEvent.Kind.DISCARDED || e.kind() == JobEvent.Kind.SUCCEEDED).count() == 3);
+    // Listeners hear of an outcome once it is handed to the completer, not once it is written.
+    await().atMost(Duration.ofSeconds(10)).until(() -> queue.find(good).isEmpty()
+        && queue.find(bad).map(JobInfo::state).orElse(null) == JobState.DISCARDED
+        && queue.find(empty).map(JobInfo::state).orElse(null) == JobState.DISCARDED);
     assertThat(ran).containsExactly(new Point(3, 3));
-    assertThat(queue.find(good)).isEmpty();
     JobInfo b = queue.find(bad).orElseThrow();
     assertThat(b.state()).isEqualTo(JobState.DISCARDED);
     assertThat(b.attempt()).as("discarded at once, not retried").isEqualTo(1);
