@@ -105,9 +105,8 @@ final class Maintenance implements Runnable, Service {
       return;
     }
     long budgetEnd = System.nanoTime() + Math.max(TICK_BUDGET_FLOOR_NANOS, config.heartbeatNanos / 2);
-    long healthyFor = state.healthyForMillis();
-    if (healthyFor >= TimeUnit.NANOSECONDS.toMillis(config.staleNanos)) {
-      rescue(healthyFor, budgetEnd);
+    if (state.healthyForMillis() >= TimeUnit.NANOSECONDS.toMillis(config.staleNanos)) {
+      rescue(budgetEnd);
     }
     long now = System.nanoTime();
     if (config.retentionMillis > 0 && (pruneBacklog || now - nextPruneNanos >= 0) && !stopping) {
@@ -116,16 +115,32 @@ final class Maintenance implements Runnable, Service {
     }
   }
 
-  private void rescue(long healthyForMillis, long budgetEnd) throws SQLException {
+  /**
+   * How long this process has heartbeated without a gap, read when a statement is about to run, on
+   * the connection it runs on; -1 when too short to judge anyone. Never a figure read before the
+   * connection was had: borrowing one can wait through a whole outage, and a judgement from before
+   * it would find every live peer stale and rescue its running jobs.
+   */
+  private long judgeForMillis() {
+    long healthyFor = state.healthyForMillis();
+    return healthyFor >= TimeUnit.NANOSECONDS.toMillis(config.staleNanos) ? healthyFor : -1;
+  }
+
+  private void rescue(long budgetEnd) throws SQLException {
     for (int i = 0; i < MAX_STATEMENTS_PER_TICK && !stopping; i++) {
-      List<JobStore.Rescued> rescued =
-          Borrowed.transaction(dataSource, true, c -> store.rescue(c, healthyForMillis));
+      List<JobStore.Rescued> rescued = Borrowed.transaction(dataSource, true, c -> {
+        long judgeFor = judgeForMillis();
+        return judgeFor < 0 ? List.<JobStore.Rescued>of() : store.rescue(c, judgeFor);
+      });
       report(rescued);
       if (rescued.size() < ROWS_PER_STATEMENT || System.nanoTime() - budgetEnd >= 0) {
         break;
       }
     }
-    int stale = Borrowed.transaction(dataSource, true, c -> store.deleteStaleWorkers(c, healthyForMillis));
+    int stale = Borrowed.transaction(dataSource, true, c -> {
+      long judgeFor = judgeForMillis();
+      return judgeFor < 0 ? 0 : store.deleteStaleWorkers(c, judgeFor);
+    });
     if (stale > 0) {
       log.warn("pgqueue: removed {} worker registrations with no heartbeat within their own stale threshold", stale);
     }
