@@ -20,6 +20,9 @@ import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.TraceFlags;
+import io.opentelemetry.api.trace.TraceState;
+import io.opentelemetry.api.trace.TraceStateBuilder;
 import io.opentelemetry.context.Context;
 import io.opentelemetry.context.Scope;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
@@ -300,6 +303,43 @@ class PgQueueTracingTest {
     assertThat(next.getParentSpanContext().isValid()).as("not a child of the abandoned attempt's span").isFalse();
     assertThat(next.getTraceId()).isNotEqualTo(abandoned.getTraceId());
     assertThat(currentInHandler.get(2)).isEqualTo(next.getSpanContext());
+  }
+
+  @Test
+  void theTracestateCrossesWithTheJobAndAnOversizedOneIsDroppedKeepingTheTraceparent() throws Exception {
+    PgQueueTracing tracing = PgQueueTracing.builder(otel).consumerSpanIsChild(true).build();
+    JobQueue queue = queue(tracing);
+    SpanContext remote = SpanContext.createFromRemoteParent("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7",
+        TraceFlags.getSampled(), TraceState.builder().put("congo", "t61rcWkgMzE").put("rojo", "00f067aa0ba902b7").build());
+    JobId small;
+    try (Scope ignored = Context.root().with(Span.wrap(remote)).makeCurrent()) {
+      small = queue.enqueue(ITEM, new Item(1)).id();
+    }
+    TraceStateBuilder big = TraceState.builder();
+    for (int i = 0; i < 30; i++) {
+      big.put("vendor" + i, "v".repeat(20));
+    }
+    SpanContext bigRemote = SpanContext.createFromRemoteParent("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331",
+        TraceFlags.getSampled(), big.build());
+    JobId large;
+    try (Scope ignored = Context.root().with(Span.wrap(bigRemote)).makeCurrent()) {
+      large = queue.enqueue(ITEM, new Item(2)).id();
+    }
+    SpanData smallProducer = spans(SpanKind.PRODUCER).get(0);
+    SpanData largeProducer = spans(SpanKind.PRODUCER).get(1);
+    assertThat(storedTraceparent(large)).as("the link survives").isEqualTo(traceparent(largeProducer.getSpanContext()));
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE id = " + large.value() + " AND trace_context ? 'tracestate'"))
+        .as("a tracestate past 512 characters is not stored").isZero();
+
+    start(Worker.builder(db.dataSource()).interceptor(tracing.jobInterceptor()).handle(ITEM, (item, ctx) -> { }));
+    await().atMost(Duration.ofSeconds(20)).until(() -> rows("true") == 0 && spans(SpanKind.CONSUMER).size() == 2);
+    SpanData smallConsumer = spans(SpanKind.CONSUMER).stream()
+        .filter(c -> c.getAttributes().get(AttributeKey.stringKey("messaging.message.id")).equals(small.toString()))
+        .findFirst().orElseThrow();
+    assertThat(smallConsumer.getParentSpanId()).isEqualTo(smallProducer.getSpanId());
+    assertThat(smallConsumer.getParentSpanContext().getTraceState().asMap())
+        .as("the tracestate crossed with the job").isEqualTo(remote.getTraceState().asMap());
+    assertThat(smallConsumer.getSpanContext().getTraceState().asMap()).isEqualTo(remote.getTraceState().asMap());
   }
 
   @Test
