@@ -167,6 +167,39 @@ class TraceContextTest {
   }
 
   @Test
+  void aRescuedOrSnoozedJobKeepsItsTraceContext() {
+    JobQueue queue = queue(new AtomicReference<>(TraceContext.of(TP1)));
+    db.execute("INSERT INTO pgqueue.workers (id, host, heartbeat_at, heartbeat_ms, stale_after_ms) OVERRIDING SYSTEM VALUE"
+        + " VALUES (1001, 'dead', now() - interval '1 hour', 100, 300)");
+    JobId rescued = queue.enqueue(ITEM, new Item(1)).id();
+    JobId snoozed = queue.enqueue(ITEM, new Item(2)).id();
+    // Running under a dead worker, as its claim would have left it.
+    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1001, lock_token = 1,"
+        + " locked_at = now() WHERE id = " + rescued.value());
+    List<String> seen = new CopyOnWriteArrayList<>();
+    List<Integer> snoozes = new CopyOnWriteArrayList<>();
+    Worker w = Worker.builder(db.dataSource())
+        .pollInterval(Duration.ofMillis(50))
+        .heartbeatInterval(Duration.ofMillis(100)).staleAfter(Duration.ofMillis(300))
+        .interceptor((job, inv) -> {
+          seen.add(job.id() + "/" + job.attempt() + ":" + job.traceContext().map(TraceContext::traceparent).orElse("none"));
+          inv.proceed();
+        })
+        .handle(ITEM, (item, ctx) -> {
+          if (item.n() == 2 && snoozes.isEmpty()) {
+            snoozes.add(1);
+            ctx.snooze(Duration.ZERO);
+          }
+        })
+        .build();
+    workers.add(w);
+    w.start();
+    await().atMost(Duration.ofSeconds(20)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+    assertThat(seen).containsExactlyInAnyOrder(
+        rescued + "/2:" + TP1, snoozed + "/1:" + TP1, snoozed + "/1:" + TP1);
+  }
+
+  @Test
   void aStoredValuePgqueueWouldNotHaveWrittenReadsAsNone() {
     JobQueue queue = JobQueue.create(db.dataSource());
     JobId id = queue.enqueue(ITEM, new Item(1)).id();
