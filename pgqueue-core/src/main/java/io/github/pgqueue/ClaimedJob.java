@@ -7,7 +7,7 @@ import java.time.Instant;
  * token it was claimed under. (id, owner, token) is the guard every outcome write carries: the
  * token is unique per claim, so a write from an earlier claim of the same job by the same worker
  * (possible with the same attempt number, since a snooze or release gives the attempt back) never
- * acts on a later one.
+ * acts on a later one. The trace context is null when the enqueuing code stored none.
  */
 record ClaimedJob(
     long id,
@@ -21,7 +21,14 @@ record ClaimedJob(
     Instant createdAt,
     String context,
     long owner,
-    long token) {
+    long token,
+    TraceContext traceContext) {
+
+  /** A claimed job with no trace context. */
+  ClaimedJob(long id, String name, String queue, String payloadJson, int attempt, int maxAttempts,
+      int priority, Instant runAt, Instant createdAt, String context, long owner, long token) {
+    this(id, name, queue, payloadJson, attempt, maxAttempts, priority, runAt, createdAt, context, owner, token, null);
+  }
 
   /** Claim order: priority DESC, run_at, id (the claim's ORDER BY; RETURNING does not keep it). */
   static int claimOrder(ClaimedJob a, ClaimedJob b) {

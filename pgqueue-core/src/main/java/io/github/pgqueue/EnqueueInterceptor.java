@@ -1,10 +1,12 @@
 package io.github.pgqueue;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
- * Sees every job a {@link JobQueue} is about to write, and may add to its context: the place to
- * capture the enqueuing code's trace context, or to count enqueues. Registered with {@link
+ * Sees every job a {@link JobQueue} is about to write, and may add to its context or set its
+ * {@link TraceContext}: the place to capture the enqueuing code's trace context, or to count
+ * enqueues. Registered with {@link
  * JobQueue.Builder#enqueueInterceptor}; several run in registration order.
  *
  * <p>Guarantees:
@@ -32,6 +34,7 @@ public interface EnqueueInterceptor {
    * Called before the jobs are written.
    *
    * @param jobs the jobs of this call, in order; the list cannot be changed, only each job's context
+   *     and trace context
    */
   void beforeEnqueue(List<Job> jobs);
 
@@ -81,5 +84,25 @@ public interface EnqueueInterceptor {
      * @throws IllegalStateException if called after {@link #beforeEnqueue} returned
      */
     void context(String context);
+
+    /**
+     * The W3C trace context to be stored with the job, in a column of its own (not in its {@link
+     * #context()}): empty unless an interceptor set one.
+     *
+     * @return the trace context, or empty
+     */
+    Optional<TraceContext> traceContext();
+
+    /**
+     * Sets the W3C trace context to store with the job (its form was checked when the {@link
+     * TraceContext} was made); the last call wins. A job that turns out to be a duplicate of a
+     * waiting one (unique key) writes nothing: the waiting job keeps the trace context it was
+     * stored with. Workers hand it to {@link JobInterceptor}s through {@link
+     * JobContext#traceContext()}, on every attempt.
+     *
+     * @param traceContext the trace context, or null to store none
+     * @throws IllegalStateException if called after {@link #beforeEnqueue} returned
+     */
+    void traceContext(TraceContext traceContext);
   }
 }

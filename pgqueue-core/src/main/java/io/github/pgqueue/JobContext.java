@@ -2,6 +2,7 @@ package io.github.pgqueue;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 
 /**
  * What a {@link JobHandler} knows about the job it runs, and how it can end it other than by
@@ -71,6 +72,18 @@ public interface JobContext {
    * @return the context
    */
   String context();
+
+  /**
+   * The W3C trace context stored with the job at enqueue (see {@link
+   * EnqueueInterceptor.Job#traceContext(TraceContext)}): the same on every attempt, retries
+   * included. Empty when none was stored, or when the stored value is not one pgqueue would have
+   * written (a broken trace link never fails a job).
+   *
+   * @return the trace context, or empty
+   */
+  default Optional<TraceContext> traceContext() {
+    return Optional.empty();
+  }
 
   /**
    * Asks for the job to run again after {@code delay} without counting this attempt. Takes effect

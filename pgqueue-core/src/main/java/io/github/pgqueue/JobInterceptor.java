@@ -35,7 +35,8 @@ public interface JobInterceptor {
   /**
    * Wraps one attempt; must call {@code invocation.proceed()} once for the handler to run.
    *
-   * @param job the attempt's context: id, name, queue, attempt number, the stored context text
+   * @param job the attempt's context: id, name, queue, attempt number, the stored context text and
+   *     {@linkplain JobContext#traceContext() trace context}
    * @param invocation continues with the next interceptor or the handler
    * @throws Exception fails the attempt (recorded and retried like a handler failure)
    */

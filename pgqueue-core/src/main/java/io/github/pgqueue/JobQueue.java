@@ -721,23 +721,29 @@ public final class JobQueue {
     List<JobStore.Row> out = new ArrayList<>(rows.size());
     for (PendingJob p : pending) {
       JobStore.Row r = p.row;
-      out.add(p.context.equals(r.context()) ? r : new JobStore.Row(r.name(), r.queue(), r.payloadJson(),
-          r.priority(), r.runAt(), r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey()));
+      out.add(p.context.equals(r.context()) && p.traceContext == r.traceContext() ? r
+          : new JobStore.Row(r.name(), r.queue(), r.payloadJson(), r.priority(), r.runAt(),
+              r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey(), p.traceContext));
     }
     return out;
   }
 
-  /** A row as an enqueue interceptor sees it; only the context can change, and only during the call. */
+  /**
+   * A row as an enqueue interceptor sees it; only the context and trace context can change, and
+   * only during the call.
+   */
   private static final class PendingJob implements EnqueueInterceptor.Job {
     final JobStore.Row row;
     // Written and read on the enqueuing thread (interceptors run on it); volatile for one that hands
     // the job to another thread anyway.
     volatile String context;
+    volatile TraceContext traceContext;
     volatile boolean open = true;
 
     PendingJob(JobStore.Row row) {
       this.row = row;
       this.context = row.context();
+      this.traceContext = row.traceContext();
     }
 
     @Override
@@ -774,6 +780,20 @@ public final class JobQueue {
       }
       EnqueueOptions.checkContext(context);
       this.context = context;
+    }
+
+    @Override
+    public Optional<TraceContext> traceContext() {
+      return Optional.ofNullable(traceContext);
+    }
+
+    @Override
+    public void traceContext(TraceContext traceContext) {
+      if (!open) {
+        throw new IllegalStateException("the trace context of job \"" + row.name()
+            + "\" can only be set while the enqueue interceptor runs");
+      }
+      this.traceContext = traceContext;
     }
 
     @Override

@@ -5,6 +5,7 @@ import java.io.StringWriter;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -421,6 +422,11 @@ final class JobRun implements Runnable, JobContext {
   @Override
   public String context() {
     return job.context();
+  }
+
+  @Override
+  public Optional<TraceContext> traceContext() {
+    return Optional.ofNullable(job.traceContext());
   }
 
   @Override

@@ -46,7 +46,19 @@ final class JobStore {
       long delayMicros,
       int maxAttempts,
       String context,
-      String uniqueKey) {
+      String uniqueKey,
+      TraceContext traceContext) {
+
+    /** A row with no trace context. */
+    Row(String name, String queue, String payloadJson, int priority, Instant runAt, long delayMicros,
+        int maxAttempts, String context, String uniqueKey) {
+      this(name, queue, payloadJson, priority, runAt, delayMicros, maxAttempts, context, uniqueKey, null);
+    }
+
+    /** The trace context as stored: JSON text, or null. */
+    String traceContextJson() {
+      return traceContext == null ? null : traceContext.toJson();
+    }
 
     boolean immediate() {
       return runAt == null && delayMicros == 0;
@@ -109,6 +121,7 @@ final class JobStore {
     ps.setLong(i++, row.delayMicros);
     ps.setInt(i++, row.maxAttempts);
     ps.setString(i++, row.context);
+    ps.setString(i++, row.traceContextJson());
     return i;
   }
 
@@ -251,6 +264,7 @@ final class JobStore {
     Long[] delays = new Long[n];
     Integer[] maxAttempts = new Integer[n];
     String[] contexts = new String[n];
+    String[] traceContexts = new String[n];
     String[] keys = keyed ? new String[n] : null;
     for (int k = 0; k < n; k++) {
       Row r = rows.get(indexes.get(k));
@@ -262,6 +276,7 @@ final class JobStore {
       delays[k] = r.delayMicros;
       maxAttempts[k] = r.maxAttempts;
       contexts[k] = r.context;
+      traceContexts[k] = r.traceContextJson();
       if (keyed) {
         keys[k] = r.uniqueKey;
       }
@@ -275,6 +290,7 @@ final class JobStore {
     ps.setArray(i++, c.createArrayOf("int8", delays));
     ps.setArray(i++, c.createArrayOf("int4", maxAttempts));
     ps.setArray(i++, c.createArrayOf("text", contexts));
+    ps.setArray(i++, c.createArrayOf("text", traceContexts));
     if (keyed) {
       ps.setArray(i++, c.createArrayOf("text", keys));
     }
@@ -317,7 +333,8 @@ final class JobStore {
                   rs.getTimestamp(8).toInstant(),
                   rs.getString(9),
                   owner,
-                  token));
+                  token,
+                  TraceContext.fromJson(rs.getString(11))));
         }
       }
       return jobs;

@@ -17,12 +17,16 @@ final class Sql {
 
   /**
    * Columns bound by every insert, in this order: name, queue, payload (JSON text), priority,
-   * run_at (null for "now + delay"), delay in microseconds, max_attempts, context.
+   * run_at (null for "now + delay"), delay in microseconds, max_attempts, context, trace_context
+   * (JSON text or null).
    */
   final String insertJob;
   /** {@link #insertJob} plus a NOTIFY in the same statement, so an autocommit enqueue is one round trip. */
   final String insertJobNotify;
-  /** As {@link #insertJob}, with a unique key as the 9th parameter; a duplicate inserts nothing. */
+  /**
+   * As {@link #insertJob}, with a unique key as the 10th parameter; a duplicate inserts nothing (so
+   * the waiting job's context and trace context stay as they were).
+   */
   final String insertUniqueJob;
   final String insertUniqueJobNotify;
   /** The pending or running job holding (name, unique_key). */
@@ -157,8 +161,8 @@ final class Sql {
 
     String insertValues =
         """
-        INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context%s)
-        VALUES (?, ?, ?::jsonb, ?, coalesce(?::timestamptz, now() + ?::bigint * interval '1 microsecond'), ?, ?%s)
+        INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context%s)
+        VALUES (?, ?, ?::jsonb, ?, coalesce(?::timestamptz, now() + ?::bigint * interval '1 microsecond'), ?, ?, ?::jsonb%s)
         """;
     String onConflict =
         " ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL"
@@ -175,10 +179,10 @@ final class Sql {
 
     insertJobs =
         q("""
-          INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context)
-          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c
-          FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[])
-               WITH ORDINALITY AS t(n, q, p, pr, ra, d, ma, c, ord)
+          INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context)
+          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c, tc::jsonb
+          FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[], ?::text[])
+               WITH ORDINALITY AS t(n, q, p, pr, ra, d, ma, c, tc, ord)
           ORDER BY ord
           RETURNING id
           """);
@@ -188,10 +192,10 @@ final class Sql {
             + "SELECT j.id FROM j, n\n";
     insertUniqueJobs =
         q("""
-          INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, unique_key)
-          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c, uk
-          FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[], ?::text[])
-               AS t(n, q, p, pr, ra, d, ma, c, uk)
+          INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context, unique_key)
+          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c, tc::jsonb, uk
+          FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[], ?::text[], ?::text[])
+               AS t(n, q, p, pr, ra, d, ma, c, tc, uk)
           ORDER BY n, uk
           """) + onConflict + " RETURNING id, name, unique_key";
     findUniques =
@@ -236,7 +240,7 @@ final class Sql {
           FROM claimable c
           WHERE j.id = c.id
           RETURNING j.id, j.name, j.payload::text, j.attempt, j.max_attempts, j.priority,
-                    j.run_at, j.created_at, j.context, c.ok
+                    j.run_at, j.created_at, j.context, c.ok, j.trace_context::text
           """.formatted(freshForClaims("w"), JobError.KEPT_PER_JOB));
     releaseLostClaims =
         q("""

@@ -44,6 +44,7 @@ class ApiSnapshotTest {
     "pgqueue-cli, io.github.pgqueue.cli.PgQueueCli",
     "pgqueue-testing, io.github.pgqueue.testing.PgQueueTest",
     "pgqueue-testing-postgres, io.github.pgqueue.testing.postgres.TestPostgres",
+    "pgqueue-opentelemetry, io.github.pgqueue.opentelemetry.PgQueueTracing",
   })
   void publicApiMatchesTheSnapshot(String module, String anchorClass) throws Exception {
     String actual = render(Class.forName(anchorClass));
