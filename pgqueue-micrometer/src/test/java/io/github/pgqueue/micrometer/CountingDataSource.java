@@ -18,10 +18,15 @@ final class CountingDataSource {
 
   final List<String> prepared = new CopyOnWriteArrayList<>();
   final DataSource dataSource;
+  /** While true, getConnection fails as if the database were unreachable. */
+  volatile boolean down;
 
   CountingDataSource(DataSource real) {
     this.dataSource = (DataSource) Proxy.newProxyInstance(
         getClass().getClassLoader(), new Class<?>[] {DataSource.class}, (proxy, m, args) -> {
+          if (down && m.getName().equals("getConnection")) {
+            throw new java.sql.SQLTransientConnectionException("test: the database is down", "08001");
+          }
           Object r = invoke(real, m, args);
           return r instanceof Connection c ? connection(c) : r;
         });

@@ -114,14 +114,35 @@ class QueueGaugesTest {
   }
 
   @Test
-  void aFailingReadKeepsTheLastValuesAndTheAgeSaysHowOld() {
+  void aFailedReadKeepsTheLastValuesAndTheAgeSaysHowOld() {
+    seed();
+    CountingDataSource counting = new CountingDataSource(db.dataSource());
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
-    // A schema that does not exist: every read fails; the scrape still works.
+    try (QueueGauges gauges = PgQueueMetrics.builder(registry).build()
+        .queueGauges(JobQueue.create(counting.dataSource), Duration.ofSeconds(1))) {
+      gauges.bindTo(registry);
+      await().atMost(Duration.ofSeconds(10)).until(() -> registry.find("pgqueue.queue.due").tag("queue", "mail").gauge() != null);
+      assertThat(registry.get("pgqueue.queue.due").tag("queue", "mail").gauge().value()).isEqualTo(3);
+      counting.down = true;
+      // Reads now fail every second; the age passes 3 intervals while the values stay.
+      await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("pgqueue.queue.stats.age").gauge().value() > 3);
+      assertThat(registry.get("pgqueue.queue.due").tag("queue", "mail").gauge().value()).isEqualTo(3);
+      assertThat(registry.get("pgqueue.queue.scheduled").tag("queue", "mail").gauge().value()).isEqualTo(2);
+      counting.down = false;
+      await().atMost(Duration.ofSeconds(10)).until(() -> registry.get("pgqueue.queue.stats.age").gauge().value() < 2);
+    }
+  }
+
+  @Test
+  void beforeTheFirstReadTheAgeIsNaN() {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    // A schema that does not exist: every read fails, the scrape still works.
     JobQueue broken = JobQueue.builder(db.dataSource()).schema("no_such_schema").build();
     try (QueueGauges gauges = PgQueueMetrics.builder(registry).build().queueGauges(broken, Duration.ofSeconds(1))) {
       gauges.bindTo(registry);
       await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
           .until(() -> Double.isNaN(registry.get("pgqueue.queue.stats.age").gauge().value()));
+      assertThat(registry.find("pgqueue.queue.due").gauge()).isNull();
     }
   }
 

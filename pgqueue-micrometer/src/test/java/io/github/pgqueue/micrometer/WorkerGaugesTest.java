@@ -40,7 +40,7 @@ class WorkerGaugesTest {
         .handle(STUCK, (item, ctx) -> {
           // Ignores interrupts until told: abandoned past its timeout and grace.
           while (!unstick.get()) {
-            Thread.onSpinWait();
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000L); // returns on interrupt; loops on
           }
         }, io.github.pgqueue.HandlerOptions.builder().timeout(Duration.ofMillis(300)).build())
         .build();
