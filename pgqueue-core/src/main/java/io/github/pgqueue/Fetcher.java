@@ -409,4 +409,14 @@ final class Fetcher implements Runnable, Service {
       lock.unlock();
     }
   }
+
+  /** Claimed jobs waiting in the local buffer for a slot. */
+  int buffered() {
+    lock.lock();
+    try {
+      return buffer.size();
+    } finally {
+      lock.unlock();
+    }
+  }
 }

@@ -1,6 +1,7 @@
 package io.github.pgqueue;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Objects;
 
 /**
@@ -17,6 +18,15 @@ import java.util.Objects;
  *     exception, a {@link JobTimeoutException}, or the decoding error); null otherwise
  * @param retryIn for {@link Kind#RETRIED} and {@link Kind#SNOOZED}: the wait before the next run;
  *     null otherwise
+ * @param runAt when the attempt was due, by the database clock: the job's {@code run_at} as the
+ *     claim read it (for a retry or a snoozed job, when that run was due, not when the job was
+ *     enqueued); null for {@link Kind#RESCUED}
+ * @param startedAt when the attempt started, by the database clock: the time of the claim that
+ *     took the job ({@code now()} in the claim's own statement, so never before {@code runAt}) plus
+ *     the time the job then waited in the worker's local buffer, measured by this JVM's monotonic
+ *     clock. So {@code startedAt - runAt} (see {@link #pickupDelay()}) needs no agreement between
+ *     the worker's clock and the database's. Null for {@link Kind#RESCUED}, and for an outcome
+ *     reported for an attempt that never started
  */
 public record JobEvent(
     Kind kind,
@@ -26,7 +36,9 @@ public record JobEvent(
     int attempt,
     Duration duration,
     Throwable error,
-    Duration retryIn) {
+    Duration retryIn,
+    Instant runAt,
+    Instant startedAt) {
 
   /**
    * @throws NullPointerException if a required component is null
@@ -39,6 +51,20 @@ public record JobEvent(
     Objects.requireNonNull(duration, "duration");
   }
 
+  /**
+   * How long the attempt waited between becoming due and starting, both by the database clock:
+   * {@code startedAt - runAt}, never negative.
+   *
+   * @return the pickup delay, or null when {@link #runAt()} or {@link #startedAt()} is null
+   */
+  public Duration pickupDelay() {
+    if (runAt == null || startedAt == null) {
+      return null;
+    }
+    Duration d = Duration.between(runAt, startedAt);
+    return d.isNegative() ? Duration.ZERO : d;
+  }
+
   /** What happened. */
   public enum Kind {
     /** The handler is about to run. */
@@ -48,11 +74,20 @@ public record JobEvent(
     /** The attempt failed (threw, or timed out) and the job will run again after {@code retryIn}. */
     RETRIED,
     /**
-     * The job was given up on: attempts exhausted, payload undecodable, or cancelled by its
-     * handler. It is kept for inspection.
+     * The job was given up on: attempts exhausted or payload undecodable. It is kept for
+     * inspection. A job its handler cancelled is {@link #CANCELLED} instead.
      */
     DISCARDED,
-    /** The handler snoozed the job; it runs again after {@code retryIn}, the attempt not counted. */
+    /**
+     * The handler cancelled the job ({@link JobContext#cancel}): it is discarded at once with the
+     * reason recorded, and kept for inspection like a {@link #DISCARDED} job.
+     */
+    CANCELLED,
+    /**
+     * The handler snoozed the job; it runs again after {@code retryIn}, the attempt not counted. A
+     * job returned to the queue uncharged because the worker shut down while it ran is reported
+     * this way too, with a {@code retryIn} of zero.
+     */
     SNOOZED,
     /** The job's worker stopped heartbeating; this worker's rescuer returned the job to the queue. */
     RESCUED

@@ -390,6 +390,25 @@ public final class JobQueue {
     }
   }
 
+  /**
+   * Due, scheduled and running jobs per queue, and the age of the oldest due job: the cheap part of
+   * {@link #stats()}, for gauges read at an interval. One statement that reads only available and
+   * running rows, each through its partial index, so its cost follows the backlog and the running
+   * jobs, never the discarded rows kept for inspection (which {@link #stats()} counts). Still a
+   * read of the whole backlog: call it at an interval and cache the result, never per scrape.
+   *
+   * @return one entry per queue that has an available or running job, sorted by queue name
+   * @throws PgQueueException if the read fails
+   */
+  public List<QueueDepth> queueDepths() {
+    checkSchema();
+    try {
+      return transaction(true, store::queueDepths);
+    } catch (SQLException e) {
+      throw new PgQueueException("reading queue depths failed", e);
+    }
+  }
+
   // ---- administration ------------------------------------------------------------------------
 
   /**

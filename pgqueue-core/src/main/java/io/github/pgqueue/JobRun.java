@@ -244,7 +244,7 @@ final class JobRun implements Runnable, JobContext {
     Duration snooze = snoozeFor;
     if (reason != null) {
       finish(Outcome.discard(job, errorJson(JobError.Kind.CANCELLED, "io.github.pgqueue.Cancelled", reason, "")),
-          JobEvent.Kind.DISCARDED, null, null);
+          JobEvent.Kind.CANCELLED, null, null);
     } else if (snooze != null) {
       finish(Outcome.snooze(job, micros(snooze)), JobEvent.Kind.SNOOZED, null, snooze);
     } else if (failure == null) {
@@ -362,7 +362,9 @@ final class JobRun implements Runnable, JobContext {
   }
 
   private JobEvent event(JobEvent.Kind kind, Duration took, Throwable error, Duration retryIn) {
-    return new JobEvent(kind, new JobId(job.id()), job.name(), job.queue(), job.attempt(), took, error, retryIn);
+    long started = startedNanos;
+    return new JobEvent(kind, new JobId(job.id()), job.name(), job.queue(), job.attempt(), took, error, retryIn,
+        job.runAt(), started == 0 ? null : job.startedAt(started));
   }
 
   private void emit(JobEvent event) {

@@ -315,6 +315,7 @@ final class JobStore {
       ps.setLong(6, token);
       List<ClaimedJob> jobs = new ArrayList<>(limit);
       try (ResultSet rs = ps.executeQuery()) {
+        long received = System.nanoTime();
         while (rs.next()) {
           if (!rs.getBoolean(10)) {
             discardedAtClaim(rs.getLong(1), queue);
@@ -334,7 +335,9 @@ final class JobStore {
                   rs.getString(9),
                   owner,
                   token,
-                  TraceContext.fromJson(rs.getString(11))));
+                  TraceContext.fromJson(rs.getString(11)),
+                  rs.getTimestamp(12).toInstant(),
+                  received));
         }
       }
       return jobs;
@@ -657,6 +660,30 @@ final class JobStore {
         return new RetryDiscardedResult(rs.getInt(1), rs.getInt(2));
       }
     }
+  }
+
+  /** Runs {@link Sql#queueDepths} and adds its branches up per queue; sorted by queue. */
+  List<QueueDepth> queueDepths(Connection c) throws SQLException {
+    java.util.TreeMap<String, long[]> byQueue = new java.util.TreeMap<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.queueDepths);
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        long[] d = byQueue.computeIfAbsent(rs.getString(1), k -> new long[] {0, 0, 0, -1});
+        d[0] += rs.getLong(2);
+        d[1] += rs.getLong(3);
+        d[2] += rs.getLong(4);
+        long oldest = rs.getLong(5);
+        if (!rs.wasNull()) {
+          d[3] = Math.max(d[3], Math.max(0, oldest));
+        }
+      }
+    }
+    List<QueueDepth> out = new ArrayList<>(byQueue.size());
+    for (java.util.Map.Entry<String, long[]> e : byQueue.entrySet()) {
+      long[] d = e.getValue();
+      out.add(new QueueDepth(e.getKey(), d[0], d[1], d[2], d[3] < 0 ? null : java.time.Duration.ofMillis(d[3])));
+    }
+    return out;
   }
 
   /** Queue counts, unhandled names and live workers, each worker judged by its own threshold. */

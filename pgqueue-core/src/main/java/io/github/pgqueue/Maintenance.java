@@ -156,7 +156,7 @@ final class Maintenance implements Runnable, Service {
         try {
           listener.onEvent(
               new JobEvent(JobEvent.Kind.RESCUED, new JobId(r.id()), r.name(), r.queue(), r.attempt(),
-                  java.time.Duration.ZERO, null, null));
+                  java.time.Duration.ZERO, null, null, null, null));
         } catch (Throwable e) {
           // User code: whatever it throws must not end maintenance.
           JobRun.logUserFailure(log, "pgqueue: job listener threw on RESCUED of job " + r.id(), e);

@@ -75,6 +75,10 @@ final class Sql {
    * of claimed, so one such row never makes the queue's claims fail; RETURNING reports it with
    * its new state, and the caller does not run it.
    *
+   * <p>RETURNING ends with {@code now()}, the claim's time by the database clock: with the job's
+   * {@code run_at} it dates the attempt's pickup delay without another round trip or trusting the
+   * worker's clock.
+   *
    * <p>Parameters: queue, names (text[]), worker id, limit, worker id, token.
    */
   final String claim;
@@ -151,6 +155,13 @@ final class Sql {
   final String listDiscardedByName;
   final String retryDiscarded;
   final String queueSummary;
+  /**
+   * Due, scheduled and running jobs per queue with the oldest due job's age (ms), for gauges read
+   * at an interval. Reads only available and running rows, each branch through its partial index
+   * (jobs_fetch_idx, jobs_running_idx): discarded rows, however many, are never touched, unlike
+   * {@link #queueSummary}, which counts them. One row per (queue, branch); the caller adds them up.
+   */
+  final String queueDepths;
   final String unhandledJobs;
   final String tableHealth;
   final String liveWorkers;
@@ -240,7 +251,7 @@ final class Sql {
           FROM claimable c
           WHERE j.id = c.id
           RETURNING j.id, j.name, j.payload::text, j.attempt, j.max_attempts, j.priority,
-                    j.run_at, j.created_at, j.context, c.ok, j.trace_context::text
+                    j.run_at, j.created_at, j.context, c.ok, j.trace_context::text, now()
           """.formatted(freshForClaims("w"), JobError.KEPT_PER_JOB));
     releaseLostClaims =
         q("""
@@ -416,6 +427,22 @@ final class Sql {
           FROM {s}.jobs
           GROUP BY queue
           ORDER BY queue
+          """);
+    queueDepths =
+        q("""
+          SELECT queue,
+                 count(*) FILTER (WHERE run_at <= now()),
+                 count(*) FILTER (WHERE run_at > now()),
+                 0::bigint,
+                 (extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now())) * 1000)::bigint
+          FROM {s}.jobs
+          WHERE state = 'available'
+          GROUP BY queue
+          UNION ALL
+          SELECT queue, 0, 0, count(*), NULL
+          FROM {s}.jobs
+          WHERE state = 'running'
+          GROUP BY queue
           """);
     unhandledJobs =
         q("""

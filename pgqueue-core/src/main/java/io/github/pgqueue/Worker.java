@@ -465,13 +465,65 @@ public final class Worker implements AutoCloseable {
   }
 
   /**
+   * How many handler threads were abandoned past their timeout and grace and have not returned
+   * yet. Past {@link Builder#maxAbandonedThreads} the worker stops claiming and {@link #isHealthy()}
+   * turns false. Cheap (one atomic read); for metrics and health checks.
+   *
+   * @return the number of stuck handler threads, 0 when none
+   */
+  public int abandonedThreads() {
+    return state.abandoned();
+  }
+
+  /**
+   * The slots of each queue this worker serves, as they are now: its concurrency, the slots in use,
+   * and the claimed jobs waiting in the local buffer for a slot. Before {@link #start()} and after
+   * {@link #close()} every queue reports zero busy and zero buffered. Cheap (a short lock per
+   * queue, no database access); for metrics and health checks.
+   *
+   * @return one entry per queue, sorted by queue name
+   */
+  public List<QueueSlots> slots() {
+    Running r = lifecycle.parts();
+    List<QueueSlots> out = new ArrayList<>(config.queues.size());
+    for (String q : new java.util.TreeSet<>(config.queues.keySet())) {
+      Fetcher f = r == null ? null : r.fetchers.get(q);
+      out.add(new QueueSlots(q, config.queues.get(q), f == null ? 0 : f.running(), f == null ? 0 : f.buffered()));
+    }
+    return out;
+  }
+
+  /**
+   * The slots of one queue of a worker, read by {@link Worker#slots()}.
+   *
+   * @param queue the queue
+   * @param concurrency how many of its jobs the worker runs at once
+   * @param busy slots in use: jobs running, including any whose handler is still being stopped
+   * @param buffered claimed jobs waiting in the worker for a free slot (they hold their rows, so
+   *     no other worker can take them meanwhile)
+   */
+  public record QueueSlots(String queue, int concurrency, int busy, int buffered) {
+    /**
+     * @throws NullPointerException if {@code queue} is null
+     * @throws IllegalArgumentException if a number is negative
+     */
+    public QueueSlots {
+      Objects.requireNonNull(queue, "queue");
+      if (concurrency < 0 || busy < 0 || buffered < 0) {
+        throw new IllegalArgumentException(
+            "slot counts cannot be negative: concurrency " + concurrency + ", busy " + busy + ", buffered " + buffered);
+      }
+    }
+  }
+
+  /**
    * Runs due jobs inline on the calling thread, one at a time, until none is due or {@code maxJobs}
    * have run; returns what happened to each. For tests and scripts: no background threads, no
    * timeouts, and outcomes are written before the next job starts. Call it on a worker that is not
    * started.
    *
    * @param maxJobs the most jobs to run, so a job that snoozes itself cannot loop forever
-   * @return one outcome event per job (SUCCEEDED, RETRIED, DISCARDED or SNOOZED), in run order
+   * @return one outcome event per job (SUCCEEDED, RETRIED, DISCARDED, CANCELLED or SNOOZED), in run order
    * @throws IllegalStateException if the worker is started
    * @throws SchemaVersionException if the schema is missing or too old
    * @throws PgQueueException if the database fails

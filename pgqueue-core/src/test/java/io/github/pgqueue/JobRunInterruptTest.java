@@ -27,7 +27,7 @@ class JobRunInterruptTest {
   static final JobType<Item> ITEM = JobType.of("item", Item.class);
 
   static ClaimedJob claimed(long id) {
-    return new ClaimedJob(id, ITEM.name(), "default", "{\"n\": 1}", 1, 5, 0, Instant.now(), Instant.now(), null, 1, id);
+    return new ClaimedJob(id, ITEM.name(), "default", "{\"n\": 1}", 1, 5, 0, Instant.now(), Instant.now(), null, 1, id, null, Instant.now(), System.nanoTime());
   }
 
   static final JobRun.Sink NO_SINK = new JobRun.Sink() {

@@ -118,7 +118,7 @@ class RescueTest {
     db.execute("UPDATE pgqueue.jobs SET attempt = 2, locked_by = 78, lock_token = 1 WHERE id = " + id.value());
     JobStore store = new JobStore(new Sql("pgqueue"));
     JobInfo row = queue.find(id).orElseThrow();
-    ClaimedJob stale = new ClaimedJob(id.value(), "item", "default", "{}", 1, 25, 0, row.runAt(), row.createdAt(), "", 77, 1);
+    ClaimedJob stale = new ClaimedJob(id.value(), "item", "default", "{}", 1, 25, 0, row.runAt(), row.createdAt(), "", 77, 1, null, row.runAt(), System.nanoTime());
     try (var c = db.dataSource().getConnection()) {
       assertThat(store.complete(c, List.of(Outcome.success(stale)))).isZero();
       assertThat(store.settle(c, List.of(Outcome.retry(stale, 0, "{}")))).isZero();

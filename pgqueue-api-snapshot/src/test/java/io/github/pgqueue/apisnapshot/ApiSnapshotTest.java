@@ -42,6 +42,7 @@ class ApiSnapshotTest {
     "pgqueue-core, io.github.pgqueue.JobQueue",
     "pgqueue-cron, io.github.pgqueue.cron.CronScheduler",
     "pgqueue-cli, io.github.pgqueue.cli.PgQueueCli",
+    "pgqueue-micrometer, io.github.pgqueue.micrometer.PgQueueMetrics",
     "pgqueue-testing, io.github.pgqueue.testing.PgQueueTest",
     "pgqueue-testing-postgres, io.github.pgqueue.testing.postgres.TestPostgres",
     "pgqueue-opentelemetry, io.github.pgqueue.opentelemetry.PgQueueTracing",
