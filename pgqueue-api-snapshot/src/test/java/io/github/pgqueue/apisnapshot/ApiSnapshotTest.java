@@ -42,6 +42,8 @@ class ApiSnapshotTest {
     "pgqueue-core, io.github.pgqueue.JobQueue",
     "pgqueue-cron, io.github.pgqueue.cron.CronScheduler",
     "pgqueue-cli, io.github.pgqueue.cli.PgQueueCli",
+    "pgqueue-spring, io.github.pgqueue.spring.SpringPgQueue",
+    "pgqueue-spring-boot-starter, io.github.pgqueue.spring.boot.PgQueueAutoConfiguration",
     "pgqueue-testing, io.github.pgqueue.testing.PgQueueTest",
     "pgqueue-testing-postgres, io.github.pgqueue.testing.postgres.TestPostgres",
   })
