@@ -4,8 +4,13 @@ import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.spring.PgQueueHealth;
 import io.github.pgqueue.spring.PgQueueProperties;
 import io.github.pgqueue.spring.WorkerLifecycle;
+import java.util.List;
+import java.util.Set;
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.actuate.endpoint.EndpointId;
 import org.springframework.boot.actuate.endpoint.SecurityContext;
+import org.springframework.boot.actuate.endpoint.web.AdditionalPathsMapper;
+import org.springframework.boot.actuate.endpoint.web.WebServerNamespace;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
@@ -22,12 +27,6 @@ import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
-
-import java.util.List;
-import java.util.Set;
-import org.springframework.boot.actuate.endpoint.EndpointId;
-import org.springframework.boot.actuate.endpoint.web.AdditionalPathsMapper;
-import org.springframework.boot.actuate.endpoint.web.WebServerNamespace;
 
 /**
  * pgqueue's Actuator health indicator ({@code pgqueue}: the worker registered and heartbeating,

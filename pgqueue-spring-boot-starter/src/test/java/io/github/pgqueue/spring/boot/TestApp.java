@@ -7,6 +7,7 @@ import io.github.pgqueue.JobType;
 import io.github.pgqueue.spring.JobHandlerBean;
 import jakarta.persistence.Entity;
 import jakarta.persistence.EntityManager;
+import jakarta.persistence.EntityManagerFactory;
 import jakarta.persistence.GeneratedValue;
 import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
@@ -23,11 +24,10 @@ import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.support.JdbcTransactionManager;
 import org.springframework.orm.jpa.JpaTransactionManager;
 import org.springframework.transaction.annotation.Transactional;
-import jakarta.persistence.EntityManagerFactory;
 
 /**
  * The starter's test application: a signup that stores an account and enqueues a welcome email in
- * one transaction, through JDBC ({@code DataSourceTransactionManager}) or JPA ({@code
+ * one transaction, through JDBC ({@code JdbcTransactionManager}, a {@code DataSourceTransactionManager}) or JPA ({@code
  * JpaTransactionManager}), and a handler bean that records what it ran.
  */
 @SpringBootConfiguration
