@@ -43,6 +43,8 @@ class ApiSnapshotTest {
     "pgqueue-cron, io.github.pgqueue.cron.CronScheduler",
     "pgqueue-cli, io.github.pgqueue.cli.PgQueueCli",
     "pgqueue-micrometer, io.github.pgqueue.micrometer.PgQueueMetrics",
+    "pgqueue-spring, io.github.pgqueue.spring.SpringPgQueue",
+    "pgqueue-spring-boot-starter, io.github.pgqueue.spring.boot.PgQueueAutoConfiguration",
     "pgqueue-testing, io.github.pgqueue.testing.PgQueueTest",
     "pgqueue-testing-postgres, io.github.pgqueue.testing.postgres.TestPostgres",
     "pgqueue-opentelemetry, io.github.pgqueue.opentelemetry.PgQueueTracing",

@@ -1,0 +1,7 @@
+/**
+ * Spring Boot 3.5 auto-configuration for pgqueue: {@link io.github.pgqueue.spring.boot3.PgQueueAutoConfiguration}
+ * (the queue, the worker, cron, migrations) and {@link
+ * io.github.pgqueue.spring.boot3.PgQueueHealthAutoConfiguration} (the readiness health indicator). The
+ * building blocks are in {@code io.github.pgqueue.spring} (module pgqueue-spring).
+ */
+package io.github.pgqueue.spring.boot3;
