@@ -366,6 +366,30 @@ final class JobStore {
     }
   }
 
+  /** Runs {@link Sql#completeHeld} in the caller's transaction; true when this claim still held the job. */
+  boolean completeHeld(Connection c, ClaimedJob job) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.completeHeld)) {
+      bindClaim(ps, job);
+      return ps.executeUpdate() == 1;
+    }
+  }
+
+  /** Runs {@link Sql#claimStillHeld}; waits for a transaction that holds the row to end. */
+  boolean claimStillHeld(Connection c, ClaimedJob job) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.claimStillHeld)) {
+      bindClaim(ps, job);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  private static void bindClaim(PreparedStatement ps, ClaimedJob job) throws SQLException {
+    ps.setLong(1, job.id());
+    ps.setLong(2, job.owner());
+    ps.setLong(3, job.token());
+  }
+
   /** Writes retries, discards, snoozes and releases; returns rows changed. */
   int settle(Connection c, List<Outcome> outcomes) throws SQLException {
     int n = outcomes.size();

@@ -93,6 +93,17 @@ final class Sql {
    * JobError#KEPT_PER_JOB} errors.
    */
   final String settle;
+  /**
+   * The guarded completion of a transactional handler, run last in the handler's own transaction:
+   * deletes the job if the claim that ran it still holds it. Parameters: id, owner, token.
+   */
+  final String completeHeld;
+  /**
+   * After a transactional commit whose reply was lost: whether the claim still holds the job, so
+   * the commit did not happen. {@code FOR UPDATE} waits until the lost session's transaction has
+   * ended (committed or rolled back), so the answer is final. Parameters: id, owner, token.
+   */
+  final String claimStillHeld;
 
   // ---- worker registry, heartbeat, rescue, prune ----------------------------------------------
 
@@ -270,6 +281,10 @@ final class Sql {
                AS d(id, owner, token, state, delay_us, refund, error)
           WHERE j.id = d.id AND j.locked_by = d.owner AND j.lock_token = d.token
           """.formatted(JobError.KEPT_PER_JOB));
+
+    completeHeld = q("DELETE FROM {s}.jobs WHERE id = ? AND locked_by = ? AND lock_token = ?");
+    claimStillHeld =
+        q("SELECT 1 FROM {s}.jobs WHERE id = ? AND locked_by = ? AND lock_token = ? FOR UPDATE");
 
     registerWorker =
         q("""
