@@ -55,6 +55,12 @@ public record JobEvent(
     /** The handler snoozed the job; it runs again after {@code retryIn}, the attempt not counted. */
     SNOOZED,
     /** The job's worker stopped heartbeating; this worker's rescuer returned the job to the queue. */
-    RESCUED
+    RESCUED,
+    /**
+     * The job was cancelled while this attempt ran ({@link JobQueue#cancel}): the canceller already
+     * discarded it, and the attempt was interrupted (or, if it ignored the interrupt past the
+     * grace, abandoned); whatever the handler did after is ignored.
+     */
+    CANCELLED
   }
 }

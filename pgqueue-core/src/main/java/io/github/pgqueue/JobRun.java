@@ -58,6 +58,11 @@ final class JobRun implements Runnable, JobContext {
   volatile boolean timedOut;
   /** Set by shutdown when it interrupted the handler to stop. */
   volatile boolean stopped;
+  /**
+   * Set when the job was cancelled from outside while this attempt ran: the canceller already wrote
+   * the job's terminal state, so the attempt's outcome writes nothing.
+   */
+  volatile boolean cancelledElsewhere;
   private volatile Duration snoozeFor;
   private volatile String cancelReason;
   // The interceptor chain's record of the attempt; written and read only on the attempt's thread.
@@ -264,6 +269,11 @@ final class JobRun implements Runnable, JobContext {
   }
 
   private void finishAfterHandler(Throwable failure) {
+    if (cancelledElsewhere) {
+      endTransaction();
+      finish(Outcome.alreadyWritten(job), JobEvent.Kind.CANCELLED, null, null);
+      return;
+    }
     if (registration.transactional()) {
       if (failure == null && snoozeFor == null && cancelReason == null && hasTransaction()) {
         completeInTransaction();
@@ -469,6 +479,16 @@ final class JobRun implements Runnable, JobContext {
 
   private void abort(Connection c) {
     try {
+      // Closing the socket alone does not stop a statement the server is running (pg_sleep, a
+      // long query): it notices the closed client only when it next talks to it. Cancel the
+      // statement first (a request on a separate socket), so the session ends and its locks go now.
+      if (c.isWrapperFor(org.postgresql.PGConnection.class)) {
+        c.unwrap(org.postgresql.PGConnection.class).cancelQuery();
+      }
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: cancelling the statement of {} failed", this, e);
+    }
+    try {
       c.abort(Runnable::run);
     } catch (SQLException | RuntimeException e) {
       log.debug("pgqueue: aborting the connection of {} failed", this, e);
@@ -480,12 +500,26 @@ final class JobRun implements Runnable, JobContext {
     }
   }
 
-  /** Called by the watchdog once the grace after the timeout interrupt has passed. */
+  /**
+   * The job was cancelled from outside while this attempt runs: mark it, abort its transaction
+   * (its writes can no longer commit: the claim is gone) and interrupt the handler. Called by the
+   * watchdog, which abandons the attempt after the grace if the handler ignores the interrupt.
+   */
+  void cancelFromOutside() {
+    cancelledElsewhere = true;
+    abortTransaction();
+    interrupt();
+  }
+
+  /** Called by the watchdog once the grace after the timeout (or cancel) interrupt has passed. */
   boolean abandon() {
     if (settledBy.get() != OPEN) {
       return false;
     }
     abortTransaction();
+    if (cancelledElsewhere) {
+      return finish(Outcome.alreadyWritten(job), JobEvent.Kind.CANCELLED, null, null, BY_TIMEOUT);
+    }
     JobTimeoutException e = new JobTimeoutException(Duration.ofNanos(timeoutNanos), true);
     return fail(JobError.Kind.TIMED_OUT, e, null, BY_TIMEOUT);
   }

@@ -563,11 +563,26 @@ final class JobStore {
   AdminResult cancel(Connection c, long id, String reason) throws SQLException {
     return admin(c, id, conn -> {
       try (PreparedStatement ps = conn.prepareStatement(sql.cancelJob)) {
-        ps.setString(1, reason);
-        ps.setLong(2, id);
+        ps.setLong(1, id);
+        ps.setString(2, reason);
+        ps.setString(3, sql.channel);
         return returnsRow(ps);
       }
-    }, Set.of(JobState.AVAILABLE), false, JobState.DISCARDED);
+    }, Set.of(JobState.AVAILABLE, JobState.RUNNING), false, JobState.DISCARDED);
+  }
+
+  /** Runs {@link Sql#cancelledJobs}: which of these running jobs a cancel discarded. */
+  List<Long> cancelledJobs(Connection c, Long[] ids) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.cancelledJobs)) {
+      ps.setArray(1, c.createArrayOf("int8", ids));
+      List<Long> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(rs.getLong(1));
+        }
+      }
+      return out;
+    }
   }
 
   /** Runs {@link Sql#deleteJob}, then {@link Sql#adminProbe} if it changed nothing. */

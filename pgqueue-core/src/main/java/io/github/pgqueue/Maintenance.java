@@ -62,9 +62,17 @@ final class Maintenance implements Runnable, Service {
    * next tick, not a prune period later.
    */
   private boolean pruneBacklog;
+  /** The attempts running here, for the cancel poll; null: no poll (tests that tick by hand). */
+  private final Watchdog watchdog;
 
   Maintenance(WorkerConfig config, DataSource dataSource, JobStore store, WorkerState state,
       Map<String, Fetcher> fetchers, JobListener listener) {
+    this(config, dataSource, store, state, fetchers, listener, null);
+  }
+
+  Maintenance(WorkerConfig config, DataSource dataSource, JobStore store, WorkerState state,
+      Map<String, Fetcher> fetchers, JobListener listener, Watchdog watchdog) {
+    this.watchdog = watchdog;
     this.config = config;
     this.dataSource = dataSource;
     this.store = store;
@@ -105,6 +113,7 @@ final class Maintenance implements Runnable, Service {
       return;
     }
     long budgetEnd = System.nanoTime() + Math.max(TICK_BUDGET_FLOOR_NANOS, config.heartbeatNanos / 2);
+    pollCancels();
     if (state.healthyForMillis() >= TimeUnit.NANOSECONDS.toMillis(config.staleNanos)) {
       rescue(budgetEnd);
     }
@@ -112,6 +121,31 @@ final class Maintenance implements Runnable, Service {
     if (config.retentionMillis > 0 && (pruneBacklog || now - nextPruneNanos >= 0) && !stopping) {
       nextPruneNanos = now + config.pruneEveryNanos();
       prune(budgetEnd);
+    }
+  }
+
+  /**
+   * The fallback for a cancel NOTIFY that never arrived (LISTEN not delivered, a reconnect in
+   * between): asks which of the jobs running here a cancel discarded, one primary-key lookup per
+   * running job, and only when something runs. The NOTIFY path makes this a no-op almost always.
+   */
+  private void pollCancels() throws SQLException {
+    if (watchdog == null) {
+      return;
+    }
+    List<Long> ids = new java.util.ArrayList<>();
+    for (JobRun run : watchdog.running()) {
+      if (!run.isSettled() && !run.cancelledElsewhere) {
+        ids.add(run.job.id());
+      }
+    }
+    if (ids.isEmpty()) {
+      return;
+    }
+    List<Long> cancelled = Borrowed.transaction(dataSource, true,
+        c -> store.cancelledJobs(c, ids.toArray(new Long[0])));
+    for (long id : cancelled) {
+      watchdog.cancel(0, id, 0);
     }
   }
 

@@ -144,8 +144,19 @@ final class Sql {
    * row when it changed the job; otherwise {@link #adminProbe} says why.
    */
   final String retryJob;
-  /** Discards an available job with a cancel error. Parameters: reason, id. Returns a row when done. */
+  /**
+   * Discards an available or running job with a cancel error, guarded: a job that finished first
+   * (deleted) or was discarded is left as it is. A running job's claim is cleared in the same
+   * statement, so its attempt's late outcome matches nothing, and its worker is told with a NOTIFY
+   * ({@link #CANCEL_PREFIX}owner:id:token) that commits with the cancel. Parameters: id, reason,
+   * channel. Returns a row when done.
+   */
   final String cancelJob;
+  /**
+   * The polling fallback for a cancel whose NOTIFY did not arrive: of the given running job ids,
+   * those now discarded by a cancel. Parameter: ids (bigint[]).
+   */
+  final String cancelledJobs;
   /** Deletes an available or discarded job. Parameter: id. Returns a row when done. */
   final String deleteJob;
   /**
@@ -161,6 +172,9 @@ final class Sql {
   final String unhandledJobs;
   final String tableHealth;
   final String liveWorkers;
+
+  /** The NOTIFY payload prefix that tells a worker one of its running jobs was cancelled. */
+  static final String CANCEL_PREFIX = "!cancel:";
 
   Sql(String schema) {
     this.schema = Identifiers.schema(schema);
@@ -356,15 +370,33 @@ final class Sql {
           """.formatted(notHeldElsewhere));
     cancelJob =
         q("""
-          UPDATE {s}.jobs
-          SET state = 'discarded', discarded_at = now(),
-              errors = (CASE WHEN jsonb_array_length(errors) >= %d THEN errors - 0 ELSE errors END)
-                       || jsonb_build_array(jsonb_build_object(
-                            'at', now(), 'attempt', attempt, 'kind', 'cancelled',
-                            'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
-          WHERE id = ? AND state = 'available'
-          RETURNING id
-          """.formatted(JobError.KEPT_PER_JOB));
+          WITH old AS (
+            SELECT id, state, locked_by, lock_token FROM {s}.jobs
+            WHERE id = ? AND state IN ('available', 'running')
+            FOR UPDATE
+          ),
+          cancelled AS (
+            UPDATE {s}.jobs j
+            SET state = 'discarded', discarded_at = now(), locked_by = NULL, locked_at = NULL, lock_token = NULL,
+                errors = (CASE WHEN jsonb_array_length(j.errors) >= %d THEN j.errors - 0 ELSE j.errors END)
+                         || jsonb_build_array(jsonb_build_object(
+                              'at', now(), 'attempt', j.attempt, 'kind', 'cancelled',
+                              'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
+            FROM old
+            WHERE j.id = old.id
+            RETURNING j.id, old.state, old.locked_by, old.lock_token
+          )
+          SELECT c.id,
+                 CASE WHEN c.state = 'running' AND c.locked_by IS NOT NULL
+                      THEN pg_notify(?, '%s' || c.locked_by || ':' || c.id || ':' || coalesce(c.lock_token, 0)) END
+          FROM cancelled c
+          """.formatted(JobError.KEPT_PER_JOB, CANCEL_PREFIX));
+    cancelledJobs =
+        q("""
+          SELECT j.id FROM {s}.jobs j
+          WHERE j.id = ANY(?::bigint[]) AND j.state = 'discarded' AND j.locked_by IS NULL
+            AND j.errors -> -1 ->> 'kind' = 'cancelled'
+          """);
     deleteJob = q("DELETE FROM {s}.jobs WHERE id = ? AND state IN ('available', 'discarded') RETURNING id");
     adminProbe =
         q("""

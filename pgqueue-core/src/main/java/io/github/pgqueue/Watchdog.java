@@ -57,6 +57,26 @@ final class Watchdog implements Runnable, Service {
     return running;
   }
 
+  /**
+   * A job was cancelled from outside while it runs here: interrupts its attempt (if this worker
+   * runs that claim of it) and abandons it after the grace if the handler ignores the interrupt.
+   * {@code token} 0 matches any claim of the job (the polling fallback knows only the id).
+   */
+  void cancel(long owner, long id, long token) {
+    for (JobRun run : running) {
+      ClaimedJob job = run.job;
+      if (job.id() == id && (token == 0 || (job.token() == token && job.owner() == owner)) && !run.isSettled()
+          && !run.cancelledElsewhere) {
+        log.info("pgqueue: {} was cancelled while it ran; interrupting it", run);
+        interruptedAt.putIfAbsent(run, System.nanoTime());
+        run.cancelFromOutside();
+        if (run.isSettled()) {
+          interruptedAt.remove(run); // it ended meanwhile: finished() may already have run
+        }
+      }
+    }
+  }
+
   @Override
   public void run() {
     while (!stopping) {

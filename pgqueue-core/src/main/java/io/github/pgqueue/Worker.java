@@ -228,8 +228,8 @@ public final class Worker implements AutoCloseable {
       sinks = Map.copyOf(ss);
       control =
           new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
-              config.queueNames(), names);
-      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener);
+              config.queueNames(), names, watchdog::cancel);
+      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener, watchdog);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
       // Every field is set: only now start threads that read them. Each part is running before
       // the parts that hand it work: the completer (fetchers and handlers submit outcomes to it),
