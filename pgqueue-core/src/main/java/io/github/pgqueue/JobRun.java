@@ -283,6 +283,9 @@ final class JobRun implements Runnable, JobContext {
       // the completer never meets a lock this transaction holds.
       endTransaction();
     }
+    if (failure != null && !stopped) {
+      flushProgress();
+    }
     if (stopped) {
       // Shutdown interrupted it: whatever it threw, the job goes back without charge.
       if (failure == null && snoozeFor == null && cancelReason == null) {
@@ -636,6 +639,80 @@ final class JobRun implements Runnable, JobContext {
     } catch (Throwable e) {
       // Listeners are for metrics and tracing: whatever one throws changes no job.
       logUserFailure(log, "pgqueue: job listener threw on " + event.kind() + " of job " + job.id(), e);
+    }
+  }
+
+  // ---- progress --------------------------------------------------------------------------------
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper PROGRESS_JSON = JacksonCodec.defaultMapper();
+
+  /** Serialises progress writes of this attempt (the handler may report from several threads). */
+  private final Object progressLock = new Object();
+  /** Under {@link #progressLock}: the latest data not yet written (rate limit), or null. */
+  private String pendingProgress;
+  /** Under {@link #progressLock}: when the last write was made, if {@link #progressWrittenOnce}. */
+  private long lastProgressNanos;
+  private boolean progressWrittenOnce;
+  /** A progress write found the claim gone: the job was cancelled or rescued. */
+  private volatile boolean claimLost;
+
+  @Override
+  public boolean progress(Object data) {
+    if (data == null) {
+      throw new IllegalArgumentException("progress data must not be null");
+    }
+    String json;
+    try {
+      json = PROGRESS_JSON.writeValueAsString(data);
+    } catch (Exception e) {
+      throw new IllegalArgumentException("progress data cannot be encoded as JSON: " + safeDescription(e), e);
+    }
+    int bytes = json.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (bytes > MAX_PROGRESS_BYTES) {
+      throw new IllegalArgumentException(
+          "progress data must encode to at most " + MAX_PROGRESS_BYTES + " bytes, got: " + bytes);
+    }
+    if (support == null) {
+      throw new IllegalStateException("this attempt has no database to record progress in");
+    }
+    if (claimLost || cancelledElsewhere || settledElsewhere()) {
+      return false;
+    }
+    synchronized (progressLock) {
+      long now = System.nanoTime();
+      if (progressWrittenOnce && now - lastProgressNanos < support.progressNanos()) {
+        pendingProgress = json;
+        return true;
+      }
+      pendingProgress = null;
+      progressWrittenOnce = true;
+      lastProgressNanos = now;
+      return writeProgress(json);
+    }
+  }
+
+  /** Writes kept progress now (the attempt failed: the job stays, and so does its progress). */
+  private void flushProgress() {
+    synchronized (progressLock) {
+      String json = pendingProgress;
+      pendingProgress = null;
+      if (json != null && !claimLost) {
+        writeProgress(json);
+      }
+    }
+  }
+
+  /** Under {@link #progressLock}. False when the claim no longer holds the job. */
+  private boolean writeProgress(String json) {
+    try {
+      boolean held = Borrowed.transaction(support.dataSource(), true, c -> support.store().writeProgress(c, job, json));
+      if (!held) {
+        claimLost = true;
+      }
+      return held;
+    } catch (SQLException | RuntimeException e) {
+      log.warn("pgqueue: could not record the progress of {}; the job goes on", this, e);
+      return true;
     }
   }
 

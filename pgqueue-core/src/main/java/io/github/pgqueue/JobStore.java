@@ -756,7 +756,40 @@ final class JobStore {
         rs.getString(13),
         rs.getString(14),
         errors(rs.getString(15)),
-        instant(rs.getTimestamp(16)));
+        instant(rs.getTimestamp(16)),
+        progress(rs.getString(17)));
+  }
+
+  /** Parses the progress column of {@link Sql#findJob}: attempt, at, data; null when none. */
+  static JobProgress progress(String json) {
+    if (json == null) {
+      return null;
+    }
+    try {
+      JsonNode p = ERRORS_MAPPER.readTree(json);
+      return new JobProgress(p.get("data").toString(), p.path("attempt").asInt(),
+          OffsetDateTime.parse(p.path("at").asText()).toInstant());
+    } catch (Exception e) {
+      throw new PgQueueException("unreadable progress: " + Identifiers.quote(json), e);
+    }
+  }
+
+  /** Runs {@link Sql#writeProgress}; true when the claim still held the job and it was written. */
+  boolean writeProgress(Connection c, ClaimedJob job, String json) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.writeProgress)) {
+      ps.setString(1, json);
+      ps.setLong(2, job.id());
+      ps.setLong(3, job.owner());
+      ps.setLong(4, job.token());
+      return returnsRow(ps);
+    }
+  }
+
+  /** Runs {@link Sql#pruneProgress}; returns the rows deleted. */
+  int pruneProgress(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.pruneProgress)) {
+      return ps.executeUpdate();
+    }
   }
 
   List<QueueCount> counts(Connection c) throws SQLException {

@@ -62,6 +62,11 @@ final class Maintenance implements Runnable, Service {
    * next tick, not a prune period later.
    */
   private boolean pruneBacklog;
+  /** Progress rows of finished jobs are pruned every this many ticks. */
+  static final int PROGRESS_PRUNE_TICKS = 10;
+  /** Owned by the maintenance thread: when to prune progress rows next (the first tick does). */
+  private long nextProgressPruneNanos = System.nanoTime();
+
   /** The attempts running here, for the cancel poll; null: no poll (tests that tick by hand). */
   private final Watchdog watchdog;
 
@@ -118,9 +123,26 @@ final class Maintenance implements Runnable, Service {
       rescue(budgetEnd);
     }
     long now = System.nanoTime();
+    if (now - nextProgressPruneNanos >= 0 && !stopping) {
+      nextProgressPruneNanos = now + PROGRESS_PRUNE_TICKS * config.heartbeatNanos;
+      pruneProgress(budgetEnd);
+    }
     if (config.retentionMillis > 0 && (pruneBacklog || now - nextPruneNanos >= 0) && !stopping) {
       nextPruneNanos = now + config.pruneEveryNanos();
       prune(budgetEnd);
+    }
+  }
+
+  /**
+   * Deletes the progress rows of jobs that are gone (succeeded, deleted, pruned), 1,000 per
+   * statement, within the tick's budget. Only jobs that recorded progress leave such rows.
+   */
+  private void pruneProgress(long budgetEnd) throws SQLException {
+    while (!stopping) {
+      int n = Borrowed.transaction(dataSource, true, c -> store.pruneProgress(c));
+      if (n < ROWS_PER_STATEMENT || System.nanoTime() - budgetEnd >= 0) {
+        return;
+      }
     }
   }
 

@@ -8,5 +8,6 @@ import javax.sql.DataSource;
  *
  * @param dataSource where a transactional handler's connection is borrowed
  * @param store the statements
+ * @param progressNanos least time between two progress writes of one attempt
  */
-record RunSupport(DataSource dataSource, JobStore store) {}
+record RunSupport(DataSource dataSource, JobStore store, long progressNanos) {}

@@ -105,6 +105,15 @@ final class Sql {
    */
   final String claimStillHeld;
 
+  /**
+   * Records a running job's progress, guarded by its claim: writes nothing unless (id, owner,
+   * token) still holds the job. Parameters: data (JSON text), id, owner, token. Returns a row when
+   * written.
+   */
+  final String writeProgress;
+  /** Deletes up to 1,000 progress rows whose job is gone (finished, deleted or pruned). */
+  final String pruneProgress;
+
   // ---- worker registry, heartbeat, rescue, prune ----------------------------------------------
 
   /**
@@ -299,6 +308,23 @@ final class Sql {
     completeHeld = q("DELETE FROM {s}.jobs WHERE id = ? AND locked_by = ? AND lock_token = ?");
     claimStillHeld =
         q("SELECT 1 FROM {s}.jobs WHERE id = ? AND locked_by = ? AND lock_token = ? FOR UPDATE");
+
+    writeProgress =
+        q("""
+          INSERT INTO {s}.job_progress AS p (job_id, attempt, data, updated_at)
+          SELECT j.id, j.attempt, ?::jsonb, now() FROM {s}.jobs j
+          WHERE j.id = ? AND j.locked_by = ? AND j.lock_token = ? AND j.state = 'running'
+          ON CONFLICT (job_id) DO UPDATE
+            SET attempt = excluded.attempt, data = excluded.data, updated_at = excluded.updated_at
+          RETURNING p.job_id
+          """);
+    pruneProgress =
+        q("""
+          DELETE FROM {s}.job_progress WHERE job_id = ANY(ARRAY(
+            SELECT p.job_id FROM {s}.job_progress p
+            WHERE NOT EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = p.job_id)
+            LIMIT 1000))
+          """);
 
     registerWorker =
         q("""
@@ -499,7 +525,9 @@ final class Sql {
   private static final String JOB_COLUMNS =
       """
       id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
-      locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at
+      locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at,
+      (SELECT jsonb_build_object('attempt', p.attempt, 'at', p.updated_at, 'data', p.data)::text
+       FROM {s}.job_progress p WHERE p.job_id = jobs.id)
       """;
 
   /**

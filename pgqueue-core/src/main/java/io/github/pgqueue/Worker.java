@@ -96,6 +96,8 @@ public final class Worker implements AutoCloseable {
   public static final int DEFAULT_BUFFER_FACTOR = 4;
   /** Default number of abandoned handler threads past which the worker stops claiming. */
   public static final int DEFAULT_MAX_ABANDONED_THREADS = 10;
+  /** Default least time between two progress writes of one attempt ({@link JobContext#progress}). */
+  public static final Duration DEFAULT_PROGRESS_INTERVAL = Duration.ofSeconds(1);
   /** Default time discarded jobs are kept before the worker prunes them. */
   public static final Duration DEFAULT_DISCARDED_RETENTION = Duration.ofDays(7);
 
@@ -129,7 +131,7 @@ public final class Worker implements AutoCloseable {
     this.state = new WorkerState(config.maxAbandonedThreads, config.staleNanos);
     this.listener = config.listener;
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
-    this.support = new RunSupport(dataSource, store);
+    this.support = new RunSupport(dataSource, store, config.progressNanos);
   }
 
   /**
@@ -555,6 +557,7 @@ public final class Worker implements AutoCloseable {
     int bufferFactor = DEFAULT_BUFFER_FACTOR;
     int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
     Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
+    Duration progressInterval = DEFAULT_PROGRESS_INTERVAL;
     Backoff backoff = Backoff.DEFAULT;
     final List<JobListener> listeners = new ArrayList<>();
     final List<JobInterceptor> interceptors = new ArrayList<>();
@@ -837,6 +840,21 @@ public final class Worker implements AutoCloseable {
         throw new IllegalArgumentException("discardedRetention must be zero or positive, got: " + retention);
       }
       this.discardedRetention = retention;
+      return this;
+    }
+
+    /**
+     * The least time between two progress writes of one attempt: {@link JobContext#progress}
+     * called more often keeps only the latest data, written by the next call after the interval
+     * (or when the attempt fails). Defaults to 1 second.
+     *
+     * @param progressInterval between 10 ms and 1 hour
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder progressInterval(Duration progressInterval) {
+      this.progressInterval =
+          range("progressInterval", progressInterval, Duration.ofMillis(10), Duration.ofHours(1));
       return this;
     }
 
