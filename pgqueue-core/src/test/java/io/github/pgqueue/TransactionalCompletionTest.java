@@ -76,6 +76,17 @@ class TransactionalCompletionTest {
   }
 
   @Test
+  void drainRunsTransactionalHandlersToo(TestDatabase db) {
+    JobQueue queue = JobQueue.create(db.dataSource());
+    JobId id = queue.enqueue(ITEM, new Item(1)).id();
+    Worker w = fast(db.dataSource()).handleInTransaction(ITEM, (item, ctx, c) -> record(c, ctx)).build();
+    List<JobEvent> events = w.drain(10);
+    assertThat(events).extracting(JobEvent::kind).containsExactly(JobEvent.Kind.SUCCEEDED);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+    assertThat(db.queryLong("SELECT count(*) FROM public.tx_effects WHERE job_id = " + id.value())).isEqualTo(1);
+  }
+
+  @Test
   void aThrowingHandlersWritesRollBackAndTheJobIsRetried(TestDatabase db) {
     JobQueue queue = JobQueue.create(db.dataSource());
     queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().maxAttempts(2).build());
