@@ -185,7 +185,12 @@ final class Completer implements Runnable, Service {
     List<Outcome> successes = new ArrayList<>(batch.size());
     List<Outcome> others = new ArrayList<>();
     for (Outcome o : batch) {
-      (o.success() ? successes : others).add(o);
+      if (!o.nothingToWrite()) {
+        (o.success() ? successes : others).add(o);
+      }
+    }
+    if (successes.isEmpty() && others.isEmpty()) {
+      return;
     }
     // Both kinds in one transaction; one kind alone is one statement, atomic on its own.
     boolean both = !successes.isEmpty() && !others.isEmpty();

@@ -57,6 +57,14 @@ final class ControlLoop implements Runnable, Service {
   private final long pid;
   private final String[] queues;
   private final String[] names;
+  /** Told of each cancel NOTIFY (owner, job id, claim token); see {@link Sql#cancelJob}. */
+  private final Cancels cancels;
+
+  /** Where a cancel NOTIFY goes: the watchdog, which interrupts the attempt if it runs here. */
+  @FunctionalInterface
+  interface Cancels {
+    void cancel(long owner, long id, long token);
+  }
 
   /** Written once by the first stop() (any thread), read by the control thread. */
   private volatile boolean stopping;
@@ -78,7 +86,9 @@ final class ControlLoop implements Runnable, Service {
       WorkerState state,
       Map<String, Fetcher> fetchers,
       String[] queues,
-      String[] names) {
+      String[] names,
+      Cancels cancels) {
+    this.cancels = cancels;
     this.config = config;
     this.dataSource = dataSource;
     this.store = store;
@@ -292,12 +302,32 @@ final class ControlLoop implements Runnable, Service {
         sawToken |= payload.equals(token);
         continue;
       }
+      if (payload.startsWith(Sql.CANCEL_PREFIX)) {
+        cancelled(payload);
+        continue;
+      }
       Fetcher f = fetchers.get(payload);
       if (f != null) {
         f.wake();
       }
     }
     return sawToken;
+  }
+
+  /** Parses {@code !cancel:owner:id:token}; a malformed payload (not ours) is ignored. */
+  private void cancelled(String payload) {
+    String[] parts = payload.substring(Sql.CANCEL_PREFIX.length()).split(":");
+    if (parts.length != 3) {
+      return;
+    }
+    try {
+      long owner = Long.parseLong(parts[0]);
+      if (owner == state.workerId()) {
+        cancels.cancel(owner, Long.parseLong(parts[1]), Long.parseLong(parts[2]));
+      }
+    } catch (NumberFormatException ignored) {
+      // Not a payload pgqueue sent.
+    }
   }
 
   private void wakeAll() {

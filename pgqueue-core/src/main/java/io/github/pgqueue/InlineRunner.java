@@ -71,7 +71,7 @@ final class InlineRunner {
 
                   @Override
                   public void abandonedThreadReturned(JobRun r) {}
-                }, config.listener, reg.timeoutNanos());
+                }, config.listener, reg.timeoutNanos(), new RunSupport(dataSource, store, config.progressNanos));
             run.run();
             writer.write(outcome);
           }

@@ -102,4 +102,30 @@ public interface JobContext {
    * @param reason why; kept with the job
    */
   void cancel(String reason);
+
+  /** The most bytes (UTF-8, as encoded) of one {@link #progress} record. */
+  int MAX_PROGRESS_BYTES = 8_192;
+
+  /**
+   * Records small progress data on the running job, visible through {@link JobQueue#find} (and the
+   * job pages) as {@link JobInfo#progress()}. The data is encoded as JSON with pgqueue's default
+   * Jackson mapper (a map, a record, a {@code JsonNode}; java.time values as ISO text).
+   *
+   * <p>Written on a connection of its own, in a table of its own (never the jobs table), guarded
+   * by this attempt's claim: nothing is written once the job was cancelled or rescued. Writes are
+   * rate-limited to one per the worker's {@link Worker.Builder#progressInterval}: a call sooner than
+   * that after the last write keeps its data, and the latest kept data is written by the next call
+   * after the interval or when the attempt fails; on success the job and its progress go away. A
+   * database error is logged and does not fail the job. Progress is not part of a {@linkplain
+   * TransactionalJobHandler transactional handler}'s transaction and is not rolled back.
+   *
+   * @param data the progress, encodable as JSON
+   * @return false if this attempt no longer holds its job (cancelled, rescued): the handler may stop;
+   *     true otherwise (written, or kept for the next write)
+   * @throws IllegalArgumentException if the data is null, cannot be encoded, or encodes to more than
+   *     {@link #MAX_PROGRESS_BYTES} bytes
+   */
+  default boolean progress(Object data) {
+    throw new UnsupportedOperationException("this JobContext records no progress");
+  }
 }

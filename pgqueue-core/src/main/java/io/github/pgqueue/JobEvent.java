@@ -79,8 +79,11 @@ public record JobEvent(
      */
     DISCARDED,
     /**
-     * The handler cancelled the job ({@link JobContext#cancel}): it is discarded at once with the
-     * reason recorded, and kept for inspection like a {@link #DISCARDED} job.
+     * The job was cancelled: by its handler ({@link JobContext#cancel}), or from outside while this
+     * attempt ran ({@link JobQueue#cancel}). It is discarded with the reason recorded and kept for
+     * inspection like a {@link #DISCARDED} job. When cancelled from outside, the canceller already
+     * discarded it, and the attempt was interrupted (or, if it ignored the interrupt past the grace,
+     * abandoned); whatever the handler did after is ignored.
      */
     CANCELLED,
     /**

@@ -24,6 +24,7 @@ import java.util.Objects;
  * @param payload the payload as JSON text
  * @param errors the most recent failed attempts, oldest first
  * @param discardedAt when it was discarded; null unless discarded
+ * @param progress what a handler last recorded with {@link JobContext#progress}; null if nothing
  */
 public record JobInfo(
     JobId id,
@@ -41,7 +42,8 @@ public record JobInfo(
     String context,
     String payload,
     List<JobError> errors,
-    Instant discardedAt) {
+    Instant discardedAt,
+    JobProgress progress) {
 
   /**
    * @throws NullPointerException if a required component is null
@@ -53,5 +55,33 @@ public record JobInfo(
     Objects.requireNonNull(state, "state");
     Objects.requireNonNull(payload, "payload");
     errors = List.copyOf(errors);
+  }
+
+  /**
+   * A snapshot without progress, as before progress existed.
+   *
+   * @param id the job id
+   * @param name the job name
+   * @param queue the queue
+   * @param state the state
+   * @param priority the priority
+   * @param attempt attempts started so far
+   * @param maxAttempts attempts allowed
+   * @param runAt the earliest time the job may run
+   * @param createdAt when it was enqueued
+   * @param lockedAt when the running attempt was claimed
+   * @param lockedBy the worker holding it
+   * @param uniqueKey the deduplication key
+   * @param context the context text
+   * @param payload the payload as JSON text
+   * @param errors the most recent failed attempts
+   * @param discardedAt when it was discarded
+   * @throws NullPointerException if a required component is null
+   */
+  public JobInfo(JobId id, String name, String queue, JobState state, int priority, int attempt, int maxAttempts,
+      Instant runAt, Instant createdAt, Instant lockedAt, Long lockedBy, String uniqueKey, String context,
+      String payload, List<JobError> errors, Instant discardedAt) {
+    this(id, name, queue, state, priority, attempt, maxAttempts, runAt, createdAt, lockedAt, lockedBy, uniqueKey,
+        context, payload, errors, discardedAt, null);
   }
 }

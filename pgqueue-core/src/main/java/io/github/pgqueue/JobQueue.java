@@ -442,15 +442,25 @@ public final class JobQueue {
   }
 
   /**
-   * Discards an available (pending or scheduled) job so it never runs, recording {@code reason} as
-   * its last error. A running job cannot be cancelled here; its handler can cancel it through
+   * Discards an available (pending or scheduled) or running job so it does not run (again),
+   * recording {@code reason} as its last error.
+   *
+   * <p>For a running job the cancel writes the terminal state itself, guarded: a job that finished
+   * first (deleted) is reported {@link AdminResult.Status#NOT_FOUND} and stays finished; one
+   * discarded first stays as it was. Once cancelled, the attempt's claim is gone, so nothing the
+   * attempt reports later is written (a {@linkplain Worker.Builder#handleInTransaction
+   * transactional handler}'s writes roll back). The owning worker is told by NOTIFY (within
+   * milliseconds; by polling each heartbeat interval where NOTIFY is not delivered): it interrupts
+   * the handler, aborts its transaction if it has one, and abandons the attempt after the timeout
+   * grace if the handler ignores the interrupt. A handler can also cancel its own job through
    * {@link JobContext#cancel}.
    *
    * @param id the job
    * @param reason why, kept with the job; null records "cancelled"
    * @return {@link AdminResult.Status#DONE} (state {@link JobState#DISCARDED}) if the job was
-   *     cancelled; {@link AdminResult.Status#NOT_FOUND} if no such job exists; {@link
-   *     AdminResult.Status#WRONG_STATE} with the state found if it is running or already discarded
+   *     cancelled; {@link AdminResult.Status#NOT_FOUND} if no such job exists (it may have just
+   *     finished); {@link AdminResult.Status#WRONG_STATE} (state {@link JobState#DISCARDED}) if it
+   *     is already discarded
    * @throws IllegalArgumentException if the reason contains a NUL character or a lone surrogate
    * @throws PgQueueException if the write fails
    */

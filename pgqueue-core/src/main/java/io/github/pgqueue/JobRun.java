@@ -1,6 +1,9 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.Borrowed;
 import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.io.StringWriter;
 import java.time.Duration;
 import java.time.Instant;
@@ -37,6 +40,8 @@ final class JobRun implements Runnable, JobContext {
   private final Sink sink;
   private final JobListener listener;
   final long timeoutNanos;
+  /** The worker's data source and statements; null only where no handler is transactional (tests). */
+  private final RunSupport support;
 
   /** Who reported the attempt's outcome: nobody yet, the handler's thread, the watchdog, or shutdown. */
   private static final int OPEN = 0;
@@ -54,6 +59,11 @@ final class JobRun implements Runnable, JobContext {
   volatile boolean timedOut;
   /** Set by shutdown when it interrupted the handler to stop. */
   volatile boolean stopped;
+  /**
+   * Set when the job was cancelled from outside while this attempt ran: the canceller already wrote
+   * the job's terminal state, so the attempt's outcome writes nothing.
+   */
+  volatile boolean cancelledElsewhere;
   private volatile Duration snoozeFor;
   private volatile String cancelReason;
   // The interceptor chain's record of the attempt; written and read only on the attempt's thread.
@@ -66,6 +76,16 @@ final class JobRun implements Runnable, JobContext {
   /** Index of the innermost interceptor entered. */
   private int deepestInterceptor;
 
+  // A transactional handler's connection. Opened and ended by the attempt's thread; aborted by
+  // whoever abandons the attempt (watchdog, shutdown) so the transaction's locks go with it.
+  private final Object txLock = new Object();
+  /** Under {@link #txLock}: the open transaction, or null. */
+  private Connection txConnection;
+  /** Under {@link #txLock}: the attempt was abandoned; a connection opened later is aborted at once. */
+  private boolean txAborted;
+  /** The connection's autocommit when borrowed; the attempt's thread only. */
+  private boolean txAutoCommit;
+
   JobRun(
       ClaimedJob job,
       Worker.Registration<?> registration,
@@ -73,6 +93,18 @@ final class JobRun implements Runnable, JobContext {
       Sink sink,
       JobListener listener,
       long timeoutNanos) {
+    this(job, registration, codec, sink, listener, timeoutNanos, null);
+  }
+
+  JobRun(
+      ClaimedJob job,
+      Worker.Registration<?> registration,
+      PayloadCodec codec,
+      Sink sink,
+      JobListener listener,
+      long timeoutNanos,
+      RunSupport support) {
+    this.support = support;
     this.job = job;
     this.registration = registration;
     this.codec = codec;
@@ -132,6 +164,9 @@ final class JobRun implements Runnable, JobContext {
       // still end with an outcome, or the job would stay running under a live worker forever.
       settleAfterInternalFailure(t);
     } finally {
+      // Whatever path ended the attempt, a transaction still open is rolled back and its
+      // connection given back (the outcome paths end it earlier, before reporting).
+      endTransaction();
       synchronized (interruptLock) {
         // From here on no interrupt is aimed at this thread on this attempt's behalf.
         thread = null;
@@ -166,7 +201,11 @@ final class JobRun implements Runnable, JobContext {
         throw rethrow(e);
       }
       try {
-        registration.invoke(payload, this);
+        if (registration.transactional()) {
+          registration.invoke(payload, this, openTransaction());
+        } else {
+          registration.invoke(payload, this);
+        }
       } catch (Throwable t) {
         handlerFailure = t;
         throw rethrow(t);
@@ -231,6 +270,23 @@ final class JobRun implements Runnable, JobContext {
   }
 
   private void finishAfterHandler(Throwable failure) {
+    if (cancelledElsewhere) {
+      endTransaction();
+      finish(Outcome.alreadyWritten(job), JobEvent.Kind.CANCELLED, null, null);
+      return;
+    }
+    if (registration.transactional()) {
+      if (failure == null && snoozeFor == null && cancelReason == null && hasTransaction()) {
+        completeInTransaction();
+        return;
+      }
+      // Anything but success: the handler's writes roll back before the outcome is reported, so
+      // the completer never meets a lock this transaction holds.
+      endTransaction();
+    }
+    if (failure != null && !stopped) {
+      flushProgress();
+    }
     if (stopped) {
       // Shutdown interrupted it: whatever it threw, the job goes back without charge.
       if (failure == null && snoozeFor == null && cancelReason == null) {
@@ -256,10 +312,217 @@ final class JobRun implements Runnable, JobContext {
     }
   }
 
-  /** Called by the watchdog once the grace after the timeout interrupt has passed. */
+  // ---- transactional completion ---------------------------------------------------------------
+
+  /** Borrows the attempt's connection and begins its transaction (autocommit off). */
+  private Connection openTransaction() throws SQLException {
+    if (support == null) {
+      throw new IllegalStateException("a transactional handler needs the worker's data source");
+    }
+    Connection c = support.dataSource().getConnection();
+    try {
+      txAutoCommit = c.getAutoCommit();
+      if (txAutoCommit) {
+        c.setAutoCommit(false);
+      }
+    } catch (SQLException | RuntimeException e) {
+      Borrowed.close(c);
+      throw e;
+    }
+    boolean aborted;
+    synchronized (txLock) {
+      aborted = txAborted;
+      if (!aborted) {
+        txConnection = c;
+      }
+    }
+    if (aborted) {
+      abort(c);
+      throw new IllegalStateException("the attempt was abandoned before its transaction began");
+    }
+    return c;
+  }
+
+  private boolean hasTransaction() {
+    synchronized (txLock) {
+      return txConnection != null;
+    }
+  }
+
+  /**
+   * The handler returned normally: run the guarded completion last in its transaction, then
+   * commit. The guard matching nothing (the job was rescued or cancelled while the handler ran)
+   * rolls everything back; a commit whose reply was lost is settled by looking the claim up.
+   */
+  private void completeInTransaction() {
+    Connection c;
+    synchronized (txLock) {
+      c = txConnection;
+    }
+    if (settledBy.get() != OPEN) {
+      endTransaction(); // abandoned meanwhile: its outcome is reported; nothing may commit
+      return;
+    }
+    boolean held;
+    try {
+      held = support.store().completeHeld(c, job);
+    } catch (SQLException | RuntimeException e) {
+      endTransaction();
+      fail(JobError.Kind.FAILED, e, null);
+      return;
+    }
+    if (!held) {
+      endTransaction();
+      fail(JobError.Kind.FAILED, new PgQueueException("job " + job.id() + " was taken from this attempt while it ran"
+          + " (rescued from a worker judged dead, or cancelled): its transaction was rolled back"), null);
+      return;
+    }
+    try {
+      c.commit();
+    } catch (SQLException e) {
+      endTransaction();
+      if (Borrowed.connectionFailure(e)) {
+        settleUnknownCommit(e);
+      } else {
+        fail(JobError.Kind.FAILED, e, null); // refused at commit (a deferred constraint, a serialization failure)
+      }
+      return;
+    } catch (RuntimeException e) {
+      endTransaction();
+      settleUnknownCommit(new SQLException("the commit failed: " + e, null, e));
+      return;
+    }
+    endTransaction();
+    finish(Outcome.alreadyWritten(job), JobEvent.Kind.SUCCEEDED, null, null);
+  }
+
+  /** Most tries of the lookup that settles a commit whose reply was lost, before the watchdog's turn. */
+  private static final long UNKNOWN_COMMIT_MAX_WAIT_MILLIS = 5_000;
+
+  /**
+   * The commit's reply was lost: it may or may not have committed. The claim still holding the job
+   * (looked up with {@code FOR UPDATE}, so after the lost session's transaction has ended) means it
+   * did not, and the attempt is retried; the job gone or held by another claim means it is not this
+   * attempt's to write any more. Retried with backoff while the database is unreachable, until the
+   * answer comes or someone else (the watchdog, shutdown) reports the attempt.
+   */
+  private void settleUnknownCommit(SQLException lost) {
+    long waitMillis = 50;
+    boolean interrupted = false;
+    try {
+      while (settledBy.get() == OPEN) {
+        try {
+          boolean stillHeld = Borrowed.transaction(support.dataSource(), false,
+              lc -> support.store().claimStillHeld(lc, job));
+          if (stillHeld) {
+            fail(JobError.Kind.FAILED, new PgQueueException("the commit of job " + job.id()
+                + "'s transaction lost its reply; the job is still held by this attempt, so it did not commit", lost), null);
+          } else {
+            log.info("pgqueue: the commit of {} lost its reply; the job is no longer held by its claim, so it committed"
+                + " (or the job was taken from this attempt and its writes rolled back)", this);
+            finish(Outcome.alreadyWritten(job), JobEvent.Kind.SUCCEEDED, null, null);
+          }
+          return;
+        } catch (SQLException | RuntimeException e) {
+          log.warn("pgqueue: could not yet settle the lost commit of {}; trying again in {} ms", this, waitMillis, e);
+        }
+        try {
+          Thread.sleep(waitMillis);
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+        waitMillis = Math.min(waitMillis * 2, UNKNOWN_COMMIT_MAX_WAIT_MILLIS);
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Rolls back what is still open and gives the connection back as it came. The attempt's thread. */
+  private void endTransaction() {
+    Connection c;
+    synchronized (txLock) {
+      c = txConnection;
+      txConnection = null;
+    }
+    if (c == null) {
+      return;
+    }
+    try {
+      c.rollback(); // nothing to roll back after a commit
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: rolling back the transaction of {} failed", this, e);
+    }
+    try {
+      if (txAutoCommit) {
+        c.setAutoCommit(true);
+      }
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: could not restore autocommit after {}", this, e);
+    }
+    Borrowed.close(c);
+  }
+
+  /**
+   * Aborts the attempt's transaction from another thread (it is abandoned): the socket is closed,
+   * so PostgreSQL rolls the transaction back and releases its locks even while the handler's
+   * thread is still stuck; the connection is closed, so a pool takes it back (and discards it).
+   */
+  void abortTransaction() {
+    Connection c;
+    synchronized (txLock) {
+      txAborted = true;
+      c = txConnection;
+    }
+    if (c != null) {
+      abort(c);
+    }
+  }
+
+  private void abort(Connection c) {
+    try {
+      // Closing the socket alone does not stop a statement the server is running (pg_sleep, a
+      // long query): it notices the closed client only when it next talks to it. Cancel the
+      // statement first (a request on a separate socket), so the session ends and its locks go now.
+      if (c.isWrapperFor(org.postgresql.PGConnection.class)) {
+        c.unwrap(org.postgresql.PGConnection.class).cancelQuery();
+      }
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: cancelling the statement of {} failed", this, e);
+    }
+    try {
+      c.abort(Runnable::run);
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: aborting the connection of {} failed", this, e);
+    }
+    try {
+      c.close();
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: closing the aborted connection of {} failed", this, e);
+    }
+  }
+
+  /**
+   * The job was cancelled from outside while this attempt runs: mark it, abort its transaction
+   * (its writes can no longer commit: the claim is gone) and interrupt the handler. Called by the
+   * watchdog, which abandons the attempt after the grace if the handler ignores the interrupt.
+   */
+  void cancelFromOutside() {
+    cancelledElsewhere = true;
+    abortTransaction();
+    interrupt();
+  }
+
+  /** Called by the watchdog once the grace after the timeout (or cancel) interrupt has passed. */
   boolean abandon() {
     if (settledBy.get() != OPEN) {
       return false;
+    }
+    abortTransaction();
+    if (cancelledElsewhere) {
+      return finish(Outcome.alreadyWritten(job), JobEvent.Kind.CANCELLED, null, null, BY_TIMEOUT);
     }
     JobTimeoutException e = new JobTimeoutException(Duration.ofNanos(timeoutNanos), true);
     return fail(JobError.Kind.TIMED_OUT, e, null, BY_TIMEOUT);
@@ -267,6 +530,9 @@ final class JobRun implements Runnable, JobContext {
 
   /** Called by shutdown for a handler that ignored its interrupt: release the job without charge. */
   boolean abandonForShutdown() {
+    if (settledBy.get() == OPEN) {
+      abortTransaction();
+    }
     return finish(Outcome.release(job), JobEvent.Kind.SNOOZED, null, Duration.ZERO, BY_SHUTDOWN);
   }
 
@@ -376,6 +642,80 @@ final class JobRun implements Runnable, JobContext {
     } catch (Throwable e) {
       // Listeners are for metrics and tracing: whatever one throws changes no job.
       logUserFailure(log, "pgqueue: job listener threw on " + event.kind() + " of job " + job.id(), e);
+    }
+  }
+
+  // ---- progress --------------------------------------------------------------------------------
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper PROGRESS_JSON = JacksonCodec.defaultMapper();
+
+  /** Serialises progress writes of this attempt (the handler may report from several threads). */
+  private final Object progressLock = new Object();
+  /** Under {@link #progressLock}: the latest data not yet written (rate limit), or null. */
+  private String pendingProgress;
+  /** Under {@link #progressLock}: when the last write was made, if {@link #progressWrittenOnce}. */
+  private long lastProgressNanos;
+  private boolean progressWrittenOnce;
+  /** A progress write found the claim gone: the job was cancelled or rescued. */
+  private volatile boolean claimLost;
+
+  @Override
+  public boolean progress(Object data) {
+    if (data == null) {
+      throw new IllegalArgumentException("progress data must not be null");
+    }
+    String json;
+    try {
+      json = PROGRESS_JSON.writeValueAsString(data);
+    } catch (Exception e) {
+      throw new IllegalArgumentException("progress data cannot be encoded as JSON: " + safeDescription(e), e);
+    }
+    int bytes = json.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (bytes > MAX_PROGRESS_BYTES) {
+      throw new IllegalArgumentException(
+          "progress data must encode to at most " + MAX_PROGRESS_BYTES + " bytes, got: " + bytes);
+    }
+    if (support == null) {
+      throw new IllegalStateException("this attempt has no database to record progress in");
+    }
+    if (claimLost || cancelledElsewhere || settledElsewhere()) {
+      return false;
+    }
+    synchronized (progressLock) {
+      long now = System.nanoTime();
+      if (progressWrittenOnce && now - lastProgressNanos < support.progressNanos()) {
+        pendingProgress = json;
+        return true;
+      }
+      pendingProgress = null;
+      progressWrittenOnce = true;
+      lastProgressNanos = now;
+      return writeProgress(json);
+    }
+  }
+
+  /** Writes kept progress now (the attempt failed: the job stays, and so does its progress). */
+  private void flushProgress() {
+    synchronized (progressLock) {
+      String json = pendingProgress;
+      pendingProgress = null;
+      if (json != null && !claimLost) {
+        writeProgress(json);
+      }
+    }
+  }
+
+  /** Under {@link #progressLock}. False when the claim no longer holds the job. */
+  private boolean writeProgress(String json) {
+    try {
+      boolean held = Borrowed.transaction(support.dataSource(), true, c -> support.store().writeProgress(c, job, json));
+      if (!held) {
+        claimLost = true;
+      }
+      return held;
+    } catch (SQLException | RuntimeException e) {
+      log.warn("pgqueue: could not record the progress of {}; the job goes on", this, e);
+      return true;
     }
   }
 

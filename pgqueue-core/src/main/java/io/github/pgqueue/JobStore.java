@@ -386,6 +386,30 @@ final class JobStore {
     }
   }
 
+  /** Runs {@link Sql#completeHeld} in the caller's transaction; true when this claim still held the job. */
+  boolean completeHeld(Connection c, ClaimedJob job) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.completeHeld)) {
+      bindClaim(ps, job);
+      return ps.executeUpdate() == 1;
+    }
+  }
+
+  /** Runs {@link Sql#claimStillHeld}; waits for a transaction that holds the row to end. */
+  boolean claimStillHeld(Connection c, ClaimedJob job) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.claimStillHeld)) {
+      bindClaim(ps, job);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  private static void bindClaim(PreparedStatement ps, ClaimedJob job) throws SQLException {
+    ps.setLong(1, job.id());
+    ps.setLong(2, job.owner());
+    ps.setLong(3, job.token());
+  }
+
   /** Writes retries, discards, snoozes and releases; returns rows changed. */
   int settle(Connection c, List<Outcome> outcomes) throws SQLException {
     int n = outcomes.size();
@@ -559,11 +583,26 @@ final class JobStore {
   AdminResult cancel(Connection c, long id, String reason) throws SQLException {
     return admin(c, id, conn -> {
       try (PreparedStatement ps = conn.prepareStatement(sql.cancelJob)) {
-        ps.setString(1, reason);
-        ps.setLong(2, id);
+        ps.setLong(1, id);
+        ps.setString(2, reason);
+        ps.setString(3, sql.channel);
         return returnsRow(ps);
       }
-    }, Set.of(JobState.AVAILABLE), false, JobState.DISCARDED);
+    }, Set.of(JobState.AVAILABLE, JobState.RUNNING), false, JobState.DISCARDED);
+  }
+
+  /** Runs {@link Sql#cancelledJobs}: which of these running jobs a cancel discarded. */
+  List<Long> cancelledJobs(Connection c, Long[] ids) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.cancelledJobs)) {
+      ps.setArray(1, c.createArrayOf("int8", ids));
+      List<Long> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(rs.getLong(1));
+        }
+      }
+      return out;
+    }
   }
 
   /** Runs {@link Sql#deleteJob}, then {@link Sql#adminProbe} if it changed nothing. */
@@ -761,7 +800,40 @@ final class JobStore {
         rs.getString(13),
         rs.getString(14),
         errors(rs.getString(15)),
-        instant(rs.getTimestamp(16)));
+        instant(rs.getTimestamp(16)),
+        progress(rs.getString(17)));
+  }
+
+  /** Parses the progress column of {@link Sql#findJob}: attempt, at, data; null when none. */
+  static JobProgress progress(String json) {
+    if (json == null) {
+      return null;
+    }
+    try {
+      JsonNode p = ERRORS_MAPPER.readTree(json);
+      return new JobProgress(p.get("data").toString(), p.path("attempt").asInt(),
+          OffsetDateTime.parse(p.path("at").asText()).toInstant());
+    } catch (Exception e) {
+      throw new PgQueueException("unreadable progress: " + Identifiers.quote(json), e);
+    }
+  }
+
+  /** Runs {@link Sql#writeProgress}; true when the claim still held the job and it was written. */
+  boolean writeProgress(Connection c, ClaimedJob job, String json) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.writeProgress)) {
+      ps.setString(1, json);
+      ps.setLong(2, job.id());
+      ps.setLong(3, job.owner());
+      ps.setLong(4, job.token());
+      return returnsRow(ps);
+    }
+  }
+
+  /** Runs {@link Sql#pruneProgress}; returns the rows deleted. */
+  int pruneProgress(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.pruneProgress)) {
+      return ps.executeUpdate();
+    }
   }
 
   List<QueueCount> counts(Connection c) throws SQLException {

@@ -62,9 +62,22 @@ final class Maintenance implements Runnable, Service {
    * next tick, not a prune period later.
    */
   private boolean pruneBacklog;
+  /** Progress rows of finished jobs are pruned every this many ticks. */
+  static final int PROGRESS_PRUNE_TICKS = 10;
+  /** Owned by the maintenance thread: when to prune progress rows next (the first tick does). */
+  private long nextProgressPruneNanos = System.nanoTime();
+
+  /** The attempts running here, for the cancel poll; null: no poll (tests that tick by hand). */
+  private final Watchdog watchdog;
 
   Maintenance(WorkerConfig config, DataSource dataSource, JobStore store, WorkerState state,
       Map<String, Fetcher> fetchers, JobListener listener) {
+    this(config, dataSource, store, state, fetchers, listener, null);
+  }
+
+  Maintenance(WorkerConfig config, DataSource dataSource, JobStore store, WorkerState state,
+      Map<String, Fetcher> fetchers, JobListener listener, Watchdog watchdog) {
+    this.watchdog = watchdog;
     this.config = config;
     this.dataSource = dataSource;
     this.store = store;
@@ -105,13 +118,56 @@ final class Maintenance implements Runnable, Service {
       return;
     }
     long budgetEnd = System.nanoTime() + Math.max(TICK_BUDGET_FLOOR_NANOS, config.heartbeatNanos / 2);
+    pollCancels();
     if (state.healthyForMillis() >= TimeUnit.NANOSECONDS.toMillis(config.staleNanos)) {
       rescue(budgetEnd);
     }
     long now = System.nanoTime();
+    if (now - nextProgressPruneNanos >= 0 && !stopping) {
+      nextProgressPruneNanos = now + PROGRESS_PRUNE_TICKS * config.heartbeatNanos;
+      pruneProgress(budgetEnd);
+    }
     if (config.retentionMillis > 0 && (pruneBacklog || now - nextPruneNanos >= 0) && !stopping) {
       nextPruneNanos = now + config.pruneEveryNanos();
       prune(budgetEnd);
+    }
+  }
+
+  /**
+   * Deletes the progress rows of jobs that are gone (succeeded, deleted, pruned), 1,000 per
+   * statement, within the tick's budget. Only jobs that recorded progress leave such rows.
+   */
+  private void pruneProgress(long budgetEnd) throws SQLException {
+    while (!stopping) {
+      int n = Borrowed.transaction(dataSource, true, c -> store.pruneProgress(c));
+      if (n < ROWS_PER_STATEMENT || System.nanoTime() - budgetEnd >= 0) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * The fallback for a cancel NOTIFY that never arrived (LISTEN not delivered, a reconnect in
+   * between): asks which of the jobs running here a cancel discarded, one primary-key lookup per
+   * running job, and only when something runs. The NOTIFY path makes this a no-op almost always.
+   */
+  private void pollCancels() throws SQLException {
+    if (watchdog == null) {
+      return;
+    }
+    List<Long> ids = new java.util.ArrayList<>();
+    for (JobRun run : watchdog.running()) {
+      if (!run.isSettled() && !run.cancelledElsewhere) {
+        ids.add(run.job.id());
+      }
+    }
+    if (ids.isEmpty()) {
+      return;
+    }
+    List<Long> cancelled = Borrowed.transaction(dataSource, true,
+        c -> store.cancelledJobs(c, ids.toArray(new Long[0])));
+    for (long id : cancelled) {
+      watchdog.cancel(0, id, 0);
     }
   }
 

@@ -14,6 +14,19 @@ package io.github.pgqueue;
 record Outcome(
     ClaimedJob job, boolean success, String state, long delayMicros, int refund, String errorJson) {
 
+  /**
+   * Nothing left to write: a transactional handler's own transaction already completed the job.
+   * The completer skips it; it still frees the attempt's slot like any other outcome.
+   */
+  static Outcome alreadyWritten(ClaimedJob job) {
+    return new Outcome(job, false, null, 0, 0, null);
+  }
+
+  /** True for {@link #alreadyWritten}: there is no statement to run. */
+  boolean nothingToWrite() {
+    return !success && state == null;
+  }
+
   static Outcome success(ClaimedJob job) {
     return new Outcome(job, true, null, 0, 0, null);
   }

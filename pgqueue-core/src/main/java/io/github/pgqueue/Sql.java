@@ -101,6 +101,26 @@ final class Sql {
    * JobError#KEPT_PER_JOB} errors.
    */
   final String settle;
+  /**
+   * The guarded completion of a transactional handler, run last in the handler's own transaction:
+   * deletes the job if the claim that ran it still holds it. Parameters: id, owner, token.
+   */
+  final String completeHeld;
+  /**
+   * After a transactional commit whose reply was lost: whether the claim still holds the job, so
+   * the commit did not happen. {@code FOR UPDATE} waits until the lost session's transaction has
+   * ended (committed or rolled back), so the answer is final. Parameters: id, owner, token.
+   */
+  final String claimStillHeld;
+
+  /**
+   * Records a running job's progress, guarded by its claim: writes nothing unless (id, owner,
+   * token) still holds the job. Parameters: data (JSON text), id, owner, token. Returns a row when
+   * written.
+   */
+  final String writeProgress;
+  /** Deletes up to 1,000 progress rows whose job is gone (finished, deleted or pruned). */
+  final String pruneProgress;
 
   // ---- worker registry, heartbeat, rescue, prune ----------------------------------------------
 
@@ -141,8 +161,19 @@ final class Sql {
    * row when it changed the job; otherwise {@link #adminProbe} says why.
    */
   final String retryJob;
-  /** Discards an available job with a cancel error. Parameters: reason, id. Returns a row when done. */
+  /**
+   * Discards an available or running job with a cancel error, guarded: a job that finished first
+   * (deleted) or was discarded is left as it is. A running job's claim is cleared in the same
+   * statement, so its attempt's late outcome matches nothing, and its worker is told with a NOTIFY
+   * ({@link #CANCEL_PREFIX}owner:id:token) that commits with the cancel. Parameters: id, reason,
+   * channel. Returns a row when done.
+   */
   final String cancelJob;
+  /**
+   * The polling fallback for a cancel whose NOTIFY did not arrive: of the given running job ids,
+   * those now discarded by a cancel. Parameter: ids (bigint[]).
+   */
+  final String cancelledJobs;
   /** Deletes an available or discarded job. Parameter: id. Returns a row when done. */
   final String deleteJob;
   /**
@@ -165,6 +196,9 @@ final class Sql {
   final String unhandledJobs;
   final String tableHealth;
   final String liveWorkers;
+
+  /** The NOTIFY payload prefix that tells a worker one of its running jobs was cancelled. */
+  static final String CANCEL_PREFIX = "!cancel:";
 
   Sql(String schema) {
     this.schema = Identifiers.schema(schema);
@@ -286,6 +320,27 @@ final class Sql {
           WHERE j.id = d.id AND j.locked_by = d.owner AND j.lock_token = d.token
           """.formatted(JobError.KEPT_PER_JOB));
 
+    completeHeld = q("DELETE FROM {s}.jobs WHERE id = ? AND locked_by = ? AND lock_token = ?");
+    claimStillHeld =
+        q("SELECT 1 FROM {s}.jobs WHERE id = ? AND locked_by = ? AND lock_token = ? FOR UPDATE");
+
+    writeProgress =
+        q("""
+          INSERT INTO {s}.job_progress AS p (job_id, attempt, data, updated_at)
+          SELECT j.id, j.attempt, ?::jsonb, now() FROM {s}.jobs j
+          WHERE j.id = ? AND j.locked_by = ? AND j.lock_token = ? AND j.state = 'running'
+          ON CONFLICT (job_id) DO UPDATE
+            SET attempt = excluded.attempt, data = excluded.data, updated_at = excluded.updated_at
+          RETURNING p.job_id
+          """);
+    pruneProgress =
+        q("""
+          DELETE FROM {s}.job_progress WHERE job_id = ANY(ARRAY(
+            SELECT p.job_id FROM {s}.job_progress p
+            WHERE NOT EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = p.job_id)
+            LIMIT 1000))
+          """);
+
     registerWorker =
         q("""
           WITH durable AS MATERIALIZED (
@@ -356,15 +411,33 @@ final class Sql {
           """.formatted(notHeldElsewhere));
     cancelJob =
         q("""
-          UPDATE {s}.jobs
-          SET state = 'discarded', discarded_at = now(),
-              errors = (CASE WHEN jsonb_array_length(errors) >= %d THEN errors - 0 ELSE errors END)
-                       || jsonb_build_array(jsonb_build_object(
-                            'at', now(), 'attempt', attempt, 'kind', 'cancelled',
-                            'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
-          WHERE id = ? AND state = 'available'
-          RETURNING id
-          """.formatted(JobError.KEPT_PER_JOB));
+          WITH old AS (
+            SELECT id, state, locked_by, lock_token FROM {s}.jobs
+            WHERE id = ? AND state IN ('available', 'running')
+            FOR UPDATE
+          ),
+          cancelled AS (
+            UPDATE {s}.jobs j
+            SET state = 'discarded', discarded_at = now(), locked_by = NULL, locked_at = NULL, lock_token = NULL,
+                errors = (CASE WHEN jsonb_array_length(j.errors) >= %d THEN j.errors - 0 ELSE j.errors END)
+                         || jsonb_build_array(jsonb_build_object(
+                              'at', now(), 'attempt', j.attempt, 'kind', 'cancelled',
+                              'class', 'io.github.pgqueue.Cancelled', 'message', ?::text, 'trace', ''))
+            FROM old
+            WHERE j.id = old.id
+            RETURNING j.id, old.state, old.locked_by, old.lock_token
+          )
+          SELECT c.id,
+                 CASE WHEN c.state = 'running' AND c.locked_by IS NOT NULL
+                      THEN pg_notify(?, '%s' || c.locked_by || ':' || c.id || ':' || coalesce(c.lock_token, 0)) END
+          FROM cancelled c
+          """.formatted(JobError.KEPT_PER_JOB, CANCEL_PREFIX));
+    cancelledJobs =
+        q("""
+          SELECT j.id FROM {s}.jobs j
+          WHERE j.id = ANY(?::bigint[]) AND j.state = 'discarded' AND j.locked_by IS NULL
+            AND j.errors -> -1 ->> 'kind' = 'cancelled'
+          """);
     deleteJob = q("DELETE FROM {s}.jobs WHERE id = ? AND state IN ('available', 'discarded') RETURNING id");
     adminProbe =
         q("""
@@ -483,7 +556,9 @@ final class Sql {
   private static final String JOB_COLUMNS =
       """
       id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
-      locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at
+      locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at,
+      (SELECT jsonb_build_object('attempt', p.attempt, 'at', p.updated_at, 'data', p.data)::text
+       FROM {s}.job_progress p WHERE p.job_id = jobs.id)
       """;
 
   /**

@@ -15,6 +15,9 @@ import org.slf4j.LoggerFactory;
  * claiming and reports unhealthy, because every stuck thread may hold resources (connections,
  * locks) of its own.
  *
+ * <p>It also stops attempts whose job was cancelled from outside ({@link #cancel}): interrupted
+ * at once, abandoned after the same grace if they ignore it.
+ *
  * <p>One thread checks every running attempt each {@value #TICK_MILLIS} ms, which costs nothing
  * per job on the hot path beyond a set insertion.
  */
@@ -57,6 +60,48 @@ final class Watchdog implements Runnable, Service {
     return running;
   }
 
+  /** Cancels to act on: {owner, id, token}. Added by the control and maintenance threads. */
+  private final java.util.concurrent.ConcurrentLinkedQueue<long[]> cancels =
+      new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+  /**
+   * A job was cancelled from outside while it may run here: its attempt (if this worker runs that
+   * claim of it) is interrupted at the watchdog's next tick, and abandoned after the grace if the
+   * handler ignores the interrupt. {@code token} 0 matches any claim of the job (the polling
+   * fallback knows only the id). Returns at once: stopping an attempt may take network round trips
+   * (cancelling its statement, aborting its connection), which must not hold up the heartbeat.
+   */
+  void cancel(long owner, long id, long token) {
+    cancels.add(new long[] {owner, id, token});
+  }
+
+  /** On the watchdog's thread: acts on the cancels received since the last tick. */
+  private void applyCancels() {
+    long[] c;
+    while ((c = cancels.poll()) != null) {
+      try {
+        cancelNow(c[0], c[1], c[2]);
+      } catch (Throwable t) {
+        JobRun.logUserFailure(log, "pgqueue: stopping cancelled job " + c[1] + " failed; it goes on", t);
+      }
+    }
+  }
+
+  private void cancelNow(long owner, long id, long token) {
+    for (JobRun run : running) {
+      ClaimedJob job = run.job;
+      if (job.id() == id && (token == 0 || (job.token() == token && job.owner() == owner)) && !run.isSettled()
+          && !run.cancelledElsewhere) {
+        log.info("pgqueue: {} was cancelled while it ran; interrupting it", run);
+        interruptedAt.putIfAbsent(run, System.nanoTime());
+        run.cancelFromOutside();
+        if (run.isSettled()) {
+          interruptedAt.remove(run); // it ended meanwhile: finished() may already have run
+        }
+      }
+    }
+  }
+
   @Override
   public void run() {
     while (!stopping) {
@@ -65,6 +110,7 @@ final class Watchdog implements Runnable, Service {
       } catch (InterruptedException e) {
         return;
       }
+      applyCancels();
       long now = System.nanoTime();
       for (JobRun run : running) {
         try {

@@ -67,7 +67,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Connections.</b> Claims and outcome writes borrow connections from the {@link DataSource}
  * (size its pool at least the number of queues + 3: claims, outcomes, maintenance, and the held
- * control connection); handlers use whatever connections they like.
+ * control connection; plus one per running {@linkplain Builder#handleInTransaction transactional
+ * handler}, which holds its connection for its whole run); handlers use whatever connections they like.
  * LISTEN and the heartbeat use one dedicated connection, from {@link
  * Builder#dedicatedConnection(ConnectionFactory)} if given, else held from the data source for the
  * worker's life.
@@ -95,6 +96,8 @@ public final class Worker implements AutoCloseable {
   public static final int DEFAULT_BUFFER_FACTOR = 4;
   /** Default number of abandoned handler threads past which the worker stops claiming. */
   public static final int DEFAULT_MAX_ABANDONED_THREADS = 10;
+  /** Default least time between two progress writes of one attempt ({@link JobContext#progress}). */
+  public static final Duration DEFAULT_PROGRESS_INTERVAL = Duration.ofSeconds(1);
   /** Default time discarded jobs are kept before the worker prunes them. */
   public static final Duration DEFAULT_DISCARDED_RETENTION = Duration.ofDays(7);
 
@@ -110,6 +113,8 @@ public final class Worker implements AutoCloseable {
   private final WorkerState state;
   private final JobListener listener;
   private final String threadPrefix;
+  /** What attempts borrow from the worker: its data source and statements. */
+  private final RunSupport support;
   /**
    * The start/close state and the {@link Running} parts of a start, published under its lock.
    * Every other mutable thing lives in {@link Running} (final fields, built before any of its
@@ -126,6 +131,7 @@ public final class Worker implements AutoCloseable {
     this.state = new WorkerState(config.maxAbandonedThreads, config.staleNanos);
     this.listener = config.listener;
     this.threadPrefix = "pgqueue-worker-" + WORKER_NUMBERS.incrementAndGet();
+    this.support = new RunSupport(dataSource, store, config.progressNanos);
   }
 
   /**
@@ -224,8 +230,8 @@ public final class Worker implements AutoCloseable {
       sinks = Map.copyOf(ss);
       control =
           new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
-              config.queueNames(), names);
-      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener);
+              config.queueNames(), names, watchdog::cancel);
+      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener, watchdog);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
       // Every field is set: only now start threads that read them. Each part is running before
       // the parts that hand it work: the completer (fetchers and handlers submit outcomes to it),
@@ -275,7 +281,7 @@ public final class Worker implements AutoCloseable {
       ClaimedJob job = first;
       while (job != null) {
         Registration<?> reg = config.registrations.get(job.name());
-        JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos);
+        JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos, support);
         watchdog.started(run);
         try {
           run.run();
@@ -558,14 +564,25 @@ public final class Worker implements AutoCloseable {
 
   /** A handler with its type and settings resolved. */
   record Registration<T>(
-      JobType<T> type, JobHandler<T> handler, Backoff backoff, long timeoutNanos, List<JobInterceptor> interceptors) {
+      JobType<T> type, JobHandler<T> handler, TransactionalJobHandler<T> txHandler, Backoff backoff,
+      long timeoutNanos, List<JobInterceptor> interceptors) {
     Registration(JobType<T> type, JobHandler<T> handler, Backoff backoff, long timeoutNanos) {
-      this(type, handler, backoff, timeoutNanos, List.of());
+      this(type, handler, null, backoff, timeoutNanos, List.of());
+    }
+
+    /** Whether the handler runs in a transaction that also completes the job. */
+    boolean transactional() {
+      return txHandler != null;
     }
 
     @SuppressWarnings("unchecked")
     void invoke(Object payload, JobContext context) throws Exception {
       handler.handle((T) payload, context);
+    }
+
+    @SuppressWarnings("unchecked")
+    void invoke(Object payload, JobContext context, java.sql.Connection connection) throws Exception {
+      txHandler.handle((T) payload, context, connection);
     }
   }
 
@@ -592,6 +609,7 @@ public final class Worker implements AutoCloseable {
     int bufferFactor = DEFAULT_BUFFER_FACTOR;
     int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
     Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
+    Duration progressInterval = DEFAULT_PROGRESS_INTERVAL;
     Backoff backoff = Backoff.DEFAULT;
     final List<JobListener> listeners = new ArrayList<>();
     final List<JobInterceptor> interceptors = new ArrayList<>();
@@ -604,12 +622,14 @@ public final class Worker implements AutoCloseable {
       this.queue = Objects.requireNonNull(queue, "queue");
     }
 
-    record Handler<T>(JobType<T> type, JobHandler<T> handler, HandlerOptions options) {
+    /** One of {@code handler} and {@code txHandler} is set. */
+    record Handler<T>(
+        JobType<T> type, JobHandler<T> handler, TransactionalJobHandler<T> txHandler, HandlerOptions options) {
       /** This handler's registration: its own timeout and backoff, else the worker's. */
       Registration<T> resolve(Duration jobTimeout, Backoff backoff, List<JobInterceptor> interceptors) {
         Duration timeout = options.timeout() != null ? options.timeout() : jobTimeout;
         Backoff bo = options.backoff() != null ? options.backoff() : backoff;
-        return new Registration<>(type, handler, bo, timeout.toNanos(), List.copyOf(interceptors));
+        return new Registration<>(type, handler, txHandler, bo, timeout.toNanos(), List.copyOf(interceptors));
       }
     }
 
@@ -644,7 +664,46 @@ public final class Worker implements AutoCloseable {
         throw new IllegalArgumentException(
             "a handler for job name \"" + type.name() + "\" is already registered");
       }
-      handlers.put(type.name(), new Handler<>(type, handler, options));
+      handlers.put(type.name(), new Handler<>(type, handler, null, options));
+      return this;
+    }
+
+    /**
+     * Registers a handler for a job type that runs in a transaction which also completes the job,
+     * with the worker's default timeout and backoff. See {@link TransactionalJobHandler} for what
+     * it guarantees; each running attempt holds one connection of the data source.
+     *
+     * @param type the job type
+     * @param handler runs each job of the type, in the transaction it is given
+     * @param <T> the payload type
+     * @return this builder
+     * @throws IllegalArgumentException if a handler for the same name is already registered
+     */
+    public <T> Builder handleInTransaction(JobType<T> type, TransactionalJobHandler<T> handler) {
+      return handleInTransaction(type, handler, HandlerOptions.DEFAULTS);
+    }
+
+    /**
+     * As {@link #handleInTransaction(JobType, TransactionalJobHandler)}, with the handler's own
+     * timeout and backoff.
+     *
+     * @param type the job type
+     * @param handler runs each job of the type, in the transaction it is given
+     * @param options per-type settings
+     * @param <T> the payload type
+     * @return this builder
+     * @throws IllegalArgumentException if a handler for the same name is already registered
+     */
+    public <T> Builder handleInTransaction(
+        JobType<T> type, TransactionalJobHandler<T> handler, HandlerOptions options) {
+      Objects.requireNonNull(type, "type");
+      Objects.requireNonNull(handler, "handler");
+      Objects.requireNonNull(options, "options");
+      if (handlers.containsKey(type.name())) {
+        throw new IllegalArgumentException(
+            "a handler for job name \"" + type.name() + "\" is already registered");
+      }
+      handlers.put(type.name(), new Handler<>(type, null, handler, options));
       return this;
     }
 
@@ -833,6 +892,21 @@ public final class Worker implements AutoCloseable {
         throw new IllegalArgumentException("discardedRetention must be zero or positive, got: " + retention);
       }
       this.discardedRetention = retention;
+      return this;
+    }
+
+    /**
+     * The least time between two progress writes of one attempt: {@link JobContext#progress}
+     * called more often keeps only the latest data, written by the next call after the interval
+     * (or when the attempt fails). Defaults to 1 second.
+     *
+     * @param progressInterval between 10 ms and 1 hour
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder progressInterval(Duration progressInterval) {
+      this.progressInterval =
+          range("progressInterval", progressInterval, Duration.ofMillis(10), Duration.ofHours(1));
       return this;
     }
 

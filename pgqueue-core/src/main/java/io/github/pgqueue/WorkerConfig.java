@@ -34,6 +34,8 @@ final class WorkerConfig {
   final int bufferFactor;
   final int maxAbandonedThreads;
   final long retentionMillis;
+  /** Least time between two progress writes of one attempt. */
+  final long progressNanos;
   final ConnectionFactory dedicatedConnection;
   final boolean shutdownHook;
   /** Every listener as one, or null for none. */
@@ -74,6 +76,7 @@ final class WorkerConfig {
     this.bufferFactor = b.bufferFactor;
     this.maxAbandonedThreads = b.maxAbandonedThreads;
     this.retentionMillis = b.discardedRetention.toMillis();
+    this.progressNanos = b.progressInterval.toNanos();
     this.dedicatedConnection = b.dedicatedConnection;
     this.shutdownHook = b.shutdownHook;
     this.listener = combine(List.copyOf(b.listeners));

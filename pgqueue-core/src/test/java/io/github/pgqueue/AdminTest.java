@@ -161,11 +161,19 @@ class AdminTest {
   }
 
   @Test
-  void cancelRefusesARunningJobAndSaysSo() {
+  void cancelDiscardsARunningJobAndClearsItsClaim() {
     JobId id = queue.enqueue(ITEM, new Item(1)).id();
-    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, locked_at = now() WHERE id = " + id.value());
-    assertThat(queue.cancel(id, "too late")).isEqualTo(new AdminResult(AdminResult.Status.WRONG_STATE, JobState.RUNNING, null));
-    assertThat(queue.find(id).orElseThrow().state()).isEqualTo(JobState.RUNNING);
+    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, lock_token = 7, locked_at = now()"
+        + " WHERE id = " + id.value());
+    assertThat(queue.cancel(id, "stop it")).isEqualTo(new AdminResult(AdminResult.Status.DONE, JobState.DISCARDED, null));
+    JobInfo j = queue.find(id).orElseThrow();
+    assertThat(j.state()).isEqualTo(JobState.DISCARDED);
+    assertThat(j.lockedBy()).as("the claim is gone, so the attempt's late outcome matches nothing").isNull();
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE lock_token IS NOT NULL")).isZero();
+    assertThat(j.errors()).singleElement().satisfies(e -> {
+      assertThat(e.kind()).isEqualTo(JobError.Kind.CANCELLED);
+      assertThat(e.message()).isEqualTo("stop it");
+    });
   }
 
   @Test

@@ -53,7 +53,7 @@ class ServiceContractTest {
       case "watchdog" -> new Watchdog(config.graceNanos, state);
       case "maintenance" -> new Maintenance(config, db.dataSource(), store, state, Map.of(), null);
       case "control" -> new ControlLoop(config, db.dataSource(), store, state, Map.of(), config.queueNames(),
-          config.jobNames());
+          config.jobNames(), (owner, id, token) -> {});
       case "fetcher" -> new Fetcher("default", 1, 0, config.pollNanos, config.jobNames(), db.dataSource(), store,
           (job, from) -> {}, completer, state, config.staleNanos);
       default -> throw new IllegalArgumentException(kind);
