@@ -118,7 +118,6 @@ class ProcfileIT {
         }
         return welcomed == emails.size();
       });
-      assertThat(db.queryLong("SELECT count(*) FROM activity WHERE kind = 'welcome_email'")).isEqualTo(emails.size());
       // The cron process fired the report, and the worker ran it.
       await().atMost(Duration.ofSeconds(60)).until(() -> {
         for (JsonNode a : json.readTree(get(web + "/api/activity").body())) {
