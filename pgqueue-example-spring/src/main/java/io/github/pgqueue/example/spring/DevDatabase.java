@@ -14,17 +14,24 @@ import org.springframework.core.env.Profiles;
  * The {@code devdb} profile: when {@code DATABASE_URL} is unset, serves an embedded PostgreSQL on
  * 127.0.0.1:{@code example.dev-db-port} (data kept in {@code target/dev-db} between runs), started
  * before the application context so the DataSource finds it, and stopped after the context closed.
- * The plain example's {@code DevDatabase} does the same outside Spring.
+ * The plain example's {@code DevDatabase} does the same outside Spring. In every role it first
+ * checks that {@code DATABASE_URL}, when set, is a JDBC URL.
  */
 final class DevDatabase implements ApplicationListener<ApplicationEnvironmentPreparedEvent> {
 
   @Override
   public void onApplicationEvent(ApplicationEnvironmentPreparedEvent event) {
     ConfigurableEnvironment env = event.getEnvironment();
+    String url = env.getProperty("DATABASE_URL", "").trim();
+    if (!url.isEmpty() && !url.startsWith("jdbc:postgresql://")) {
+      // Not handed to the driver, whose message would print the password.
+      throw new IllegalArgumentException("DATABASE_URL must be a jdbc:postgresql:// URL (or leave it unset and set "
+          + "spring.datasource.*), got: \"" + url.replaceAll("://([^:/@]*):[^@]*@", "://$1:***@") + "\"");
+    }
     if (!env.acceptsProfiles(Profiles.of("devdb"))) {
       return;
     }
-    if (!env.getProperty("DATABASE_URL", "").isBlank()) {
+    if (!url.isEmpty()) {
       System.out.println("devdb: DATABASE_URL is set; no embedded PostgreSQL");
       return;
     }
