@@ -33,7 +33,8 @@ public class ExampleApplication {
     SpringApplication app = new SpringApplication(ExampleApplication.class);
     app.addListeners(new DevDatabase());
     ConfigurableApplicationContext context = app.run(args);
-    String roles = String.join(",", Arrays.asList(context.getEnvironment().getActiveProfiles()));
+    String[] active = context.getEnvironment().getActiveProfiles();
+    String roles = String.join(",", Arrays.asList(active.length > 0 ? active : context.getEnvironment().getDefaultProfiles()));
     // Runs on SIGTERM after Spring closed the context: the worker stopped, the pool closed.
     SpringApplication.getShutdownHandlers().add(() -> System.out.println(roles + ": stopped"));
   }
