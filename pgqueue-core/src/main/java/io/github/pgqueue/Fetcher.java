@@ -299,6 +299,9 @@ final class Fetcher implements Runnable, Service {
         // Another worker is claiming this queue right now: its lock goes at its commit.
         case BUSY -> nextPollNanos = now + TimeUnit.MILLISECONDS.toNanos(
             2 + java.util.concurrent.ThreadLocalRandom.current().nextInt(4));
+        // Every slot of the queue is taken: one frees when any worker's job ends, which nobody
+        // announces, so poll fast while the limit is reached (a lock and a count per poll).
+        case FULL -> nextPollNanos = now + FAST_POLL_NANOS;
         // Sleep until the next token, not a poll earlier (a NOTIFY still wakes the fetcher).
         case RATE -> nextPollNanos = now + controlled.waitNanos();
         // The row is gone (every control removed): the ordinary claim, at once.

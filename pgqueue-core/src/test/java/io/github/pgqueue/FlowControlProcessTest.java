@@ -50,7 +50,8 @@ class FlowControlProcessTest {
   void pauseDuringARunStopsEveryStartOnceEveryWorkerRecordedIt(TestDatabase db) throws Exception {
     db.truncate();
     db.execute(LedgerJobs.CREATE_LEDGER);
-    db.execute("TRUNCATE ledger");
+    db.execute(FlowWorkerProcess.CREATE_CLAIMS);
+    db.execute("TRUNCATE ledger, claims");
     int jobs = 3_000;
     enqueue(db, jobs, 2);
     JobQueue queue = JobQueue.create(db.dataSource());
@@ -71,7 +72,7 @@ class FlowControlProcessTest {
       await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5)).until(() ->
           count(db, "outcome = 'started'") == startedWhilePaused
               && db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'") == 0);
-      assertThat(count(db, "outcome = 'claimed' AND at > (SELECT t FROM paused_at)"))
+      assertThat(db.queryLong("SELECT count(*) FROM claims WHERE at > (SELECT t FROM paused_at)"))
           .as("jobs claimed after every worker recorded the pause").isZero();
       long handedBefore = count(db, "outcome = 'started' AND at > (SELECT t FROM paused_at)");
       assertThat(handedBefore)
@@ -87,6 +88,90 @@ class FlowControlProcessTest {
       System.out.printf("PAUSE: %d of %d jobs started before the pause; %d handler ledger rows after the"
               + " record (entered before it); %d workers released buffered jobs%n",
           startedWhilePaused, jobs, handedBefore, released);
+    } finally {
+      for (ChildJvm c : children) {
+        c.close();
+      }
+    }
+  }
+
+  /**
+   * The most handler runs ever overlapping, from the ledger's start and end rows (database clock).
+   * An attempt with a start and no end was cut short by a kill; it ends at {@code killedAt}.
+   */
+  static long maxOverlap(TestDatabase db, String killedAt) {
+    return db.queryLong(
+        "WITH iv AS ("
+            + " SELECT s.at AS t0, coalesce(e.at, " + killedAt + ") AS t1 FROM ledger s"
+            + " LEFT JOIN ledger e ON e.n = s.n AND e.attempt = s.attempt AND e.outcome IN ('succeeded', 'failed')"
+            + " WHERE s.outcome = 'started'),"
+            + " ev AS (SELECT t0 AS t, 1 AS d FROM iv UNION ALL SELECT t1, -1 FROM iv)"
+            // At equal times an end comes before a start: the later run began once the other had ended.
+            + " SELECT coalesce(max(run), 0) FROM (SELECT sum(d) OVER (ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS run FROM ev) x");
+  }
+
+  @Test
+  void globalLimitHoldsAcrossWorkerJvms(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute(LedgerJobs.CREATE_LEDGER);
+    db.execute(FlowWorkerProcess.CREATE_CLAIMS);
+    db.execute("TRUNCATE ledger, claims");
+    int jobs = 400;
+    JobQueue.create(db.dataSource()).setConcurrencyLimit(QUEUE, 3);
+    enqueue(db, jobs, 20);
+    List<ChildJvm> children = startWorkers(db, 2, 10, 2_000);
+    try {
+      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.check(db, jobs, "global limit 3, 2 JVMs at concurrency 10");
+      long overlap = maxOverlap(db, "NULL");
+      assertThat(overlap).as("handler runs overlapping at most").isEqualTo(3);
+      assertThat(count(db, "attempt > 1")).as("attempts charged to jobs held back by the limit").isZero();
+      System.out.printf("LIMIT: %d jobs, at most %d running at once (limit 3); per JVM: %s%n", jobs, overlap,
+          db.queryLong("SELECT count(DISTINCT pid) FROM ledger") + " JVMs ran jobs");
+    } finally {
+      for (ChildJvm c : children) {
+        c.close();
+      }
+    }
+  }
+
+  @Test
+  void aKilledWorkerGivesItsSlotsBackAfterTheStaleThreshold(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute(LedgerJobs.CREATE_LEDGER);
+    db.execute(FlowWorkerProcess.CREATE_CLAIMS);
+    db.execute("TRUNCATE ledger, claims");
+    int jobs = 150;
+    JobQueue.create(db.dataSource()).setConcurrencyLimit(QUEUE, 3);
+    enqueue(db, jobs, 150);
+    List<ChildJvm> children = startWorkers(db, 2, 10, 1_000);
+    try {
+      String holder = "SELECT w.pid FROM pgqueue.jobs j JOIN pgqueue.workers w ON w.id = j.locked_by"
+          + " WHERE j.state = 'running' GROUP BY w.pid ORDER BY count(*) DESC LIMIT 1";
+      await().pollInterval(Duration.ofMillis(5)).atMost(Duration.ofSeconds(60))
+          .until(() -> count(db, "outcome = 'succeeded'") >= 30 && db.queryLong("SELECT count(*) FROM (" + holder + ") x") > 0);
+      long victimPid = db.queryLong(holder);
+      ChildJvm victim = children.stream().filter(c -> c.pid() == victimPid).findFirst().orElseThrow();
+      long victimId = db.queryLong("SELECT id FROM pgqueue.workers WHERE pid = " + victim.pid());
+      victim.kill();
+      db.execute("CREATE TABLE killed_at AS SELECT clock_timestamp() AS t");
+      long held = db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running' AND locked_by = " + victimId);
+      assertThat(held).as("precondition: the killed worker held slots").isPositive();
+
+      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "global limit 3, one of 2 JVMs killed");
+      long overlap = maxOverlap(db, "(SELECT t FROM killed_at)");
+      assertThat(overlap).as("handler runs overlapping at most (a killed run ends at the kill)").isBetween(1L, 3L);
+      assertThat(r.interruptedAttempts()).as("attempts cut short by the kill").isLessThanOrEqualTo(held);
+      assertThat(r.attemptsStarted() - jobs).as("reruns: only the killed worker's jobs").isLessThanOrEqualTo(held);
+      long backAfterMs = db.queryLong(
+          "SELECT (extract(epoch FROM min(l.at) - (SELECT t FROM killed_at)) * 1000)::bigint FROM ledger l"
+              + " WHERE l.outcome = 'started' AND l.attempt = 2");
+      // A rescued job goes back with run_at = now(), behind the backlog: this is when it ran again,
+      // not when its slot came back (the rescue, after the stale threshold).
+      System.out.printf("LIMIT+KILL: %d slots held by the killed worker; its jobs ran again %d ms after"
+          + " the kill (stale threshold 1000 ms, then queued behind the backlog); at most %d running at once%n",
+          held, backAfterMs, overlap);
     } finally {
       for (ChildJvm c : children) {
         c.close();

@@ -10,7 +10,7 @@ import java.util.concurrent.CountDownLatch;
 /**
  * A worker process for the flow-control process tests: {@code FlowWorkerProcess <jdbc url with
  * credentials> <queue> <concurrency> <heartbeat ms> <stale ms>}. Runs {@link LedgerJobs#WORK} on
- * the queue and, before each attempt's {@code started} row, writes a {@code claimed} row whose
+ * the queue and, before each attempt's {@code started} row, writes a row in {@code claims} whose
  * time is the claim's ({@code jobs.locked_at}, database clock). Prints READY once registered;
  * runs until killed.
  */
@@ -18,8 +18,13 @@ public final class FlowWorkerProcess {
   private FlowWorkerProcess() {}
 
   static final String CLAIMED =
-      "INSERT INTO ledger (n, job_id, attempt, pid, outcome, at)"
-          + " SELECT ?, j.id, j.attempt, ?, 'claimed', j.locked_at FROM pgqueue.jobs j WHERE j.id = ?";
+      "INSERT INTO claims (n, job_id, attempt, pid, at)"
+          + " SELECT ?, j.id, j.attempt, ?, j.locked_at FROM pgqueue.jobs j WHERE j.id = ?";
+
+  /** Each attempt's claim time, beside the ledger (whose checks know only its own outcomes). */
+  static final String CREATE_CLAIMS =
+      "CREATE TABLE IF NOT EXISTS claims (n int NOT NULL, job_id bigint NOT NULL, attempt int NOT NULL,"
+          + " pid bigint NOT NULL, at timestamptz NOT NULL)";
 
   public static void main(String[] args) throws Exception {
     String url = args[0];
