@@ -148,6 +148,7 @@ final class Fetcher implements Runnable, Service {
         long token = state.nextClaimToken();
         List<ClaimedJob> jobs;
         JobStore.ControlledClaim controlled = null;
+        long claimStartedNanos = System.nanoTime();
         // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
@@ -186,7 +187,7 @@ final class Fetcher implements Runnable, Service {
           }
           continue;
         }
-        dispatch(jobs, want, controlled);
+        dispatch(jobs, want, controlled, claimStartedNanos);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -277,7 +278,7 @@ final class Fetcher implements Runnable, Service {
     }
   }
 
-  private void dispatch(List<ClaimedJob> jobs, int asked, JobStore.ControlledClaim controlled) {
+  private void dispatch(List<ClaimedJob> jobs, int asked, JobStore.ControlledClaim controlled, long claimStartedNanos) {
     List<ClaimedJob> toStart = new ArrayList<>(Math.min(jobs.size(), concurrency));
     List<ClaimedJob> toRelease = null;
     boolean fallBack = false;
@@ -303,7 +304,10 @@ final class Fetcher implements Runnable, Service {
         // announces, so poll fast while the limit is reached (a lock and a count per poll).
         case FULL -> nextPollNanos = now + FAST_POLL_NANOS;
         // Sleep until the next token, not a poll earlier (a NOTIFY still wakes the fetcher).
-        case RATE -> nextPollNanos = now + controlled.waitNanos();
+        // The wait counts from the bucket's clock, read after the lock, so from the claim's
+        // start: a wake-up a little early costs one more claim, a late one loses capacity
+        // (with a small burst, a token not taken when due is gone).
+        case RATE -> nextPollNanos = claimStartedNanos + controlled.waitNanos();
         // The row is gone (every control removed): the ordinary claim, at once.
         case NO_CONTROL -> fallBack = true;
         default -> { }

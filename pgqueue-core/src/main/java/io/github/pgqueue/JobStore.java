@@ -324,6 +324,9 @@ final class JobStore {
     }
   }
 
+  /** The shortest sleep until the next token (a rounding error must not make it a busy loop). */
+  static final long MIN_TOKEN_WAIT_NANOS = 200_000L;
+
   /** What a controlled claim found, besides the jobs it claimed. */
   enum Held {
     /** Nothing held it back (it may still have found fewer jobs than asked for). */
@@ -401,7 +404,7 @@ final class JobStore {
       if (whole <= 0) {
         // Sleep until the next token: (1 - tokens) of a token, at rate tokens per period.
         long waitNanos = (long) Math.ceil((1 - tokens) * periodMs * 1_000_000.0 / rate);
-        return new ControlledClaim(List.of(), Held.RATE, Math.max(waitNanos, 1_000_000L));
+        return new ControlledClaim(List.of(), Held.RATE, Math.max(waitNanos, MIN_TOKEN_WAIT_NANOS));
       }
       if (whole <= free) {
         free = (int) whole;
@@ -420,7 +423,7 @@ final class JobStore {
     long waitNanos = 0;
     if (held == Held.RATE) {
       double left = tokens - jobs.size();
-      waitNanos = Math.max(1_000_000L, (long) Math.ceil((1 - Math.min(left, 1)) * periodMs * 1_000_000.0 / rate));
+      waitNanos = Math.max(MIN_TOKEN_WAIT_NANOS, (long) Math.ceil((1 - Math.min(left, 1)) * periodMs * 1_000_000.0 / rate));
     }
     return new ControlledClaim(jobs, jobs.size() < free ? Held.NO : held, waitNanos);
   }

@@ -178,4 +178,52 @@ class FlowControlProcessTest {
       }
     }
   }
+
+  /** The most rows of {@code table} whose {@code at} falls in a window of {@code ms} starting at one of them. */
+  static long maxInWindow(TestDatabase db, String table, String where, int ms) {
+    return db.queryLong("SELECT coalesce(max((SELECT count(*) FROM " + table + " b WHERE " + where.replace("%", "b")
+        + " AND b.at >= a.at AND b.at < a.at + interval '" + ms + " milliseconds')), 0) FROM " + table + " a WHERE "
+        + where.replace("%", "a"));
+  }
+
+  @Test
+  void rateLimitHoldsAcrossWorkerJvmsWithRetries(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute(LedgerJobs.CREATE_LEDGER);
+    db.execute(FlowWorkerProcess.CREATE_CLAIMS);
+    db.execute("TRUNCATE ledger, claims");
+    int jobs = 380;
+    JobQueue.create(db.dataSource()).setRateLimit(QUEUE, RateLimit.of(50, Duration.ofSeconds(1)));
+    JobQueue queue = JobQueue.create(db.dataSource());
+    EnqueueOptions flow = EnqueueOptions.builder().queue(QUEUE).build();
+    // 5% of attempts fail and are retried (max 25 attempts: none is discarded in practice).
+    queue.enqueueAll(IntStream.range(0, jobs)
+        .mapToObj(n -> NewJob.of(LedgerJobs.WORK, new LedgerJobs.Work(n, 5, 5), flow)).toList());
+    List<ChildJvm> children = startWorkers(db, 2, 10, 2_000);
+    try {
+      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "rate limit 50/s burst 1, 2 JVMs, 5% failing");
+      long claims = db.queryLong("SELECT count(*) FROM claims");
+      assertThat(claims).as("every attempt recorded its claim").isEqualTo(r.attemptsStarted());
+      long maxClaims = maxInWindow(db, "claims", "true", 1_000);
+      assertThat(maxClaims).as("starts (claims, database clock) in any 1 s window: at most 50 + burst 1")
+          .isLessThanOrEqualTo(51);
+      long maxHandlerStarts = maxInWindow(db, "ledger", "%.outcome = 'started'", 1_000);
+      double avg = db.queryLong("SELECT ((count(*) - 1) * 1000000 / (extract(epoch FROM max(at) - min(at)) * 1000))::bigint"
+          + " FROM claims") / 1000.0;
+      assertThat(avg).as("average starts per second").isLessThanOrEqualTo(51.0);
+      String gaps = db.queryLong("SELECT (percentile_cont(0.5) WITHIN GROUP (ORDER BY g) * 1000)::bigint FROM"
+          + " (SELECT extract(epoch FROM at - lag(at) OVER (ORDER BY at)) AS g FROM claims) x") + "/"
+          + db.queryLong("SELECT (percentile_cont(0.9) WITHIN GROUP (ORDER BY g) * 1000)::bigint FROM"
+          + " (SELECT extract(epoch FROM at - lag(at) OVER (ORDER BY at)) AS g FROM claims) x");
+      System.out.printf("RATE: %d attempts (%d planned failures retried): at most %d claims and %d handler starts"
+          + " in a 1 s window (limit 50 + burst 1); average %.1f starts/s (target 50); gaps between claims"
+          + " p50/p90 %s ms (20 ms when on time)%n",
+          r.attemptsStarted(), r.plannedFailures(), maxClaims, maxHandlerStarts, avg, gaps);
+    } finally {
+      for (ChildJvm c : children) {
+        c.close();
+      }
+    }
+  }
 }
