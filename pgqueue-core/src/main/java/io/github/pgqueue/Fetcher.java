@@ -255,9 +255,10 @@ final class Fetcher implements Runnable, Service {
           wake = false;
           claiming = true;
           controlledClaim = control.limited();
-          // A limited queue claims only its free slots: a buffered job would hold a global slot
-          // (or a token) that another worker could use now.
-          return controlledClaim ? concurrency - inHand : concurrency + bufferTarget - inHand;
+          // A rate-limited queue claims only its free local slots: a buffered job would have taken
+          // its token (its start) before it starts. Under a global limit the buffer stays, within
+          // the free global slots: the claim never takes more than those.
+          return control.rateLimit() > 0 ? concurrency - inHand : concurrency + bufferTarget - inHand;
         }
         boolean releasePending = !lostClaims.isEmpty();
         if (releasePending && now - nextReleaseNanos >= 0) {
@@ -288,10 +289,17 @@ final class Fetcher implements Runnable, Service {
       changed.signalAll();
       long now = System.nanoTime();
       JobStore.Held held = controlled == null ? JobStore.Held.NO : controlled.held();
-      lastClaimFull = jobs.size() == asked && held == JobStore.Held.NO;
-      bufferTarget =
-          lastClaimFull && controlled == null
-              ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+      // A claim that filled the queue's free global slots is "full" too: claim again as soon as a
+      // local slot frees (a global one may have freed with it), without growing the buffer.
+      lastClaimFull = jobs.size() == asked && held == JobStore.Held.NO
+          || held == JobStore.Held.FULL && !jobs.isEmpty();
+      if (held == JobStore.Held.FULL && !jobs.isEmpty()) {
+        // Keep the buffer as it is: more would only ask for slots the limit does not have.
+      } else {
+        bufferTarget =
+            lastClaimFull && control.rateLimit() == 0
+                ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+      }
       if (!jobs.isEmpty()) {
         fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
       }
@@ -418,7 +426,7 @@ final class Fetcher implements Runnable, Service {
     try {
       QueueControl old = control;
       control = next;
-      if ((next.paused() && !old.paused()) || (next.limited() && !old.limited())) {
+      if ((next.paused() && !old.paused()) || (next.rateLimit() > 0 && old.rateLimit() == 0)) {
         released = new ArrayList<>(buffer);
         buffer.clear();
         bufferTarget = 0;

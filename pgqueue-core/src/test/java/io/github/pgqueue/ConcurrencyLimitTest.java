@@ -30,6 +30,8 @@ class ConcurrencyLimitTest {
   final AtomicInteger maxInFlight = new AtomicInteger();
   final AtomicInteger ran = new AtomicInteger();
   final AtomicInteger retried = new AtomicInteger();
+  /** The most running rows of the queue (claimed: started or buffered) any handler saw. */
+  final AtomicInteger maxClaimed = new AtomicInteger();
 
   @BeforeEach
   void setUp(TestDatabase db) {
@@ -65,6 +67,13 @@ class ConcurrencyLimitTest {
           if (ctx.attempt() > 1) {
             retried.incrementAndGet();
           }
+          try (java.sql.Connection c = pool.getConnection();
+              java.sql.Statement st = c.createStatement();
+              java.sql.ResultSet rs = st.executeQuery(
+                  "SELECT count(*) FROM pgqueue.jobs WHERE state = 'running' AND queue = 'reports'")) {
+            rs.next();
+            maxClaimed.accumulateAndGet(rs.getInt(1), Math::max);
+          }
           try {
             Thread.sleep(workMillis);
           } finally {
@@ -92,6 +101,7 @@ class ConcurrencyLimitTest {
     await().atMost(Duration.ofSeconds(60)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
     assertThat(ran).hasValue(150);
     assertThat(maxInFlight.get()).as("handlers running at once").isBetween(1, 3);
+    assertThat(maxClaimed.get()).as("jobs claimed at once, buffered ones included").isBetween(1, 3);
     assertThat(retried).as("attempts charged to jobs held back by the limit").hasValue(0);
   }
 
