@@ -26,6 +26,12 @@ import org.slf4j.LoggerFactory;
  * holds jobs it cannot start. Buffered jobs wait behind the running ones: with slow handlers a
  * buffered job could have run sooner on another worker, which is why the buffer collapses on the
  * first short claim and is released at once on shutdown.
+ *
+ * <p>Flow control (docs/flow-control.md): the control thread hands the fetcher its queue's
+ * {@link QueueControl}. A paused queue is not claimed and its buffer is released uncharged; a
+ * limited queue takes {@link JobStore#claimControlled} instead of the ordinary claim, with no
+ * buffer under a rate limit, and waits as the claim says (another claim holds the row: a few ms;
+ * the global limit reached: a fast poll; no token: until the next one is due).
  */
 final class Fetcher implements Runnable, Service {
 
