@@ -75,6 +75,16 @@ final class ControlLoop implements Runnable, Service {
   private volatile boolean listening;
   /** Owned by the control thread: the no-LISTEN warning was logged and not yet taken back. */
   private boolean warnedNoListen;
+  /**
+   * The paused queues last recorded in this worker's row, or null when not recorded for the
+   * current registration. Owned by the control thread.
+   */
+  private List<String> ackedPaused;
+  /** The paused queues of the last read of the controls (all queues, served here or not). Owned by the control thread. */
+  private List<String> seenPaused = List.of();
+  /** The controls must be read again (a NOTIFY said they changed). Owned by the control thread. */
+  private boolean controlsDue;
+  private long nextControlsNanos; // owned by the control thread
   /** Set by the stop() that removes the registration, so only one does. */
   private final java.util.concurrent.atomic.AtomicBoolean deregistered =
       new java.util.concurrent.atomic.AtomicBoolean();
@@ -210,7 +220,11 @@ final class ControlLoop implements Runnable, Service {
     try (Statement st = c.createStatement()) {
       st.execute("LISTEN \"" + store.sql.channel + "\"");
     }
+    // The controls before the registration: a fetcher claims only once the worker is registered,
+    // so its first claim already knows whether its queue is paused or limited.
+    readControls(c);
     ensureRegistered(c);
+    ackPaused(c);
     retryLog.recovered();
     long nextHeartbeatNanos = System.nanoTime() + config.heartbeatNanos;
     probeListen(c, pg);
@@ -226,7 +240,51 @@ final class ControlLoop implements Runnable, Service {
         ensureRegistered(c);
         nextHeartbeatNanos = now + config.heartbeatNanos;
       }
+      if (controlsDue || now - nextControlsNanos >= 0) {
+        readControls(c);
+      }
+      ackPaused(c);
     }
+  }
+
+  /**
+   * Reads every queue's flow control and hands each fetcher its own. Polled slowly while NOTIFY
+   * works (a change notifies), at the poll interval when it does not.
+   */
+  private void readControls(Connection c) throws SQLException {
+    controlsDue = false;
+    Map<String, QueueControl> all = store.controls(c);
+    for (Map.Entry<String, Fetcher> f : fetchers.entrySet()) {
+      f.getValue().control(all.getOrDefault(f.getKey(), QueueControl.NONE));
+    }
+    seenPaused = all.entrySet().stream().filter(e -> e.getValue().paused()).map(Map.Entry::getKey).sorted().toList();
+    long poll = listening ? Math.max(config.pollNanos, CONTROLS_POLL_NANOS) : config.pollNanos;
+    nextControlsNanos = System.nanoTime() + poll;
+  }
+
+  /** How often the controls are read again while NOTIFY works (a change also notifies). */
+  static final long CONTROLS_POLL_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+  /**
+   * Records in the worker's row the paused queues it has acted on: once each of its fetchers of a
+   * paused queue is quiet (nothing claiming, nothing buffered, every job it handed out entered by
+   * its handler), it starts nothing more from that queue. Waits a short while for them; if one is
+   * not quiet yet, tries again on the next turn of the loop.
+   */
+  private void ackPaused(Connection c) throws SQLException, InterruptedException {
+    long id = state.workerId();
+    if (id == 0 || seenPaused.equals(ackedPaused)) {
+      return;
+    }
+    for (String q : seenPaused) {
+      Fetcher f = fetchers.get(q);
+      if (f != null && !f.awaitQuiet(TimeUnit.MILLISECONDS.toNanos(WAIT_SLICE_MILLIS))) {
+        return;
+      }
+    }
+    List<String> acking = seenPaused;
+    store.ackPaused(c, id, acking.toArray(new String[0]));
+    ackedPaused = acking;
   }
 
   /** Heartbeats; registers (again, under a new id) when there is no row for this worker. */
@@ -248,6 +306,7 @@ final class ControlLoop implements Runnable, Service {
       log.info("pgqueue: worker {} registered (host {}, pid {}, queues {})", newId, host, pid, List.of(queues));
     }
     state.workerId(newId);
+    ackedPaused = null;
     state.heartbeatSucceeded(sent);
   }
 
@@ -304,6 +363,10 @@ final class ControlLoop implements Runnable, Service {
       }
       if (payload.startsWith(Sql.CANCEL_PREFIX)) {
         cancelled(payload);
+        continue;
+      }
+      if (payload.equals(Sql.CONTROLS_CHANGED)) {
+        controlsDue = true;
         continue;
       }
       Fetcher f = fetchers.get(payload);

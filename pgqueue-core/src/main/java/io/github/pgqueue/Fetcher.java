@@ -26,6 +26,12 @@ import org.slf4j.LoggerFactory;
  * holds jobs it cannot start. Buffered jobs wait behind the running ones: with slow handlers a
  * buffered job could have run sooner on another worker, which is why the buffer collapses on the
  * first short claim and is released at once on shutdown.
+ *
+ * <p>Flow control (docs/flow-control.md): the control thread hands the fetcher its queue's
+ * {@link QueueControl}. A paused queue is not claimed and its buffer is released uncharged; a
+ * limited queue takes {@link JobStore#claimControlled} instead of the ordinary claim, with no
+ * buffer under a rate limit, and waits as the claim says (another claim holds the row: a few ms;
+ * the global limit reached: a fast poll; no token: until the next one is due).
  */
 final class Fetcher implements Runnable, Service {
 
@@ -70,12 +76,23 @@ final class Fetcher implements Runnable, Service {
   private long nextPollNanos = System.nanoTime(); // guarded by lock
   private long fastPollUntilNanos; // guarded by lock
   /**
+   * The queue's flow control as the control thread last read it (docs/flow-control.md); NONE
+   * until then and for an uncontrolled queue. Guarded by lock.
+   */
+  private QueueControl control = QueueControl.NONE;
+  /** A claim is in flight (from awaitClaimDue's go to dispatch or failure). Guarded by lock. */
+  private boolean claiming;
+  /** Jobs handed to a handler thread that has not entered them yet (see {@link #entered()}). Guarded by lock. */
+  private int launching;
+  /**
    * Claims that failed in a way that may have committed them anyway (their reply was lost). Their
    * rows, if any, carry the claim's token: nobody here knows of those jobs, so they are released
    * by token, whether or not this fetcher claims again. Touched only by the fetcher's thread.
    */
   private final List<LostClaim> lostClaims = new ArrayList<>();
   private long nextReleaseNanos; // owned by the fetcher's thread
+  /** The claim now due takes the controlled claim. Owned by the fetcher's thread. */
+  private boolean controlledClaim;
   /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
   private final RetryLog releaseLog;
   private final long lostClaimRecheckNanos;
@@ -136,12 +153,22 @@ final class Fetcher implements Runnable, Service {
         long owner = state.workerId();
         long token = state.nextClaimToken();
         List<ClaimedJob> jobs;
+        JobStore.ControlledClaim controlled = null;
+        long claimStartedNanos = System.nanoTime();
         // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
         try {
           try {
-            jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token));
+            if (controlledClaim) {
+              // Several statements in one transaction: the lock of the control row is held until
+              // the claim commits, so the next claim of this queue counts this one's jobs.
+              controlled = Borrowed.transaction(dataSource, false,
+                  c -> store.claimControlled(c, queue, names, want, owner, token));
+              jobs = controlled.jobs();
+            } else {
+              jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token));
+            }
           } catch (SQLException e) {
             if (isOutcomeUnknown(e)) {
               long now = System.nanoTime();
@@ -157,6 +184,8 @@ final class Fetcher implements Runnable, Service {
           long wait = retryLog.failed(e);
           lock.lock();
           try {
+            claiming = false;
+            changed.signalAll();
             lastClaimFull = false;
             nextPollNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(wait);
           } finally {
@@ -164,7 +193,7 @@ final class Fetcher implements Runnable, Service {
           }
           continue;
         }
-        dispatch(jobs, want);
+        dispatch(jobs, want, controlled, claimStartedNanos);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -227,10 +256,15 @@ final class Fetcher implements Runnable, Service {
         long now = System.nanoTime();
         int inHand = running + buffer.size();
         boolean idleSlot = inHand < concurrency;
-        boolean paused = !state.mayClaim();
+        boolean paused = !state.mayClaim() || control.paused();
         if (idleSlot && !paused && (wake || lastClaimFull || now - nextPollNanos >= 0)) {
           wake = false;
-          return concurrency + bufferTarget - inHand;
+          claiming = true;
+          controlledClaim = control.limited();
+          // A rate-limited queue claims only its free local slots: a buffered job would have taken
+          // its token (its start) before it starts. Under a global limit the buffer stays, within
+          // the free global slots: the claim never takes more than those.
+          return control.rateLimit() > 0 ? concurrency - inHand : concurrency + bufferTarget - inHand;
         }
         boolean releasePending = !lostClaims.isEmpty();
         if (releasePending && now - nextReleaseNanos >= 0) {
@@ -251,20 +285,52 @@ final class Fetcher implements Runnable, Service {
     }
   }
 
-  private void dispatch(List<ClaimedJob> jobs, int asked) {
+  private void dispatch(List<ClaimedJob> jobs, int asked, JobStore.ControlledClaim controlled, long claimStartedNanos) {
     List<ClaimedJob> toStart = new ArrayList<>(Math.min(jobs.size(), concurrency));
     List<ClaimedJob> toRelease = null;
+    boolean fallBack = false;
     lock.lock();
     try {
+      claiming = false;
+      changed.signalAll();
       long now = System.nanoTime();
-      lastClaimFull = jobs.size() == asked;
-      bufferTarget =
-          lastClaimFull ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+      JobStore.Held held = controlled == null ? JobStore.Held.NO : controlled.held();
+      // A claim that filled the queue's free global slots is "full" too: claim again as soon as a
+      // local slot frees (a global one may have freed with it), without growing the buffer.
+      lastClaimFull = jobs.size() == asked && held == JobStore.Held.NO
+          || held == JobStore.Held.FULL && !jobs.isEmpty();
+      if (held == JobStore.Held.FULL && !jobs.isEmpty()) {
+        // Keep the buffer as it is: more would only ask for slots the limit does not have.
+      } else {
+        bufferTarget =
+            lastClaimFull && control.rateLimit() == 0
+                ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+      }
       if (!jobs.isEmpty()) {
         fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
       }
       nextPollNanos = now + (now - fastPollUntilNanos < 0 ? FAST_POLL_NANOS : pollNanos);
-      if (closing) {
+      switch (held) {
+        // Another worker is claiming this queue right now: its lock goes at its commit.
+        case BUSY -> nextPollNanos = now + TimeUnit.MILLISECONDS.toNanos(
+            2 + java.util.concurrent.ThreadLocalRandom.current().nextInt(4));
+        // Every slot of the queue is taken: one frees when any worker's job ends, which nobody
+        // announces, so poll fast while the limit is reached (a lock and a count per poll).
+        case FULL -> nextPollNanos = now + FAST_POLL_NANOS;
+        // Sleep until the next token, not a poll earlier (a NOTIFY still wakes the fetcher).
+        // The wait counts from the bucket's clock, read after the lock, so from the claim's
+        // start: a wake-up a little early costs one more claim, a late one loses capacity
+        // (with a small burst, a token not taken when due is gone).
+        case RATE -> nextPollNanos = claimStartedNanos + controlled.waitNanos();
+        // The row is gone (every control removed): the ordinary claim, at once.
+        case NO_CONTROL -> fallBack = true;
+        default -> { }
+      }
+      if (fallBack && control.limited()) {
+        control = new QueueControl(control.paused(), 0, 0);
+        wake = true;
+      }
+      if (closing || control.paused()) {
         toRelease = jobs;
       } else {
         if (jobs.size() > 1) {
@@ -273,6 +339,7 @@ final class Fetcher implements Runnable, Service {
         for (ClaimedJob job : jobs) {
           if (running < concurrency) {
             running++;
+            launching++;
             toStart.add(job);
           } else {
             buffer.add(job);
@@ -303,9 +370,10 @@ final class Fetcher implements Runnable, Service {
     lock.lock();
     try {
       running--;
-      ClaimedJob next = closing ? null : buffer.poll();
+      ClaimedJob next = closing || control.paused() ? null : buffer.poll();
       if (next != null) {
         running++;
+        launching++;
       }
       changed.signal();
       return next;
@@ -323,9 +391,10 @@ final class Fetcher implements Runnable, Service {
     lock.lock();
     try {
       running--;
-      next = closing ? null : buffer.poll();
+      next = closing || control.paused() ? null : buffer.poll();
       if (next != null) {
         running++;
+        launching++;
       }
       changed.signal();
     } finally {
@@ -333,6 +402,78 @@ final class Fetcher implements Runnable, Service {
     }
     if (next != null) {
       launcher.launch(next, this);
+    }
+  }
+
+  /**
+   * A handler thread is about to run a job this fetcher handed out (from a claim or the buffer),
+   * or gave up on starting it: it no longer counts as launching.
+   */
+  void entered() {
+    lock.lock();
+    try {
+      launching--;
+      if (launching == 0) {
+        changed.signalAll();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * The control thread read the queue's flow control. On a pause, or when a limit is set, the
+   * buffered jobs are released (uncharged: they never started); on a resume, or when a limit goes,
+   * the fetcher claims at once. Any thread.
+   */
+  void control(QueueControl next) {
+    List<ClaimedJob> released = List.of();
+    lock.lock();
+    try {
+      QueueControl old = control;
+      control = next;
+      if ((next.paused() && !old.paused()) || (next.rateLimit() > 0 && old.rateLimit() == 0)) {
+        released = new ArrayList<>(buffer);
+        buffer.clear();
+        bufferTarget = 0;
+      }
+      if ((old.paused() && !next.paused()) || !old.equals(next)) {
+        wake = true;
+      }
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    for (ClaimedJob job : released) {
+      completer.submit(Outcome.release(job));
+    }
+    if (!released.isEmpty()) {
+      log.info("pgqueue: queue \"{}\" is {}: released {} claimed jobs that had not started (no attempt charged)",
+          queue, next.paused() ? "paused" : "limited", released.size());
+    }
+  }
+
+  /**
+   * Waits up to {@code timeoutNanos} until the fetcher is quiet: no claim in flight, nothing
+   * buffered, and every job it handed out entered by its handler thread. After a pause (see
+   * {@link #control}) a quiet fetcher starts nothing more until the resume.
+   *
+   * @return whether it is quiet
+   */
+  boolean awaitQuiet(long timeoutNanos) throws InterruptedException {
+    long deadline = System.nanoTime() + timeoutNanos;
+    lock.lock();
+    try {
+      while (claiming || launching > 0 || !buffer.isEmpty()) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        changed.awaitNanos(left);
+      }
+      return true;
+    } finally {
+      lock.unlock();
     }
   }
 

@@ -608,11 +608,133 @@ public final class JobQueue {
     return total;
   }
 
+  // ---- flow control (docs/flow-control.md) -----------------------------------------------------
+
+  /**
+   * Pauses {@code queue} for the whole fleet, persistently: no worker claims from it until {@link
+   * #resume}, including workers started later. Every worker hears of it by NOTIFY within
+   * milliseconds (or at its next poll when NOTIFY does not reach it), releases the jobs of the queue
+   * it had claimed but not started (without charging an attempt), lets the running ones finish, and
+   * then records the queue in its row of the {@code workers} table ({@code paused_queues}): from
+   * then on it starts no job of the queue. Enqueueing into a paused queue still works. Pausing a
+   * paused queue changes nothing.
+   *
+   * @param queue the queue name
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void pause(String queue) {
+    String q = Identifiers.queueName(queue);
+    write("pausing queue \"" + q + "\"", c -> {
+      store.pause(c, q);
+      return null;
+    });
+  }
+
+  /**
+   * Resumes a paused queue: every worker that serves it claims from it at once (NOTIFY, or its next
+   * poll). Resuming a queue that is not paused changes nothing.
+   *
+   * @param queue the queue name
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void resume(String queue) {
+    String q = Identifiers.queueName(queue);
+    write("resuming queue \"" + q + "\"", false, c -> {
+      store.resume(c, q);
+      return null;
+    });
+  }
+
+  /**
+   * Sets the global concurrency limit of {@code queue}: at most {@code maxRunning} of its jobs run
+   * at once across every worker, whatever each worker's own concurrency for the queue. Enforced by
+   * each claim in its own transaction (the queue's control row locked, the running jobs counted
+   * after the lock), so it holds across processes; a job held back by the limit stays available,
+   * uncharged. A worker that dies holding slots gives them back when its jobs are rescued (after
+   * its stale threshold). Workers pick a change up by NOTIFY within milliseconds, or at their next
+   * poll; the claims of a limited queue take a few more statements (see docs/flow-control.md).
+   *
+   * @param queue the queue name
+   * @param maxRunning the limit, at least 1
+   * @throws IllegalArgumentException if the queue name is invalid or maxRunning is below 1
+   * @throws PgQueueException if the write fails
+   */
+  public void setConcurrencyLimit(String queue, int maxRunning) {
+    String q = Identifiers.queueName(queue);
+    if (maxRunning < 1) {
+      throw new IllegalArgumentException("maxRunning must be at least 1, got: " + maxRunning);
+    }
+    write("setting the concurrency limit of queue \"" + q + "\"", false, c -> {
+      store.setMaxRunning(c, q, maxRunning);
+      return null;
+    });
+  }
+
+  /**
+   * Removes the global concurrency limit of {@code queue}; without any other control its claims
+   * are the ordinary ones again. Removing a limit that is not set changes nothing.
+   *
+   * @param queue the queue name
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void removeConcurrencyLimit(String queue) {
+    String q = Identifiers.queueName(queue);
+    write("removing the concurrency limit of queue \"" + q + "\"", false, c -> {
+      store.setMaxRunning(c, q, 0);
+      return null;
+    });
+  }
+
+  /**
+   * Sets the rate limit of {@code queue}: at most {@link RateLimit#starts()} job starts per {@link
+   * RateLimit#period()} across every worker, with a burst of {@link RateLimit#burst()} (see {@link
+   * RateLimit}). Every start takes a token, retries included, and a token is never given back;
+   * waiting jobs start as tokens come (each worker sleeps until the next token, it does not poll
+   * for it). A new limit starts with a full bucket. Jobs held back stay available, uncharged.
+   *
+   * @param queue the queue name
+   * @param limit the limit
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws NullPointerException if limit is null
+   * @throws PgQueueException if the write fails
+   */
+  public void setRateLimit(String queue, RateLimit limit) {
+    String q = Identifiers.queueName(queue);
+    Objects.requireNonNull(limit, "limit");
+    write("setting the rate limit of queue \"" + q + "\"", false, c -> {
+      store.setRateLimit(c, q, limit);
+      return null;
+    });
+  }
+
+  /**
+   * Removes the rate limit of {@code queue}. Removing a limit that is not set changes nothing.
+   *
+   * @param queue the queue name
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void removeRateLimit(String queue) {
+    String q = Identifiers.queueName(queue);
+    write("removing the rate limit of queue \"" + q + "\"", false, c -> {
+      store.setRateLimit(c, q, null);
+      return null;
+    });
+  }
+
   /** One statement on its own connection, committed. */
   private <R> R write(String what, Borrowed.Work<R> work) {
+    return write(what, true, work);
+  }
+
+  /** Work on its own connection, committed; {@code single} when it is one statement. */
+  private <R> R write(String what, boolean single, Borrowed.Work<R> work) {
     checkSchema();
     try {
-      return transaction(true, work);
+      return transaction(single, work);
     } catch (SQLException e) {
       throw new PgQueueException(what + " failed", e);
     }

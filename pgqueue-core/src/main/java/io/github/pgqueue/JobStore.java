@@ -344,6 +344,204 @@ final class JobStore {
     }
   }
 
+  /** The shortest sleep until the next token (a rounding error must not make it a busy loop). */
+  static final long MIN_TOKEN_WAIT_NANOS = 200_000L;
+
+  /** What a controlled claim found, besides the jobs it claimed. */
+  enum Held {
+    /** Nothing held it back (it may still have found fewer jobs than asked for). */
+    NO,
+    /** Another claim of the queue holds its control row: try again in a moment. */
+    BUSY,
+    /** The queue is paused. */
+    PAUSED,
+    /** The global concurrency limit is reached. */
+    FULL,
+    /** No token is left; {@link ControlledClaim#waitNanos} says when the next one comes. */
+    RATE,
+    /** The queue has no control row (any more): take the ordinary claim. */
+    NO_CONTROL
+  }
+
+  /** The jobs of a controlled claim and why it took no more. */
+  record ControlledClaim(List<ClaimedJob> jobs, Held held, long waitNanos) {}
+
+  /**
+   * The controlled claim (docs/flow-control.md), in the caller's transaction: lock the queue's
+   * control row without waiting, count its running jobs in a later statement, claim at most the
+   * free starts with the ordinary claim statement, and write back the bucket. A job beyond the
+   * free starts is never touched.
+   */
+  ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token)
+      throws SQLException {
+    boolean paused;
+    int maxRunning;
+    double tokens;
+    boolean rated;
+    java.sql.Timestamp at;
+    int rate;
+    long periodMs;
+    try (PreparedStatement ps = c.prepareStatement(sql.lockControl)) {
+      ps.setString(1, queue);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) {
+          return new ControlledClaim(List.of(), exists(c, sql.controlExists, queue) ? Held.BUSY : Held.NO_CONTROL, 0);
+        }
+        paused = rs.getBoolean(1);
+        maxRunning = rs.getInt(2);
+        tokens = rs.getDouble(3);
+        rated = !rs.wasNull();
+        at = rs.getTimestamp(4);
+        rate = rs.getInt(5);
+        periodMs = rs.getLong(6);
+      }
+    }
+    if (paused) {
+      return new ControlledClaim(List.of(), Held.PAUSED, 0);
+    }
+    int free = want;
+    Held held = Held.NO;
+    if (maxRunning > 0) {
+      long running;
+      try (PreparedStatement ps = c.prepareStatement(sql.countRunning)) {
+        ps.setString(1, queue);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          running = rs.getLong(1);
+        }
+      }
+      long slots = maxRunning - running;
+      if (slots <= 0) {
+        return new ControlledClaim(List.of(), Held.FULL, 0);
+      }
+      if (slots <= free) {
+        free = (int) slots;
+        held = Held.FULL;
+      }
+    }
+    if (rated) {
+      long whole = (long) Math.floor(tokens);
+      if (whole <= 0) {
+        // Sleep until the next token: (1 - tokens) of a token, at rate tokens per period.
+        long waitNanos = (long) Math.ceil((1 - tokens) * periodMs * 1_000_000.0 / rate);
+        return new ControlledClaim(List.of(), Held.RATE, Math.max(waitNanos, MIN_TOKEN_WAIT_NANOS));
+      }
+      if (whole <= free) {
+        free = (int) whole;
+        held = Held.RATE;
+      }
+    }
+    List<ClaimedJob> jobs = claim(c, queue, names, free, owner, token);
+    if (rated && !jobs.isEmpty()) {
+      try (PreparedStatement ps = c.prepareStatement(sql.takeTokens)) {
+        ps.setDouble(1, tokens - jobs.size());
+        ps.setTimestamp(2, at);
+        ps.setString(3, queue);
+        ps.executeUpdate();
+      }
+    }
+    long waitNanos = 0;
+    if (held == Held.RATE) {
+      double left = tokens - jobs.size();
+      waitNanos = Math.max(MIN_TOKEN_WAIT_NANOS, (long) Math.ceil((1 - Math.min(left, 1)) * periodMs * 1_000_000.0 / rate));
+    }
+    return new ControlledClaim(jobs, jobs.size() < free ? Held.NO : held, waitNanos);
+  }
+
+  private static boolean exists(Connection c, String statement, String queue) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(statement)) {
+      ps.setString(1, queue);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  /** Every controlled queue's row. */
+  java.util.Map<String, QueueControl> controls(Connection c) throws SQLException {
+    java.util.Map<String, QueueControl> out = new java.util.HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.controls);
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        out.put(rs.getString(1), new QueueControl(rs.getBoolean(2), rs.getInt(3), rs.getInt(4)));
+      }
+    }
+    return out;
+  }
+
+  /** Records the paused queues this worker has acted on. */
+  void ackPaused(Connection c, long workerId, String[] queues) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.ackPaused)) {
+      ps.setArray(1, c.createArrayOf("text", queues));
+      ps.setLong(2, workerId);
+      ps.executeUpdate();
+    }
+  }
+
+  /** Pauses a queue and notifies the workers. */
+  void pause(Connection c, String queue) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.pauseQueue)) {
+      ps.setString(1, queue);
+      ps.setString(2, sql.channel);
+      ps.executeQuery().close();
+    }
+  }
+
+  /** Resumes a queue (deleting its row if nothing else is set) and notifies the workers. */
+  void resume(Connection c, String queue) throws SQLException {
+    update(c, sql.resumeQueue, queue);
+    controlsChanged(c, queue);
+  }
+
+  /** Sets or clears (0) a queue's global concurrency limit and notifies the workers. */
+  void setMaxRunning(Connection c, String queue, int max) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.setMaxRunning)) {
+      ps.setString(1, queue);
+      if (max > 0) {
+        ps.setInt(2, max);
+      } else {
+        ps.setNull(2, java.sql.Types.INTEGER);
+      }
+      ps.executeUpdate();
+    }
+    controlsChanged(c, queue);
+  }
+
+  /** Sets or clears (null) a queue's rate limit and notifies the workers. */
+  void setRateLimit(Connection c, String queue, RateLimit limit) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.setRateLimit)) {
+      ps.setString(1, queue);
+      if (limit != null) {
+        ps.setInt(2, limit.starts());
+        ps.setLong(3, limit.period().toMillis());
+        ps.setInt(4, limit.burst());
+      } else {
+        ps.setNull(2, java.sql.Types.INTEGER);
+        ps.setNull(3, java.sql.Types.BIGINT);
+        ps.setNull(4, java.sql.Types.INTEGER);
+      }
+      ps.executeUpdate();
+    }
+    controlsChanged(c, queue);
+  }
+
+  /** Deletes the queue's row if it sets nothing, and tells the workers to read the controls again. */
+  private void controlsChanged(Connection c, String queue) throws SQLException {
+    update(c, sql.deleteIdleControl, queue);
+    try (PreparedStatement ps = c.prepareStatement(sql.notifyQueues)) {
+      ps.setString(1, sql.channel);
+      ps.setArray(2, c.createArrayOf("text", new String[] {Sql.CONTROLS_CHANGED, queue}));
+      ps.executeQuery().close();
+    }
+  }
+
+  private static void update(Connection c, String statement, String queue) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(statement)) {
+      ps.setString(1, queue);
+      ps.executeUpdate();
+    }
+  }
+
   private static void discardedAtClaim(long id, String queue) {
     org.slf4j.LoggerFactory.getLogger(JobStore.class).warn(
         "pgqueue: job {} of queue \"{}\" was available with no attempt left (attempt = max_attempts,"

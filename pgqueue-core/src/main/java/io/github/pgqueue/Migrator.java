@@ -48,8 +48,13 @@ public final class Migrator {
 
   /** The migrations, in order; version i is MIGRATIONS.get(i - 1). */
   private static final List<String> MIGRATIONS =
-      List.of("V001__jobs_and_workers.sql", "V002__cron.sql", "V003__claim_tokens_and_worker_settings.sql",
-          "V004__trace_context.sql", "V005__job_progress.sql");
+      List.of(
+          "V001__jobs_and_workers.sql",
+          "V002__cron.sql",
+          "V003__claim_tokens_and_worker_settings.sql",
+          "V004__trace_context.sql",
+          "V005__job_progress.sql",
+          "V006__flow_control.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;

@@ -151,6 +151,55 @@ final class Sql {
    */
   final String pruneDiscarded;
 
+  // ---- flow control (see docs/flow-control.md) ------------------------------------------------
+
+  /** The NOTIFY payload that tells workers to read {@link #controls} again; never a queue name. */
+  static final String CONTROLS_CHANGED = "!controls";
+
+  /** Every controlled queue: queue, paused, max_running, rate_limit, rate_period_ms, rate_burst. */
+  final String controls;
+  /**
+   * Pauses a queue (creating its row) and tells the workers, in one statement. Parameters: queue,
+   * channel. Returns one row.
+   */
+  final String pauseQueue;
+  /** Clears the pause of a queue. Parameter: queue. */
+  final String resumeQueue;
+  /**
+   * Sets (or clears, with a null) the global concurrency limit of a queue, creating its row.
+   * Parameters: queue, limit.
+   */
+  final String setMaxRunning;
+  /**
+   * Sets (or clears, with nulls) the rate limit of a queue, creating its row; a new limit starts
+   * with a full bucket. Parameters: queue, starts, period ms, burst.
+   */
+  final String setRateLimit;
+  /** Deletes the row of a queue that no longer sets any control. Parameter: queue. */
+  final String deleteIdleControl;
+  /** The paused queues this worker has seen and acted on. Parameters: queue names, worker id. */
+  final String ackPaused;
+  /**
+   * Step 1 of the controlled claim: the queue's row, locked without waiting ({@code SKIP LOCKED}):
+   * no row when another claim of the queue holds it (or the queue has no row). Returns paused,
+   * max_running, and the bucket refilled to the statement's clock (tokens, or null without a rate
+   * limit), with that clock. Parameter: queue.
+   */
+  final String lockControl;
+  /** Whether the queue has a control row (after {@link #lockControl} found none). Parameter: queue. */
+  final String controlExists;
+  /**
+   * Step 2 of the controlled claim, in a later statement than the lock (so its snapshot sees
+   * every claim committed before the lock was granted): the queue's running jobs, from the rows,
+   * through the partial index of running jobs. Parameter: queue.
+   */
+  final String countRunning;
+  /**
+   * Step 4: the bucket after a claim that took tokens. Parameters: tokens left, the time they
+   * were computed at, queue.
+   */
+  final String takeTokens;
+
   // ---- administration and inspection ---------------------------------------------------------
 
   final String findJob;
@@ -544,6 +593,59 @@ final class Sql {
           """);
     liveWorkers =
         q("SELECT count(*) FROM {s}.workers w WHERE " + alive("w"));
+
+    controls =
+        q("SELECT queue, paused, max_running, rate_limit, rate_period_ms, rate_burst FROM {s}.queue_controls");
+    pauseQueue =
+        q("""
+          WITH p AS (
+            INSERT INTO {s}.queue_controls AS qc (queue, paused, paused_at) VALUES (?, true, now())
+            ON CONFLICT (queue) DO UPDATE
+              SET paused = true, paused_at = coalesce(qc.paused_at, now()), updated_at = now()
+            RETURNING 1
+          )
+          SELECT pg_notify(?, '%s') FROM p
+          """.formatted(CONTROLS_CHANGED));
+    resumeQueue =
+        q("UPDATE {s}.queue_controls SET paused = false, paused_at = NULL, updated_at = now() WHERE queue = ?");
+    setMaxRunning =
+        q("""
+          INSERT INTO {s}.queue_controls AS qc (queue, max_running) VALUES (?, ?)
+          ON CONFLICT (queue) DO UPDATE SET max_running = excluded.max_running, updated_at = now()
+          """);
+    setRateLimit =
+        q("""
+          INSERT INTO {s}.queue_controls AS qc (queue, rate_limit, rate_period_ms, rate_burst, tokens, tokens_at)
+          SELECT t.q, t.r, t.p, t.b, t.b, CASE WHEN t.r IS NOT NULL THEN now() END
+          FROM (VALUES (?::text, ?::int, ?::bigint, ?::int)) AS t(q, r, p, b)
+          ON CONFLICT (queue) DO UPDATE
+            SET rate_limit = excluded.rate_limit, rate_period_ms = excluded.rate_period_ms,
+                rate_burst = excluded.rate_burst, tokens = excluded.tokens, tokens_at = excluded.tokens_at,
+                updated_at = now()
+          """);
+    deleteIdleControl =
+        q("""
+          DELETE FROM {s}.queue_controls
+          WHERE queue = ? AND NOT paused AND max_running IS NULL AND rate_limit IS NULL
+          """);
+    ackPaused = q("UPDATE {s}.workers SET paused_queues = ?::text[] WHERE id = ?");
+    lockControl =
+        q("""
+          SELECT paused, max_running,
+                 CASE WHEN rate_limit IS NOT NULL THEN
+                   least(rate_burst::double precision,
+                         tokens + rate_limit * greatest(0, extract(epoch FROM clock_timestamp() - tokens_at) * 1000)
+                                  / rate_period_ms)
+                 END,
+                 clock_timestamp(),
+                 rate_limit, rate_period_ms
+          FROM {s}.queue_controls
+          WHERE queue = ?
+          FOR UPDATE SKIP LOCKED
+          """);
+    controlExists = q("SELECT 1 FROM {s}.queue_controls WHERE queue = ?");
+    countRunning = q("SELECT count(*) FROM {s}.jobs WHERE state = 'running' AND queue = ?");
+    takeTokens = q("UPDATE {s}.queue_controls SET tokens = ?, tokens_at = ? WHERE queue = ?");
 
     findJob = q("SELECT " + jobColumns + " FROM {s}.jobs WHERE id = ?");
     countJobs =

@@ -272,6 +272,7 @@ public final class Worker implements AutoCloseable {
       } catch (RejectedExecutionException e) {
         log.warn("pgqueue: executor rejected job {}; releasing it", job.id(), e);
         completer.submit(Outcome.release(job));
+        fetcher.entered();
         fetcher.jobDone();
       }
     }
@@ -283,6 +284,7 @@ public final class Worker implements AutoCloseable {
         Registration<?> reg = config.registrations.get(job.name());
         JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos, support);
         watchdog.started(run);
+        fetcher.entered();
         try {
           run.run();
         } catch (Throwable t) {

@@ -30,6 +30,8 @@ import java.util.stream.Collectors;
  * --worker-processes N  worker processes sharing the concurrency (default 1)
  * --notify on|off       enqueue NOTIFY (default on)
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
+ * --global-limit N      also process the last phase again with a global concurrency limit of N
+ *                       on the queue (docs/flow-control.md), reported as process_cC_limitN
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * </pre>
@@ -45,6 +47,7 @@ public final class Bench {
     int workerProcesses = 1;
     boolean notify = true;
     Integer bufferFactor;
+    Integer globalLimit;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -56,6 +59,9 @@ public final class Bench {
       m.put("worker_processes", workerProcesses);
       m.put("notify", notify);
       m.put("buffer_factor", bufferFactor == null ? "default" : bufferFactor);
+      if (globalLimit != null) {
+        m.put("global_limit", globalLimit);
+      }
       return m;
     }
   }
@@ -151,6 +157,15 @@ public final class Bench {
         share(sb, medians, "process_c" + c, "raw_process_b" + b);
       }
     }
+    if (o.globalLimit != null) {
+      int c = o.concurrency.get(o.concurrency.size() - 1);
+      if (medians.get("process_c" + c + "_limit" + o.globalLimit) instanceof Number a
+          && medians.get("process_c" + c) instanceof Number b && b.doubleValue() > 0) {
+        sb.append("- process_c").append(c).append("_limit").append(o.globalLimit).append(": ")
+            .append(Math.round(100 * a.doubleValue() / b.doubleValue()))
+            .append("% of process_c").append(c).append(" without a limit (same run)\n");
+      }
+    }
     System.out.println(sb);
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("system", "pgqueue");
@@ -228,6 +243,7 @@ public final class Bench {
         case "--worker-processes" -> { o.workerProcesses = Integer.parseInt(v); i++; }
         case "--notify" -> { o.notify = v.equals("on"); i++; }
         case "--buffer-factor" -> { o.bufferFactor = Integer.parseInt(v); i++; }
+        case "--global-limit" -> { o.globalLimit = Integer.parseInt(v); i++; }
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");

@@ -109,6 +109,17 @@ final class Workload {
         r.putAll(prefix("process_c" + o.concurrency.get(k), process(pool, o.concurrency.get(k), o.n, o.workerProcesses)));
       }
 
+      // 5b. the last phase again, with a global concurrency limit above its concurrency: what the
+      // controlled claim costs when the limit never binds (docs/flow-control.md).
+      if (o.globalLimit != null) {
+        int c = o.concurrency.get(o.concurrency.size() - 1);
+        queue.enqueueAll(NOOP, IntStream.range(0, o.n).mapToObj(i -> new Noop(5_000_000L + i)).toList());
+        queue.setConcurrencyLimit("default", o.globalLimit);
+        checkpoint(pool);
+        r.putAll(prefix("process_c" + c + "_limit" + o.globalLimit, process(pool, c, o.n, o.workerProcesses)));
+        queue.removeConcurrencyLimit("default");
+      }
+
       // 6. pickup latency
       r.putAll(latency(pool, queue));
 
