@@ -5,6 +5,10 @@ import io.github.pgqueue.JobContext;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobType;
 import io.github.pgqueue.spring.JobHandlerBean;
+import io.opentelemetry.sdk.OpenTelemetrySdk;
+import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
+import io.opentelemetry.sdk.trace.SdkTracerProvider;
+import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import jakarta.persistence.Entity;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.EntityManagerFactory;
@@ -28,7 +32,8 @@ import org.springframework.transaction.annotation.Transactional;
 /**
  * The starter's test application: a signup that stores an account and enqueues a welcome email in
  * one transaction, through JDBC ({@code JdbcTransactionManager}, a {@code DataSourceTransactionManager}) or JPA ({@code
- * JpaTransactionManager}), and a handler bean that records what it ran.
+ * JpaTransactionManager}), a handler bean that records what it ran, and an OpenTelemetry SDK whose
+ * spans an in-memory exporter keeps (Boot's Prometheus registry comes from the test class path).
  */
 @SpringBootConfiguration
 @EnableAutoConfiguration
@@ -125,5 +130,17 @@ public class TestApp {
   @Bean
   JdbcTransactionManager jdbcTransactionManager(DataSource dataSource) {
     return new JdbcTransactionManager(dataSource);
+  }
+
+  @Bean
+  InMemorySpanExporter spanExporter() {
+    return InMemorySpanExporter.create();
+  }
+
+  @Bean(destroyMethod = "close")
+  OpenTelemetrySdk openTelemetry(InMemorySpanExporter exporter) {
+    return OpenTelemetrySdk.builder()
+        .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter)).build())
+        .build();
   }
 }
