@@ -206,5 +206,8 @@ class StarterTest {
     // pgqueue.tracing.consumer-span-is-child=true: the attempt is the producer's child, and linked to it.
     assertThat(consumer.getParentSpanId()).isEqualTo(producer.getSpanId());
     assertThat(consumer.getLinks()).anyMatch(l -> l.getSpanContext().getSpanId().equals(producer.getSpanId()));
+    // Outermost: the application's own interceptor ran inside the consumer span.
+    String jobId = consumer.getAttributes().get(io.opentelemetry.api.common.AttributeKey.stringKey("messaging.message.id"));
+    assertThat(TestApp.SPAN_SEEN_BY_INTERCEPTOR).containsEntry(jobId, consumer.getSpanId());
   }
 }

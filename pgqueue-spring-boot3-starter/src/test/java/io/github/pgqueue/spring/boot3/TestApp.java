@@ -5,6 +5,8 @@ import io.github.pgqueue.JobContext;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobType;
 import io.github.pgqueue.spring.JobHandlerBean;
+import io.github.pgqueue.spring.WorkerCustomizer;
+import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
@@ -17,7 +19,9 @@ import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
 import jakarta.persistence.PersistenceContext;
 import jakarta.persistence.Table;
+import java.util.Map;
 import java.util.Queue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import javax.sql.DataSource;
 import org.springframework.boot.SpringBootConfiguration;
@@ -142,5 +146,17 @@ public class TestApp {
     return OpenTelemetrySdk.builder()
         .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter)).build())
         .build();
+  }
+
+  /** The span current inside an application's own job interceptor, by job id. */
+  static final Map<String, String> SPAN_SEEN_BY_INTERCEPTOR = new ConcurrentHashMap<>();
+
+  /** An application's own interceptor, added by an unordered customizer: tracing's span must cover it. */
+  @Bean
+  WorkerCustomizer spanRecordingInterceptor() {
+    return builder -> builder.interceptor((job, invocation) -> {
+      SPAN_SEEN_BY_INTERCEPTOR.put(job.id().toString(), Span.current().getSpanContext().getSpanId());
+      invocation.proceed();
+    });
   }
 }
