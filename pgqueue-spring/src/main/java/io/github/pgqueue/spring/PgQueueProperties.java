@@ -29,6 +29,8 @@ public class PgQueueProperties {
   private final WorkerSettings worker = new WorkerSettings();
   private final CronSettings cron = new CronSettings();
   private final HealthSettings health = new HealthSettings();
+  private final MetricsSettings metrics = new MetricsSettings();
+  private final TracingSettings tracing = new TracingSettings();
 
   /** Creates the defaults. */
   public PgQueueProperties() {}
@@ -98,6 +100,24 @@ public class PgQueueProperties {
    */
   public HealthSettings getHealth() {
     return health;
+  }
+
+  /**
+   * {@code pgqueue.metrics.*}.
+   *
+   * @return the metrics settings
+   */
+  public MetricsSettings getMetrics() {
+    return metrics;
+  }
+
+  /**
+   * {@code pgqueue.tracing.*}.
+   *
+   * @return the tracing settings
+   */
+  public TracingSettings getTracing() {
+    return tracing;
   }
 
   static Duration positive(String property, Duration value) {
@@ -363,6 +383,156 @@ public class PgQueueProperties {
      */
     public void setStatsInterval(Duration statsInterval) {
       this.statsInterval = positive("pgqueue.health.stats-interval", statsInterval);
+    }
+  }
+
+  /**
+   * {@code pgqueue.metrics.*}: the Micrometer integration, used when pgqueue-micrometer is on the
+   * class path and the application has a {@code MeterRegistry}.
+   */
+  public static class MetricsSettings {
+    private boolean enabled = true;
+    private final QueueGaugeSettings queueGauges = new QueueGaugeSettings();
+
+    /** Creates the defaults. */
+    public MetricsSettings() {}
+
+    /**
+     * {@code pgqueue.metrics.enabled}: whether to record pgqueue's metrics.
+     *
+     * @return true by default
+     */
+    public boolean isEnabled() {
+      return enabled;
+    }
+
+    /**
+     * Sets {@code pgqueue.metrics.enabled}.
+     *
+     * @param enabled false to record none
+     */
+    public void setEnabled(boolean enabled) {
+      this.enabled = enabled;
+    }
+
+    /**
+     * {@code pgqueue.metrics.queue-gauges.*}.
+     *
+     * @return the fleet-wide queue gauges' settings
+     */
+    public QueueGaugeSettings getQueueGauges() {
+      return queueGauges;
+    }
+  }
+
+  /**
+   * {@code pgqueue.metrics.queue-gauges.*}: the fleet-wide {@code pgqueue.queue.*} gauges. Every
+   * process would report the same numbers, and each reporting process runs a statement per
+   * interval, so they are off by default: switch them on in one process (or one role).
+   */
+  public static class QueueGaugeSettings {
+    /** The default of {@code pgqueue.metrics.queue-gauges.interval}. */
+    public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(30);
+
+    private static final Duration MIN_INTERVAL = Duration.ofSeconds(1);
+    private static final Duration MAX_INTERVAL = Duration.ofHours(1);
+
+    private boolean enabled;
+    private Duration interval = DEFAULT_INTERVAL;
+
+    /** Creates the defaults. */
+    public QueueGaugeSettings() {}
+
+    /**
+     * {@code pgqueue.metrics.queue-gauges.enabled}: whether this process reports the fleet-wide
+     * queue gauges.
+     *
+     * @return false by default
+     */
+    public boolean isEnabled() {
+      return enabled;
+    }
+
+    /**
+     * Sets {@code pgqueue.metrics.queue-gauges.enabled}.
+     *
+     * @param enabled true in the one process (or role) that reports them
+     */
+    public void setEnabled(boolean enabled) {
+      this.enabled = enabled;
+    }
+
+    /**
+     * {@code pgqueue.metrics.queue-gauges.interval}: how often the gauges' one statement runs.
+     *
+     * @return the interval, {@link #DEFAULT_INTERVAL} by default
+     */
+    public Duration getInterval() {
+      return interval;
+    }
+
+    /**
+     * Sets {@code pgqueue.metrics.queue-gauges.interval}.
+     *
+     * @param interval between 1 second and 1 hour
+     * @throws IllegalArgumentException naming the property and the value if out of range
+     */
+    public void setInterval(Duration interval) {
+      if (interval == null || interval.compareTo(MIN_INTERVAL) < 0 || interval.compareTo(MAX_INTERVAL) > 0) {
+        throw new IllegalArgumentException(
+            "pgqueue.metrics.queue-gauges.interval must be between 1s and 1h, got " + interval);
+      }
+      this.interval = interval;
+    }
+  }
+
+  /**
+   * {@code pgqueue.tracing.*}: the OpenTelemetry integration, used when pgqueue-opentelemetry is
+   * on the class path and the application has an {@code OpenTelemetry} bean.
+   */
+  public static class TracingSettings {
+    private boolean enabled = true;
+    private boolean consumerSpanIsChild;
+
+    /** Creates the defaults. */
+    public TracingSettings() {}
+
+    /**
+     * {@code pgqueue.tracing.enabled}: whether to trace enqueues and attempts.
+     *
+     * @return true by default
+     */
+    public boolean isEnabled() {
+      return enabled;
+    }
+
+    /**
+     * Sets {@code pgqueue.tracing.enabled}.
+     *
+     * @param enabled false to trace nothing
+     */
+    public void setEnabled(boolean enabled) {
+      this.enabled = enabled;
+    }
+
+    /**
+     * {@code pgqueue.tracing.consumer-span-is-child}: whether an attempt's span is a child of the
+     * enqueue's span (one trace from the request through every attempt) rather than the root of a
+     * trace of its own that links to it.
+     *
+     * @return false by default (linked)
+     */
+    public boolean isConsumerSpanIsChild() {
+      return consumerSpanIsChild;
+    }
+
+    /**
+     * Sets {@code pgqueue.tracing.consumer-span-is-child}.
+     *
+     * @param consumerSpanIsChild true for one trace
+     */
+    public void setConsumerSpanIsChild(boolean consumerSpanIsChild) {
+      this.consumerSpanIsChild = consumerSpanIsChild;
     }
   }
 }

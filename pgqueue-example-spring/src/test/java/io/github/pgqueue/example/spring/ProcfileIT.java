@@ -135,7 +135,11 @@ class ProcfileIT {
       assertThat(workerHealth.path("details").path("liveWorkers").asLong()).isEqualTo(1);
       HttpResponse<String> prometheus = get(web + "/actuator/prometheus");
       assertThat(prometheus.statusCode()).isEqualTo(200);
-      assertThat(prometheus.body()).contains("hikaricp_connections");
+      assertThat(prometheus.body()).contains("hikaricp_connections").contains("pgqueue_jobs_enqueued_total{");
+      // The worker process records the jobs it ran (pgqueue-micrometer, wired by the starter).
+      assertThat(get(worker + "/actuator/prometheus").body())
+          .containsPattern("pgqueue_jobs_processed_total\\{[^}]*outcome=\"succeeded\"")
+          .contains("pgqueue_worker_slots_busy{");
     } finally {
       // SIGTERM to the runner, as overmind or a terminal's Ctrl-C would send.
       foreman.toHandle().destroy();

@@ -5,6 +5,12 @@ import io.github.pgqueue.JobContext;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobType;
 import io.github.pgqueue.spring.JobHandlerBean;
+import io.github.pgqueue.spring.WorkerCustomizer;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.sdk.OpenTelemetrySdk;
+import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
+import io.opentelemetry.sdk.trace.SdkTracerProvider;
+import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import jakarta.persistence.Entity;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.EntityManagerFactory;
@@ -13,7 +19,9 @@ import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
 import jakarta.persistence.PersistenceContext;
 import jakarta.persistence.Table;
+import java.util.Map;
 import java.util.Queue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import javax.sql.DataSource;
 import org.springframework.boot.SpringBootConfiguration;
@@ -28,7 +36,8 @@ import org.springframework.transaction.annotation.Transactional;
 /**
  * The starter's test application: a signup that stores an account and enqueues a welcome email in
  * one transaction, through JDBC ({@code JdbcTransactionManager}, a {@code DataSourceTransactionManager}) or JPA ({@code
- * JpaTransactionManager}), and a handler bean that records what it ran.
+ * JpaTransactionManager}), a handler bean that records what it ran, and an OpenTelemetry SDK whose
+ * spans an in-memory exporter keeps (Boot's Prometheus registry comes from the test class path).
  */
 @SpringBootConfiguration
 @EnableAutoConfiguration
@@ -125,5 +134,29 @@ public class TestApp {
   @Bean
   JdbcTransactionManager jdbcTransactionManager(DataSource dataSource) {
     return new JdbcTransactionManager(dataSource);
+  }
+
+  @Bean
+  InMemorySpanExporter spanExporter() {
+    return InMemorySpanExporter.create();
+  }
+
+  @Bean(destroyMethod = "close")
+  OpenTelemetrySdk openTelemetry(InMemorySpanExporter exporter) {
+    return OpenTelemetrySdk.builder()
+        .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter)).build())
+        .build();
+  }
+
+  /** The span current inside an application's own job interceptor, by job id. */
+  static final Map<String, String> SPAN_SEEN_BY_INTERCEPTOR = new ConcurrentHashMap<>();
+
+  /** An application's own interceptor, added by an unordered customizer: tracing's span must cover it. */
+  @Bean
+  WorkerCustomizer spanRecordingInterceptor() {
+    return builder -> builder.interceptor((job, invocation) -> {
+      SPAN_SEEN_BY_INTERCEPTOR.put(job.id().toString(), Span.current().getSpanContext().getSpanId());
+      invocation.proceed();
+    });
   }
 }
