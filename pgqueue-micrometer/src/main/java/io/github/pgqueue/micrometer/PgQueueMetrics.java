@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * <pre>{@code
  * PgQueueMetrics metrics = PgQueueMetrics.builder(registry).build();
  * JobQueue queue = JobQueue.builder(dataSource)
- *     .enqueueInterceptor(metrics.enqueueInterceptor())      // pgqueue.jobs.enqueued
+ *     .enqueueInterceptor(metrics.enqueueInterceptor())      // pgqueue.jobs.enqueued, .deduplicated
  *     .build();
  * Worker worker = Worker.builder(queue)
  *     .listener(metrics.jobListener())                       // pgqueue.jobs.processed, ... timers
