@@ -23,7 +23,19 @@ import java.util.Optional;
  *       duplicate of a waiting one (unique key) writes nothing, so its new context is dropped.
  *   <li>Throwing aborts the whole call with nothing written; the exception reaches the caller
  *       unchanged.
+ *   <li>{@link #afterEnqueue} is called exactly once for every call whose {@link #beforeEnqueue}
+ *       was called (even if it threw), on the same thread, with the same list, once the call's
+ *       outcome is known: after the write returned (with each job's result) or failed (with the
+ *       exception the caller gets, also when a later interceptor or the schema check failed
+ *       before anything was written). Several run in reverse registration order, so they nest
+ *       like the spans a tracer opens. A deadlock retried inside a bulk enqueue does not call it
+ *       again: it sees the outcome of the last attempt.
  * </ul>
+ *
+ * <p>With the caller's {@link java.sql.Connection} or a joined {@link ConnectionSource}, "after
+ * the write" means after the statements ran in the caller's transaction, before the caller
+ * commits: pgqueue cannot know whether that transaction later commits or rolls back, so a job
+ * reported written there may never exist.
  *
  * <p>Implementations must be thread-safe.
  */
@@ -38,7 +50,24 @@ public interface EnqueueInterceptor {
    */
   void beforeEnqueue(List<Job> jobs);
 
-  /** One job about to be written. Valid only during {@link #beforeEnqueue}. */
+  /**
+   * Called once the call's outcome is known; does nothing unless overridden. What it throws is
+   * logged and ignored: it never changes the enqueue's result or exception, and never loses the
+   * jobs (they are written, or not, before it runs).
+   *
+   * @param jobs the same list {@link #beforeEnqueue} saw; the jobs can no longer be changed
+   * @param results when the write succeeded, one result per job in the same order (the new job's
+   *     id, or the id of the waiting job it duplicated, see {@link EnqueueResult#duplicate()});
+   *     null when it failed
+   * @param failure null when the write succeeded; otherwise what the caller gets thrown (nothing
+   *     was written, unless the message says the commit's outcome is unknown)
+   */
+  default void afterEnqueue(List<Job> jobs, List<EnqueueResult> results, Throwable failure) {}
+
+  /**
+   * One job about to be written. Its context and trace context can be set only during {@link
+   * #beforeEnqueue}; in {@link #afterEnqueue} they read what was stored (or would have been).
+   */
   interface Job {
 
     /**

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -168,7 +169,14 @@ public final class JobQueue {
    *     message says so
    */
   public <T> EnqueueResult enqueue(JobType<T> type, T payload, EnqueueOptions options) {
-    JobStore.Row row = intercepted(row(type, payload, options));
+    JobStore.Row row = row(type, payload, options);
+    if (enqueueInterceptors.isEmpty()) {
+      return insertOne(type, row);
+    }
+    return intercepted(List.of(row), rows -> List.of(insertOne(type, rows.get(0)))).get(0);
+  }
+
+  private <T> EnqueueResult insertOne(JobType<T> type, JobStore.Row row) {
     checkSchema();
     boolean notifyNow = shouldNotify(row);
     try {
@@ -231,10 +239,14 @@ public final class JobQueue {
    *     message says so
    */
   public List<EnqueueResult> enqueueAll(List<? extends NewJob<?>> jobs) {
-    List<JobStore.Row> rows = intercepted(rows(jobs));
+    List<JobStore.Row> rows = rows(jobs);
     if (rows.isEmpty()) {
       return List.of();
     }
+    return enqueueInterceptors.isEmpty() ? insertAll(rows) : intercepted(rows, this::insertAll);
+  }
+
+  private List<EnqueueResult> insertAll(List<JobStore.Row> rows) {
     checkSchema();
     Set<String> notifyQueues = notifyQueues(rows);
     // Without keyed rows the batch is one statement, atomic on its own: one round trip.
@@ -283,7 +295,14 @@ public final class JobQueue {
   public <T> EnqueueResult enqueue(
       Connection connection, JobType<T> type, T payload, EnqueueOptions options) {
     Objects.requireNonNull(connection, "connection");
-    JobStore.Row row = intercepted(row(type, payload, options));
+    JobStore.Row row = row(type, payload, options);
+    if (enqueueInterceptors.isEmpty()) {
+      return insertOne(connection, type, row);
+    }
+    return intercepted(List.of(row), rows -> List.of(insertOne(connection, type, rows.get(0)))).get(0);
+  }
+
+  private <T> EnqueueResult insertOne(Connection connection, JobType<T> type, JobStore.Row row) {
     checkSchema();
     try {
       return store.insert(connection, row, shouldNotify(row));
@@ -321,10 +340,15 @@ public final class JobQueue {
    */
   public List<EnqueueResult> enqueueAll(Connection connection, List<? extends NewJob<?>> jobs) {
     Objects.requireNonNull(connection, "connection");
-    List<JobStore.Row> rows = intercepted(rows(jobs));
+    List<JobStore.Row> rows = rows(jobs);
     if (rows.isEmpty()) {
       return List.of();
     }
+    return enqueueInterceptors.isEmpty() ? insertAll(connection, rows)
+        : intercepted(rows, r -> insertAll(connection, r));
+  }
+
+  private List<EnqueueResult> insertAll(Connection connection, List<JobStore.Row> rows) {
     checkSchema();
     try {
       return store.insertAll(connection, rows, notifyQueues(rows));
@@ -845,38 +869,62 @@ public final class JobQueue {
     }
   }
 
-  /** The row with the enqueue interceptors' contexts (none registered: the row itself). */
-  private JobStore.Row intercepted(JobStore.Row row) {
-    return enqueueInterceptors.isEmpty() ? row : intercepted(List.of(row)).get(0);
-  }
-
-  /** Shows the rows to every enqueue interceptor, once, and applies the contexts they set. */
-  private List<JobStore.Row> intercepted(List<JobStore.Row> rows) {
-    if (enqueueInterceptors.isEmpty() || rows.isEmpty()) {
-      return rows;
-    }
+  /**
+   * Shows the rows to every enqueue interceptor, once, writes them with the contexts they set, and
+   * then tells every interceptor whose {@code beforeEnqueue} was called (even if it threw) how the
+   * call ended: with the results, or with the failure of an interceptor, the schema check or the
+   * write. {@code write} turns any database failure into an unchecked exception.
+   */
+  private List<EnqueueResult> intercepted(
+      List<JobStore.Row> rows, Function<List<JobStore.Row>, List<EnqueueResult>> write) {
     List<PendingJob> pending = new ArrayList<>(rows.size());
     for (JobStore.Row r : rows) {
       pending.add(new PendingJob(r));
     }
     List<EnqueueInterceptor.Job> view = List.copyOf(pending);
+    int called = 0;
+    List<EnqueueResult> results;
     try {
-      for (EnqueueInterceptor i : enqueueInterceptors) {
-        i.beforeEnqueue(view);
+      try {
+        for (EnqueueInterceptor i : enqueueInterceptors) {
+          called++;
+          i.beforeEnqueue(view);
+        }
+      } finally {
+        for (PendingJob p : pending) {
+          p.open = false;
+        }
       }
-    } finally {
+      List<JobStore.Row> out = new ArrayList<>(rows.size());
       for (PendingJob p : pending) {
-        p.open = false;
+        JobStore.Row r = p.row;
+        out.add(p.context.equals(r.context()) && p.traceContext == r.traceContext() ? r
+            : new JobStore.Row(r.name(), r.queue(), r.payloadJson(), r.priority(), r.runAt(),
+                r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey(), p.traceContext));
+      }
+      results = List.copyOf(write.apply(out));
+    } catch (RuntimeException | Error e) {
+      afterEnqueue(called, view, null, e);
+      throw e;
+    }
+    afterEnqueue(called, view, results, null);
+    return results;
+  }
+
+  /**
+   * Calls {@code afterEnqueue} on the first {@code called} interceptors, last registered first (so
+   * they nest like the scopes a tracer opens); what one throws is logged, never passed on.
+   */
+  private void afterEnqueue(int called, List<EnqueueInterceptor.Job> jobs,
+      List<EnqueueResult> results, Throwable failure) {
+    for (int k = called - 1; k >= 0; k--) {
+      EnqueueInterceptor i = enqueueInterceptors.get(k);
+      try {
+        i.afterEnqueue(jobs, results, failure);
+      } catch (RuntimeException | LinkageError | AssertionError e) {
+        log.warn("pgqueue: enqueue interceptor {} threw from afterEnqueue; the enqueue's outcome stands", i, e);
       }
     }
-    List<JobStore.Row> out = new ArrayList<>(rows.size());
-    for (PendingJob p : pending) {
-      JobStore.Row r = p.row;
-      out.add(p.context.equals(r.context()) && p.traceContext == r.traceContext() ? r
-          : new JobStore.Row(r.name(), r.queue(), r.payloadJson(), r.priority(), r.runAt(),
-              r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey(), p.traceContext));
-    }
-    return out;
   }
 
   /**

@@ -48,7 +48,8 @@
  * <ul>
  *   <li>{@link io.github.pgqueue.PayloadCodec} turns payloads into JSON and back; {@link
  *       io.github.pgqueue.JacksonCodec} (Jackson 2) is the default.
- *   <li>{@link io.github.pgqueue.EnqueueInterceptor} sees every enqueue before it is written.
+ *   <li>{@link io.github.pgqueue.EnqueueInterceptor} sees every enqueue before it is written, and
+ *       its outcome after.
  *   <li>{@link io.github.pgqueue.ConnectionSource} joins transactions managed elsewhere.
  * </ul>
  *

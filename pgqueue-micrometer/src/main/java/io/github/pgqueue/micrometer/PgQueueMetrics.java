@@ -1,6 +1,7 @@
 package io.github.pgqueue.micrometer;
 
 import io.github.pgqueue.EnqueueInterceptor;
+import io.github.pgqueue.EnqueueResult;
 import io.github.pgqueue.JobEvent;
 import io.github.pgqueue.JobListener;
 import io.github.pgqueue.JobQueue;
@@ -27,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * <pre>{@code
  * PgQueueMetrics metrics = PgQueueMetrics.builder(registry).build();
  * JobQueue queue = JobQueue.builder(dataSource)
- *     .enqueueInterceptor(metrics.enqueueInterceptor())      // pgqueue.jobs.enqueued
+ *     .enqueueInterceptor(metrics.enqueueInterceptor())      // pgqueue.jobs.enqueued, .deduplicated
  *     .build();
  * Worker worker = Worker.builder(queue)
  *     .listener(metrics.jobListener())                       // pgqueue.jobs.processed, ... timers
@@ -51,6 +52,7 @@ import org.slf4j.LoggerFactory;
 public final class PgQueueMetrics {
 
   static final String ENQUEUED = "pgqueue.jobs.enqueued";
+  static final String DEDUPLICATED = "pgqueue.jobs.deduplicated";
   static final String PROCESSED = "pgqueue.jobs.processed";
   static final String RESCUED = "pgqueue.jobs.rescued";
   static final String DURATION = "pgqueue.jobs.duration";
@@ -64,8 +66,17 @@ public final class PgQueueMetrics {
   /** Meters per (event kind, job name, queue), so an event costs a map lookup, not a registration. */
   private final ConcurrentMap<Key, Meters> meters = new ConcurrentHashMap<>();
   private final ConcurrentMap<Key, Counter> enqueued = new ConcurrentHashMap<>();
+  private final ConcurrentMap<Key, Counter> deduplicated = new ConcurrentHashMap<>();
   private final JobListener listener = this::onEvent;
-  private final EnqueueInterceptor interceptor = this::beforeEnqueue;
+  private final EnqueueInterceptor interceptor = new EnqueueInterceptor() {
+    @Override
+    public void beforeEnqueue(List<Job> jobs) {}
+
+    @Override
+    public void afterEnqueue(List<Job> jobs, List<EnqueueResult> results, Throwable failure) {
+      PgQueueMetrics.this.afterEnqueue(jobs, results);
+    }
+  };
 
   private PgQueueMetrics(Builder b) {
     this.registry = b.registry;
@@ -96,13 +107,13 @@ public final class PgQueueMetrics {
   }
 
   /**
-   * The interceptor to register with {@link JobQueue.Builder#enqueueInterceptor}: counts the jobs
-   * of each enqueue call ({@code pgqueue.jobs.enqueued}). It runs before the jobs are written, so
-   * the count is of jobs handed to pgqueue: one whose write then fails, whose transaction the
-   * caller rolls back, or that turns out to duplicate a waiting job (unique key) is counted too. A
-   * hook after the write could not be exact either, since it cannot see the caller's later
-   * rollback; the number of jobs waiting is what {@link #queueGauges} reports. Always the same
-   * instance.
+   * The interceptor to register with {@link JobQueue.Builder#enqueueInterceptor}: counts, once
+   * each enqueue call's write returned, the jobs it wrote ({@code pgqueue.jobs.enqueued}) and the
+   * jobs that wrote nothing because they duplicated a waiting or running job with the same unique
+   * key ({@code pgqueue.jobs.deduplicated}). A call whose write failed counts nothing. With the
+   * caller's connection or a joined transaction the count is taken before the caller commits, so
+   * a job whose transaction is then rolled back is counted; the number of jobs waiting is what
+   * {@link #queueGauges} reports. Always the same instance.
    *
    * @return the interceptor
    */
@@ -166,18 +177,25 @@ public final class PgQueueMetrics {
     }
   }
 
-  private void beforeEnqueue(List<EnqueueInterceptor.Job> jobs) {
+  private void afterEnqueue(List<EnqueueInterceptor.Job> jobs, List<EnqueueResult> results) {
+    if (results == null) {
+      return; // the write failed: nothing was enqueued
+    }
     try {
-      for (EnqueueInterceptor.Job job : jobs) {
-        enqueued.computeIfAbsent(new Key(null, job.name(), job.queue()), k ->
-            Counter.builder(ENQUEUED)
-                .description("Jobs handed to pgqueue to enqueue (counted before the write)")
+      for (int i = 0; i < jobs.size(); i++) {
+        EnqueueInterceptor.Job job = jobs.get(i);
+        boolean duplicate = results.get(i).duplicate();
+        (duplicate ? deduplicated : enqueued).computeIfAbsent(new Key(null, job.name(), job.queue()), k ->
+            Counter.builder(duplicate ? DEDUPLICATED : ENQUEUED)
+                .description(duplicate
+                    ? "Jobs not written because they duplicated a waiting or running job (unique key)"
+                    : "Jobs written by an enqueue call (counted after the write, before a caller's commit)")
                 .tags(tags).tag("name", k.name).tag("queue", k.queue)
                 .register(registry))
             .increment();
       }
     } catch (Throwable t) {
-      // Throwing here would abort the caller's enqueue: metrics must never do that.
+      // pgqueue would log it too, but metrics keep their own rate-limited failure log.
       failures.failed("counting enqueued jobs in the meter registry", t);
     }
   }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 class ObservabilityDocTest {
 
   static final Set<String> REGISTERED = Set.of(
-      PgQueueMetrics.ENQUEUED, PgQueueMetrics.PROCESSED, PgQueueMetrics.RESCUED, PgQueueMetrics.DURATION,
+      PgQueueMetrics.ENQUEUED, PgQueueMetrics.DEDUPLICATED, PgQueueMetrics.PROCESSED, PgQueueMetrics.RESCUED, PgQueueMetrics.DURATION,
       PgQueueMetrics.PICKUP_DELAY,
       WorkerGauges.SLOTS, WorkerGauges.BUSY, WorkerGauges.BUFFERED, WorkerGauges.ABANDONED, WorkerGauges.LISTENING,
       WorkerGauges.HEALTHY,

@@ -178,6 +178,29 @@ class PgQueueMetricsTest {
   }
 
   @Test
+  void enqueuedCountsWrittenJobsAfterTheWriteDuplicatesApartAndAFailedWriteNothing() throws Exception {
+    PrometheusMeterRegistry r = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    PgQueueMetrics metrics = PgQueueMetrics.builder(r).build();
+    JobQueue queue = JobQueue.builder(db.dataSource()).enqueueInterceptor(metrics.enqueueInterceptor()).build();
+    EnqueueOptions keyed = EnqueueOptions.builder().uniqueKey("order-42").build();
+    queue.enqueue(ITEM, new Item(1), keyed);
+    assertThat(queue.enqueue(ITEM, new Item(2), keyed).duplicate()).isTrue();
+    // A batch: two new jobs, one duplicate of the waiting job, one duplicate within the batch.
+    EnqueueOptions other = EnqueueOptions.builder().uniqueKey("order-43").build();
+    queue.enqueueAll(List.of(NewJob.of(ITEM, new Item(3)), NewJob.of(ITEM, new Item(4), keyed),
+        NewJob.of(ITEM, new Item(5), other), NewJob.of(ITEM, new Item(6), other)));
+    // A write that fails (a closed connection) counts nothing.
+    java.sql.Connection closed = db.dataSource().getConnection();
+    closed.close();
+    assertThatThrownBy(() -> queue.enqueue(closed, ITEM, new Item(7))).isInstanceOf(io.github.pgqueue.PgQueueException.class);
+
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isEqualTo(3);
+    Scrape s = Scrape.parse(r.scrape());
+    assertThat(s.value("pgqueue_jobs_enqueued_total", "name", "item", "queue", "default")).isEqualTo(3);
+    assertThat(s.value("pgqueue_jobs_deduplicated_total", "name", "item", "queue", "default")).isEqualTo(3);
+  }
+
+  @Test
   void commonTagsAreAddedAndPgqueuesOwnKeysAreRefused() {
     SimpleMeterRegistry r = new SimpleMeterRegistry();
     PgQueueMetrics metrics = PgQueueMetrics.builder(r).tags(Tags.of("service", "billing")).build();

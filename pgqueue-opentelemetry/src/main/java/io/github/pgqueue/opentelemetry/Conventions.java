@@ -22,6 +22,8 @@ final class Conventions {
   static final AttributeKey<String> JOB_NAME = AttributeKey.stringKey("pgqueue.job.name");
   static final AttributeKey<Long> JOB_ATTEMPT = AttributeKey.longKey("pgqueue.job.attempt");
   static final AttributeKey<Long> JOB_MAX_ATTEMPTS = AttributeKey.longKey("pgqueue.job.max_attempts");
+  /** On a producer span whose write succeeded: jobs of the call that duplicated a waiting job. */
+  static final AttributeKey<Long> DUPLICATES = AttributeKey.longKey("pgqueue.enqueue.duplicates");
 
   /** The operation type of the producer span ("send": messages handed to an intermediary). */
   static final String SEND = "send";

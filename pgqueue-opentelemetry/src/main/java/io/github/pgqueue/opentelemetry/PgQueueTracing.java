@@ -69,7 +69,9 @@ public final class PgQueueTracing {
 
   /**
    * The interceptor that opens a producer span per enqueue call and stores its trace context with
-   * each job. Register it with {@link io.github.pgqueue.JobQueue.Builder#enqueueInterceptor}.
+   * each job; the span is current while the jobs are written and ends when the write returned or
+   * failed, with the job id (single job) or the failure. Register it with {@link
+   * io.github.pgqueue.JobQueue.Builder#enqueueInterceptor}.
    *
    * @return the interceptor (the same instance on every call)
    */

@@ -125,10 +125,13 @@ class PgQueueTracingTest {
     JobId single;
     JobId mixed;
     try (Scope ignored = web.makeCurrent()) {
+      queue.enqueueAll(ITEM, List.of()); // not intercepted: no span
+      assertThat(Span.current()).isSameAs(web);
       bulk = queue.enqueueAll(ITEM, List.of(new Item(1), new Item(2), new Item(3))).stream().map(r -> r.id()).toList();
       single = queue.enqueue(ITEM, new Item(4), EnqueueOptions.builder().queue("mail").build()).id();
       mixed = queue.enqueueAll(List.of(new NewJob<>(ITEM, new Item(5), EnqueueOptions.builder().build()),
           new NewJob<>(OTHER, new Item(6), EnqueueOptions.builder().queue("mail").build()))).get(0).id();
+      assertThat(Span.current()).as("no producer scope leaks").isSameAs(web);
     } finally {
       web.end();
     }
@@ -143,13 +146,17 @@ class PgQueueTracingTest {
         AttributeKey.stringKey("messaging.operation.name"), "enqueue",
         AttributeKey.stringKey("messaging.destination.name"), "default",
         AttributeKey.stringKey("pgqueue.job.name"), "item",
-        AttributeKey.longKey("messaging.batch.message_count"), 3L));
+        AttributeKey.longKey("messaging.batch.message_count"), 3L,
+        AttributeKey.longKey("pgqueue.enqueue.duplicates"), 0L));
+    assertThat(bulkSpan.getStatus().getStatusCode()).isEqualTo(StatusCode.UNSET);
     for (JobId id : bulk) {
       assertThat(storedTraceparent(id)).isEqualTo(traceparent(bulkSpan.getSpanContext()));
     }
     SpanData singleSpan = producers.get(1);
     assertThat(singleSpan.getName()).isEqualTo("enqueue mail");
     assertThat(singleSpan.getAttributes().get(AttributeKey.longKey("messaging.batch.message_count"))).isNull();
+    assertThat(singleSpan.getAttributes().get(AttributeKey.stringKey("messaging.message.id"))).isEqualTo(single.toString());
+    assertThat(bulkSpan.getAttributes().get(AttributeKey.stringKey("messaging.message.id"))).as("one id per span only").isNull();
     assertThat(storedTraceparent(single)).isEqualTo(traceparent(singleSpan.getSpanContext()));
     SpanData mixedSpan = producers.get(2);
     assertThat(mixedSpan.getName()).as("no one destination").isEqualTo("enqueue");
@@ -244,8 +251,13 @@ class PgQueueTracingTest {
     } finally {
       other.end();
     }
-    assertThat(spans(SpanKind.PRODUCER)).hasSize(3);
+    List<SpanData> producers = spans(SpanKind.PRODUCER);
+    assertThat(producers).hasSize(3);
     assertThat(storedTraceparent(first)).isEqualTo(traceparent(firstProducer.getSpanContext()));
+    assertThat(producers).extracting(p -> p.getAttributes().get(AttributeKey.longKey("pgqueue.enqueue.duplicates")))
+        .containsExactly(0L, 1L, 1L);
+    assertThat(producers).extracting(p -> p.getAttributes().get(AttributeKey.stringKey("messaging.message.id")))
+        .as("a duplicate's span names the waiting job it matched").containsOnly(first.toString());
 
     start(Worker.builder(db.dataSource()).interceptor(tracing.jobInterceptor()).handle(ITEM, (item, ctx) -> { }));
     await().atMost(Duration.ofSeconds(20)).until(() -> rows("true") == 0 && spans(SpanKind.CONSUMER).size() == 1);
@@ -368,5 +380,63 @@ class PgQueueTracingTest {
     PgQueueTracing t = PgQueueTracing.create(otel);
     assertThat(t.enqueueInterceptor()).isSameAs(t.enqueueInterceptor());
     assertThat(t.jobInterceptor()).isSameAs(t.jobInterceptor());
+  }
+
+  @Test
+  void theProducerSpanCoversTheWriteAndRecordsItsFailure() throws Exception {
+    PgQueueTracing tracing = PgQueueTracing.create(otel);
+    // The connection source is asked for a connection inside the write: the span is current there.
+    List<Span> currentAtWrite = new ArrayList<>();
+    io.github.pgqueue.ConnectionSource plain = io.github.pgqueue.ConnectionSource.of(db.dataSource());
+    JobQueue queue = JobQueue.builder(db.dataSource())
+        .connectionSource(new io.github.pgqueue.ConnectionSource() {
+          @Override
+          public Connection getConnection() throws java.sql.SQLException {
+            currentAtWrite.add(Span.current());
+            return plain.getConnection();
+          }
+
+          @Override
+          public boolean joinsTransaction(Connection connection) throws java.sql.SQLException {
+            return plain.joinsTransaction(connection);
+          }
+        })
+        .enqueueInterceptor(tracing.enqueueInterceptor())
+        .build();
+    JobId id = queue.enqueue(ITEM, new Item(1)).id();
+    SpanData ok = spans(SpanKind.PRODUCER).get(0);
+    assertThat(currentAtWrite).extracting(sp -> sp.getSpanContext().getSpanId()).contains(ok.getSpanId());
+    assertThat(ok.getAttributes().get(AttributeKey.stringKey("messaging.message.id"))).isEqualTo(id.toString());
+
+    // A write the database refuses: a closed connection.
+    Connection closed = db.dataSource().getConnection();
+    closed.close();
+    Throwable failure = org.assertj.core.api.Assertions.catchThrowable(() -> queue.enqueue(closed, ITEM, new Item(2)));
+    assertThat(failure).isInstanceOf(io.github.pgqueue.PgQueueException.class);
+    SpanData failed = spans(SpanKind.PRODUCER).get(1);
+    assertThat(failed.getStatus().getStatusCode()).isEqualTo(StatusCode.ERROR);
+    assertThat(failed.getAttributes().get(AttributeKey.stringKey("error.type"))).isEqualTo(failure.getClass().getName());
+    assertThat(failed.getAttributes().get(AttributeKey.stringKey("messaging.message.id"))).isNull();
+    assertThat(failed.getEvents()).extracting(e -> e.getName()).containsExactly("exception");
+    assertThat(Span.current().getSpanContext().isValid()).as("no scope leaked").isFalse();
+  }
+
+  @Test
+  void anInterceptorThrowingAfterTheTracingOneStillEndsTheSpanWithTheFailure() {
+    RuntimeException refusal = new IllegalStateException("no job today");
+    JobQueue queue = JobQueue.builder(db.dataSource())
+        .enqueueInterceptor(PgQueueTracing.create(otel).enqueueInterceptor())
+        .enqueueInterceptor(jobs -> {
+          throw refusal;
+        })
+        .build();
+    assertThatThrownBy(() -> queue.enqueueAll(ITEM, List.of(new Item(1), new Item(2)))).isSameAs(refusal);
+    List<SpanData> producers = spans(SpanKind.PRODUCER);
+    assertThat(producers).hasSize(1);
+    assertThat(producers.get(0).getStatus().getStatusCode()).isEqualTo(StatusCode.ERROR);
+    assertThat(producers.get(0).getAttributes().get(AttributeKey.stringKey("error.type")))
+        .isEqualTo(IllegalStateException.class.getName());
+    assertThat(Span.current().getSpanContext().isValid()).as("no scope leaked").isFalse();
+    assertThat(rows("true")).isZero();
   }
 }
