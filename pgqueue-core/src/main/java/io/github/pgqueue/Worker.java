@@ -662,12 +662,7 @@ public final class Worker implements AutoCloseable {
       Objects.requireNonNull(type, "type");
       Objects.requireNonNull(handler, "handler");
       Objects.requireNonNull(options, "options");
-      if (handlers.containsKey(type.name())) {
-        throw new IllegalArgumentException(
-            "a handler for job name \"" + type.name() + "\" is already registered");
-      }
-      handlers.put(type.name(), new Handler<>(type, handler, null, options));
-      return this;
+      return register(type, new Handler<>(type, handler, null, options));
     }
 
     /**
@@ -701,11 +696,16 @@ public final class Worker implements AutoCloseable {
       Objects.requireNonNull(type, "type");
       Objects.requireNonNull(handler, "handler");
       Objects.requireNonNull(options, "options");
+      return register(type, new Handler<>(type, null, handler, options));
+    }
+
+    /** Adds a handler, refusing a second one for the same job name. */
+    private Builder register(JobType<?> type, Handler<?> handler) {
       if (handlers.containsKey(type.name())) {
         throw new IllegalArgumentException(
             "a handler for job name \"" + type.name() + "\" is already registered");
       }
-      handlers.put(type.name(), new Handler<>(type, null, handler, options));
+      handlers.put(type.name(), handler);
       return this;
     }
 

@@ -165,6 +165,12 @@ class WorkerTest {
         .handle(JobType.of("item", String.class), (i, c) -> {}))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("\"item\" is already registered");
+    // A transactional handler shares the names of ordinary ones.
+    assertThatThrownBy(() -> Worker.builder(db.dataSource())
+        .handle(ITEM, (i, c) -> {})
+        .handleInTransaction(ITEM, (i, c, tx) -> {}))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("\"item\" is already registered");
   }
 
   @Test
