@@ -15,13 +15,22 @@ import org.junit.jupiter.api.Test;
  * Flow control across real worker JVMs (docs/flow-control.md), checked on a ledger of handler
  * start and end times by the database clock ({@link LedgerJobs}, {@link FlowWorkerProcess}).
  * The issue's figures are scaled down for CI's 2 cores: 2 worker JVMs instead of 4, hundreds or a
- * few thousand jobs instead of 2,000-20,000.
+ * few thousand jobs instead of 2,000-20,000. {@code -Dpgqueue.flow.fullScale=true} runs them at
+ * the issue's scale (4 worker JVMs; 20,000 jobs paused mid-run; 2,000 under the global limit; 20 s
+ * of rate-limited starts):
+ * {@code mvn -pl pgqueue-core -am verify -Dtest=FlowControlProcessTest -Dsurefire.failIfNoSpecifiedTests=false -Dpgqueue.flow.fullScale=true}.
  */
 @Tag("process")
 @PgQueueTest
 class FlowControlProcessTest {
 
   static final String QUEUE = "flow";
+
+  /** At the scale rather than CI's (see the class comment). */
+  static final boolean FULL_SCALE = Boolean.getBoolean("pgqueue.flow.fullScale");
+
+  /** Worker JVMs per test. */
+  static final int JVMS = FULL_SCALE ? 4 : 2;
 
   static List<ChildJvm> startWorkers(TestDatabase db, int n, int concurrency, int staleMs) throws Exception {
     List<ChildJvm> children = new ArrayList<>();
@@ -52,18 +61,18 @@ class FlowControlProcessTest {
     db.execute(LedgerJobs.CREATE_LEDGER);
     db.execute(FlowWorkerProcess.CREATE_CLAIMS);
     db.execute("TRUNCATE ledger, claims");
-    int jobs = 3_000;
+    int jobs = FULL_SCALE ? 20_000 : 3_000;
     enqueue(db, jobs, 2);
     JobQueue queue = JobQueue.create(db.dataSource());
-    List<ChildJvm> children = startWorkers(db, 2, 8, 2_000);
+    List<ChildJvm> children = startWorkers(db, JVMS, 8, 2_000);
     try {
-      await().atMost(Duration.ofSeconds(60)).until(() -> count(db, "outcome = 'succeeded'") >= 600);
+      await().atMost(Duration.ofSeconds(60)).until(() -> count(db, "outcome = 'succeeded'") >= jobs / 5);
       queue.pause(QUEUE);
       // The moment the last live worker had recorded the pause (observed: at most this late).
       await().pollInterval(Duration.ofMillis(5)).atMost(Duration.ofSeconds(10)).until(() -> db.queryLong(
           "SELECT count(*) FROM pgqueue.workers WHERE NOT ('" + QUEUE + "' = ANY(coalesce(paused_queues, '{}')))") == 0);
       db.execute("CREATE TABLE paused_at AS SELECT clock_timestamp() AS t");
-      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).isEqualTo(2);
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).isEqualTo(JVMS);
 
       await().atMost(Duration.ofSeconds(10))
           .until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'") == 0);
@@ -77,12 +86,12 @@ class FlowControlProcessTest {
       long handedBefore = count(db, "outcome = 'started' AND at > (SELECT t FROM paused_at)");
       assertThat(handedBefore)
           .as("handlers entered before the record, whose ledger row came later: at most the running slots")
-          .isLessThanOrEqualTo(16);
+          .isLessThanOrEqualTo(8L * JVMS);
       long released = children.stream().mapToLong(c -> c.lines.stream()
           .filter(l -> l.contains("is paused: released")).count()).sum();
 
       queue.resume(QUEUE);
-      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      await().atMost(Duration.ofSeconds(FULL_SCALE ? 600 : 120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
       LedgerCheck.check(db, jobs, "pause during a run");
       assertThat(count(db, "attempt > 1")).as("attempts charged (the released buffers were not)").isZero();
       System.out.printf("PAUSE: %d of %d jobs started before the pause; %d handler ledger rows after the"
@@ -116,13 +125,13 @@ class FlowControlProcessTest {
     db.execute(LedgerJobs.CREATE_LEDGER);
     db.execute(FlowWorkerProcess.CREATE_CLAIMS);
     db.execute("TRUNCATE ledger, claims");
-    int jobs = 400;
+    int jobs = FULL_SCALE ? 2_000 : 400;
     JobQueue.create(db.dataSource()).setConcurrencyLimit(QUEUE, 3);
     enqueue(db, jobs, 20);
-    List<ChildJvm> children = startWorkers(db, 2, 10, 2_000);
+    List<ChildJvm> children = startWorkers(db, JVMS, 10, 2_000);
     try {
-      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
-      LedgerCheck.check(db, jobs, "global limit 3, 2 JVMs at concurrency 10");
+      await().atMost(Duration.ofSeconds(FULL_SCALE ? 600 : 120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.check(db, jobs, "global limit 3, " + JVMS + " JVMs at concurrency 10");
       long overlap = maxOverlap(db, "NULL");
       assertThat(overlap).as("handler runs overlapping at most").isEqualTo(3);
       assertThat(count(db, "attempt > 1")).as("attempts charged to jobs held back by the limit").isZero();
@@ -141,10 +150,10 @@ class FlowControlProcessTest {
     db.execute(LedgerJobs.CREATE_LEDGER);
     db.execute(FlowWorkerProcess.CREATE_CLAIMS);
     db.execute("TRUNCATE ledger, claims");
-    int jobs = 150;
+    int jobs = FULL_SCALE ? 600 : 150;
     JobQueue.create(db.dataSource()).setConcurrencyLimit(QUEUE, 3);
     enqueue(db, jobs, 150);
-    List<ChildJvm> children = startWorkers(db, 2, 10, 1_000);
+    List<ChildJvm> children = startWorkers(db, JVMS, 10, 1_000);
     try {
       String holder = "SELECT w.pid FROM pgqueue.jobs j JOIN pgqueue.workers w ON w.id = j.locked_by"
           + " WHERE j.state = 'running' GROUP BY w.pid ORDER BY count(*) DESC LIMIT 1";
@@ -158,8 +167,8 @@ class FlowControlProcessTest {
       long held = db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running' AND locked_by = " + victimId);
       assertThat(held).as("precondition: the killed worker held slots").isPositive();
 
-      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
-      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "global limit 3, one of 2 JVMs killed");
+      await().atMost(Duration.ofSeconds(FULL_SCALE ? 600 : 120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "global limit 3, one of " + JVMS + " JVMs killed");
       long overlap = maxOverlap(db, "(SELECT t FROM killed_at)");
       assertThat(overlap).as("handler runs overlapping at most (a killed run ends at the kill)").isBetween(1L, 3L);
       assertThat(r.interruptedAttempts()).as("attempts cut short by the kill").isLessThanOrEqualTo(held);
@@ -192,17 +201,18 @@ class FlowControlProcessTest {
     db.execute(LedgerJobs.CREATE_LEDGER);
     db.execute(FlowWorkerProcess.CREATE_CLAIMS);
     db.execute("TRUNCATE ledger, claims");
-    int jobs = 380;
+    // 20 s at 50/s with the scale; about 8 s in CI.
+    int jobs = FULL_SCALE ? 1_000 : 380;
     JobQueue.create(db.dataSource()).setRateLimit(QUEUE, RateLimit.of(50, Duration.ofSeconds(1)));
     JobQueue queue = JobQueue.create(db.dataSource());
     EnqueueOptions flow = EnqueueOptions.builder().queue(QUEUE).build();
     // 5% of attempts fail and are retried (max 25 attempts: none is discarded in practice).
     queue.enqueueAll(IntStream.range(0, jobs)
         .mapToObj(n -> NewJob.of(LedgerJobs.WORK, new LedgerJobs.Work(n, 5, 5), flow)).toList());
-    List<ChildJvm> children = startWorkers(db, 2, 10, 2_000);
+    List<ChildJvm> children = startWorkers(db, JVMS, 10, 2_000);
     try {
-      await().atMost(Duration.ofSeconds(120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
-      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "rate limit 50/s burst 1, 2 JVMs, 5% failing");
+      await().atMost(Duration.ofSeconds(FULL_SCALE ? 600 : 120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "rate limit 50/s burst 1, " + JVMS + " JVMs, 5% failing");
       long claims = db.queryLong("SELECT count(*) FROM claims");
       assertThat(claims).as("every attempt recorded its claim").isEqualTo(r.attemptsStarted());
       long maxClaims = maxInWindow(db, "claims", "true", 1_000);
