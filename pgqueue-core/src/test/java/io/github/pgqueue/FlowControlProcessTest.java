@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
  * few thousand jobs instead of 2,000-20,000. {@code -Dpgqueue.flow.fullScale=true} runs them at
  * the issue's scale (4 worker JVMs; 20,000 jobs paused mid-run; 2,000 under the global limit; 20 s
  * of rate-limited starts):
- * {@code mvn -pl pgqueue-core -am verify -Dtest=FlowControlProcessTest -Dsurefire.failIfNoSpecifiedTests=false -Dpgqueue.flow.fullScale=true}.
+ * {@code mvn -pl pgqueue-core -am verify -Dtest=FlowControlProcessTest -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dpgqueue.flow.fullScale=true -Dpgqueue.test.timeout='15 m'}.
  */
 @Tag("process")
 @PgQueueTest
@@ -158,14 +159,31 @@ class FlowControlProcessTest {
       String holder = "SELECT w.pid FROM pgqueue.jobs j JOIN pgqueue.workers w ON w.id = j.locked_by"
           + " WHERE j.state = 'running' GROUP BY w.pid ORDER BY count(*) DESC LIMIT 1";
       await().pollInterval(Duration.ofMillis(5)).atMost(Duration.ofSeconds(60))
-          .until(() -> count(db, "outcome = 'succeeded'") >= 30 && db.queryLong("SELECT count(*) FROM (" + holder + ") x") > 0);
-      long victimPid = db.queryLong(holder);
-      ChildJvm victim = children.stream().filter(c -> c.pid() == victimPid).findFirst().orElseThrow();
-      long victimId = db.queryLong("SELECT id FROM pgqueue.workers WHERE pid = " + victim.pid());
+          .until(() -> count(db, "outcome = 'succeeded'") >= 30);
+      // The victim is frozen (SIGSTOP) before its slots are counted, so it cannot finish them in
+      // between (under load a 150 ms job easily ended between the query and the kill); when it
+      // holds none, it is thawed and another try made. SIGKILL then ends it without a word to the
+      // database, as kill -9 of a running worker does.
+      ChildJvm victim = null;
+      long victimId = 0;
+      long held = 0;
+      for (int tries = 0; tries < 100 && held == 0; tries++) {
+        if (db.queryLong("SELECT count(*) FROM (" + holder + ") x") == 0) {
+          Thread.sleep(5);
+          continue;
+        }
+        long victimPid = db.queryLong(holder);
+        victim = children.stream().filter(c -> c.pid() == victimPid).findFirst().orElseThrow();
+        victimId = db.queryLong("SELECT id FROM pgqueue.workers WHERE pid = " + victim.pid());
+        signal(victim, "STOP");
+        held = db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running' AND locked_by = " + victimId);
+        if (held == 0) {
+          signal(victim, "CONT");
+        }
+      }
+      assertThat(held).as("precondition: the worker to kill holds slots").isPositive();
       victim.kill();
       db.execute("CREATE TABLE killed_at AS SELECT clock_timestamp() AS t");
-      long held = db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running' AND locked_by = " + victimId);
-      assertThat(held).as("precondition: the killed worker held slots").isPositive();
 
       await().atMost(Duration.ofSeconds(FULL_SCALE ? 600 : 120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
       LedgerCheck.Result r = LedgerCheck.check(db, jobs, "global limit 3, one of " + JVMS + " JVMs killed");
@@ -186,6 +204,11 @@ class FlowControlProcessTest {
         c.close();
       }
     }
+  }
+
+  static void signal(ChildJvm child, String signal) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + signal, String.valueOf(child.pid())).inheritIO().start();
+    assertThat(kill.waitFor()).as("kill -%s %d", signal, child.pid()).isZero();
   }
 
   /** The most rows of {@code table} whose {@code at} falls in a window of {@code ms} starting at one of them. */
