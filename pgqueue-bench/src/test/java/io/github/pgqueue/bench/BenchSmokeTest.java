@@ -34,6 +34,7 @@ class BenchSmokeTest {
 
   @Test
   void theRollupComparisonProcessesTheLastPhaseOffThenOn(TestDatabase db) throws Exception {
+    db.truncate(); // the other tiny run shares this database
     Bench.Options o = Bench.parse(new String[] {"--n", "1000", "--samples", "2", "--no-ceiling", "--rollup-compare"});
     Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
 
