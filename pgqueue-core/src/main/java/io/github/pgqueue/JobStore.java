@@ -501,73 +501,35 @@ final class JobStore {
 
   /**
    * The keyed claim (docs/flow-control.md, "Per-key concurrency"), inside {@link #claimControlled}
-   * and so under the queue's control row lock, which serialises the claims of the queue: counts
-   * taken after that lock see every claim committed before, so no per-key row or lock is needed.
+   * and so under the queue's control row lock, which serialises the claims of the queue: each
+   * key's running jobs, counted in {@link Sql#claimKeyedFair} (a later statement than the lock),
+   * include every claim committed before, so no per-key row or lock is needed. A job not taken is
+   * not touched: still available, attempt and {@code run_at} unchanged. In the fair order, which
+   * reads keyed jobs only, a claim with room left then takes jobs without a key ({@link
+   * Sql#claimUnkeyed}).
    *
-   * <ol>
-   *   <li>(with a per-key limit) {@link Sql#countRunningByKey}: running jobs per key, from the rows;
-   *   <li>candidates in fetch order, leaving out the keys at their limit: {@link
-   *       Sql#keyCandidatesFair} (by {@code key_rank}) or {@link Sql#keyCandidates} (ordinary);
-   *   <li>THE PER-KEY RULE: in candidate order, take a job while its key has a free slot (limit
-   *       minus running minus taken in this claim), up to {@code want};
-   *   <li>{@link Sql#claimIds} claims exactly those; a fair claim with room left fills it with
-   *       jobs that have no key ({@link Sql#claimUnkeyed}).
-   * </ol>
-   *
-   * A job not taken is not touched: still available, attempt and {@code run_at} unchanged.
+   * @param keyMax the per-key limit, or 0 for none
    */
   List<ClaimedJob> claimKeyed(Connection c, String queue, String[] names, int want, long owner, long token,
       int keyMax, boolean fair) throws SQLException {
-    Map<String, Long> running = new HashMap<>();
-    List<String> full = new ArrayList<>();
-    if (keyMax > 0) {
-      try (PreparedStatement ps = c.prepareStatement(sql.countRunningByKey)) {
-        ps.setString(1, queue);
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            running.put(rs.getString(1), rs.getLong(2));
-            if (rs.getLong(2) >= keyMax) {
-              full.add(rs.getString(1));
-            }
-          }
-        }
-      }
-    }
+    int perKey = keyMax > 0 ? keyMax : Integer.MAX_VALUE;
     int window = (int) Math.min(2_000L, (long) want * KEY_CANDIDATES_PER_JOB);
-    List<Long> take = new ArrayList<>(want);
-    int candidates = 0;
-    try (PreparedStatement ps = c.prepareStatement(fair ? sql.keyCandidatesFair : sql.keyCandidates)) {
-      ps.setString(1, queue);
-      ps.setArray(2, c.createArrayOf("text", names));
-      ps.setArray(3, c.createArrayOf("text", full.toArray(new String[0])));
-      ps.setInt(4, window);
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next() && take.size() < want) {
-          candidates++;
-          String key = rs.getString(2);
-          if (key != null && keyMax > 0) {
-            long now = running.getOrDefault(key, 0L);
-            if (now >= keyMax) {
-              continue; // the key is at its limit: the job is left as it is
-            }
-            running.put(key, now + 1);
-          }
-          take.add(rs.getLong(1));
-        }
-      }
-    }
     List<ClaimedJob> jobs = new ArrayList<>(want);
-    if (!take.isEmpty()) {
-      try (PreparedStatement ps = c.prepareStatement(sql.claimIds)) {
-        ps.setArray(1, c.createArrayOf("int8", take.toArray(new Long[0])));
-        ps.setLong(2, owner);
-        ps.setLong(3, owner);
-        ps.setLong(4, token);
-        readClaimed(ps, queue, owner, token, jobs);
-      }
+    try (PreparedStatement ps = c.prepareStatement(fair ? sql.claimKeyedFair : sql.claimKeyedOrdinary)) {
+      int i = 1;
+      ps.setString(i++, queue);
+      ps.setString(i++, queue);
+      ps.setArray(i++, c.createArrayOf("text", names));
+      ps.setInt(i++, perKey);
+      ps.setInt(i++, window);
+      ps.setInt(i++, perKey);
+      ps.setInt(i++, want);
+      ps.setLong(i++, owner);
+      ps.setLong(i++, owner);
+      ps.setLong(i, token);
+      readClaimed(ps, queue, owner, token, jobs);
     }
-    if (fair && jobs.size() < want && candidates < window) {
-      // The keyed candidates ran out (not merely held back): jobs without a key, if any, next.
+    if (fair && jobs.size() < want) {
       jobs.addAll(claim(c, sql.claimUnkeyed, queue, names, want - jobs.size(), owner, token));
     }
     return jobs;

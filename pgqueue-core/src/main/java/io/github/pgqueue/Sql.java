@@ -225,29 +225,35 @@ final class Sql {
   // ---- per-key concurrency and fairness (the keyed claim) --------------------------------------
 
   /**
-   * THE PER-KEY RULE, step 2 of the keyed claim (after {@link #lockControl}, in a later statement):
-   * the running jobs of each key of the queue, from the rows, through jobs_key_idx. Only keys with
-   * a running job appear, so it reads at most the queue's running jobs. Parameter: queue.
+   * THE KEYED CLAIM with fairness on (a queue with a per-key limit or fairness; see {@link
+   * JobStore#claimKeyed} and docs/flow-control.md). Runs after {@link #lockControl} in the same
+   * transaction, so its snapshot sees every claim of the queue committed before that lock. In one
+   * statement:
+   *
+   * <ol>
+   *   <li>{@code running}: each key's running jobs, from the rows (at most the queue's running jobs
+   *       are read, through a partial index of running jobs);
+   *   <li>{@code candidates}: up to a window of due jobs in fetch order, here the fair order
+   *       ({@code key_rank}, priority DESC, run_at, id) on jobs_key_fetch_idx, leaving out the keys
+   *       already at their limit; each numbered by its place, and by its place among the window's
+   *       jobs of its key ({@code nth}: a window over at most a few hundred candidates, never over
+   *       the backlog);
+   *   <li>{@code chosen}, THE PER-KEY RULE: a candidate is taken when its key's running jobs plus
+   *       its {@code nth} stay within the limit; up to the jobs asked for, in fetch order;
+   *   <li>THE CLAIM's update for exactly those rows ({@code SKIP LOCKED}).
+   * </ol>
+   *
+   * <p>Parameters: queue, queue, names (text[]), limit per key, window, limit per key, jobs
+   * asked for, worker id, worker id, token. Returns what {@link #claim} returns.
    */
-  final String countRunningByKey;
+  final String claimKeyedFair;
   /**
-   * Step 3 of the keyed claim with fairness on: candidates in fair order ({@code key_rank},
-   * priority DESC, run_at, id) through jobs_key_fetch_idx, leaving out the keys already at their
-   * limit. Read without locks; {@link #claimIds} takes them. Parameters: queue, names (text[]),
-   * full keys (text[]), limit. Returns id, concurrency_key.
+   * {@link #claimKeyedFair} in the ordinary fetch order (priority DESC, run_at, id) on
+   * jobs_fetch_idx, jobs without a key included: fairness off. The jobs of a key at its limit are
+   * skipped one by one, so a claim costs more the more such jobs lie ahead of the first free one.
+   * Parameters as {@link #claimKeyedFair}.
    */
-  final String keyCandidatesFair;
-  /**
-   * Step 3 of the keyed claim with fairness off: candidates in the ordinary claim order through
-   * jobs_fetch_idx (jobs without a key included), leaving out the keys already at their limit.
-   * Parameters as {@link #keyCandidatesFair}.
-   */
-  final String keyCandidates;
-  /**
-   * Step 4 of the keyed claim: {@link #claim} for the chosen ids only (those another claim took
-   * meanwhile are skipped). Parameters: ids (bigint[]), worker id, worker id, token.
-   */
-  final String claimIds;
+  final String claimKeyedOrdinary;
   /**
    * {@link #claim} restricted to jobs without a concurrency key: a fair claim's fill, since
    * jobs_key_fetch_idx holds keyed jobs only. Parameters as {@link #claim}.
@@ -428,11 +434,42 @@ final class Sql {
     // The keyed claim's variants of THE CLAIM: the same statement, with another set of rows to take.
     claimUnkeyed = replaceOnce(claim, "AND j.name = ANY(?::text[])",
         "AND j.name = ANY(?::text[]) AND j.concurrency_key IS NULL");
-    claimIds = replaceOnce(
+    String claimIds = replaceOnce(
         replaceOnce(claim,
             "j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])",
             "j.id = ANY(?::bigint[]) AND j.state = 'available' AND j.run_at <= now()"),
         "ORDER BY j.priority DESC, j.run_at, j.id\n  LIMIT ?", "ORDER BY j.id");
+    String keyed =
+        """
+        running AS MATERIALIZED (
+          SELECT r.concurrency_key AS k, count(*) AS n FROM {s}.jobs r
+          WHERE r.state = 'running' AND r.queue = ? AND r.concurrency_key IS NOT NULL
+          GROUP BY r.concurrency_key
+        ),
+        candidates AS MATERIALIZED (
+          SELECT c.id, c.k,
+                 row_number() OVER (ORDER BY %2$s) AS place,
+                 row_number() OVER (PARTITION BY c.k ORDER BY %2$s) AS nth
+          FROM (
+            SELECT j.id, j.concurrency_key AS k, j.key_rank, j.priority, j.run_at FROM {s}.jobs j
+            WHERE j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])%1$s
+              AND (j.concurrency_key IS NULL
+                   OR j.concurrency_key <> ALL(ARRAY(SELECT f.k FROM running f WHERE f.n >= ?)))
+            ORDER BY %3$s
+            LIMIT ?
+          ) c
+        ),
+        chosen AS (
+          SELECT c.id FROM candidates c
+          WHERE c.k IS NULL OR c.nth + coalesce((SELECT r.n FROM running r WHERE r.k = c.k), 0) <= ?
+          ORDER BY c.place
+          LIMIT ?
+        )""";
+    claimKeyedFair = keyedClaim(claimIds, keyed.formatted(
+        "\n      AND j.concurrency_key IS NOT NULL",
+        "c.key_rank, c.priority DESC, c.run_at, c.id", "j.key_rank, j.priority DESC, j.run_at, j.id"));
+    claimKeyedOrdinary = keyedClaim(claimIds, keyed.formatted(
+        "", "c.priority DESC, c.run_at, c.id", "j.priority DESC, j.run_at, j.id"));
     releaseLostClaims =
         q("""
           UPDATE {s}.jobs
@@ -748,28 +785,6 @@ final class Sql {
     countRunning = q("SELECT count(*) FROM {s}.jobs WHERE state = 'running' AND queue = ?");
     takeTokens = q("UPDATE {s}.queue_controls SET tokens = ?, tokens_at = ? WHERE queue = ?");
 
-    countRunningByKey =
-        q("""
-          SELECT concurrency_key, count(*) FROM {s}.jobs
-          WHERE state = 'running' AND queue = ? AND concurrency_key IS NOT NULL
-          GROUP BY concurrency_key
-          """);
-    keyCandidatesFair =
-        q("""
-          SELECT j.id, j.concurrency_key FROM {s}.jobs j
-          WHERE j.state = 'available' AND j.concurrency_key IS NOT NULL AND j.queue = ? AND j.run_at <= now()
-            AND j.name = ANY(?::text[]) AND j.concurrency_key <> ALL(?::text[])
-          ORDER BY j.key_rank, j.priority DESC, j.run_at, j.id
-          LIMIT ?
-          """);
-    keyCandidates =
-        q("""
-          SELECT j.id, j.concurrency_key FROM {s}.jobs j
-          WHERE j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])
-            AND (j.concurrency_key IS NULL OR j.concurrency_key <> ALL(?::text[]))
-          ORDER BY j.priority DESC, j.run_at, j.id
-          LIMIT ?
-          """);
     setKeyMaxRunning =
         q("""
           INSERT INTO {s}.queue_controls AS qc (queue, key_max_running) VALUES (?, ?)
@@ -873,6 +888,13 @@ final class Sql {
     }
     sql.append("id").append(dir).append("\nLIMIT ?");
     return q(sql.toString());
+  }
+
+  /** {@code claimIds} taking the rows of the {@code chosen} CTE among {@code ctes}. */
+  private String keyedClaim(String claimIds, String ctes) {
+    return replaceOnce(
+        replaceOnce(claimIds, "),\nclaimable AS (", "),\n" + ctes.replace("{s}", schema) + ",\nclaimable AS ("),
+        "j.id = ANY(?::bigint[])", "j.id IN (SELECT ch.id FROM chosen ch)");
   }
 
   /** {@code text} with its one occurrence of {@code from} replaced; a statement that lost it fails here. */

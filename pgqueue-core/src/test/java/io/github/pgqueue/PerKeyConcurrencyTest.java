@@ -279,14 +279,14 @@ class PerKeyConcurrencyTest {
         + " WHERE id IN (SELECT id FROM pgqueue.jobs WHERE concurrency_key IS NOT NULL ORDER BY id LIMIT 50)");
     db.execute("ANALYZE pgqueue.jobs");
     Sql sql = new Sql("pgqueue");
-    assertThat(plan(sql.keyCandidatesFair, QUEUE, new String[] {"task"}, new String[] {"k1"}, 100))
-        .contains("jobs_key_fetch_idx");
-    // Running rows are few (the fleet's concurrency): either partial index of running jobs serves.
-    assertThat(plan(sql.countRunningByKey, QUEUE)).doesNotContain("Seq Scan");
+    String fair = plan(sql.claimKeyedFair, QUEUE, QUEUE, new String[] {"task"}, 1, 400, 1, 100, 1L, 1L, 1L);
+    System.out.println("PLAN keyed claim (fair):\n" + fair);
+    assertThat(fair).contains("jobs_key_fetch_idx").doesNotContain("Seq Scan");
+    assertThat(plan(sql.claimKeyedOrdinary, QUEUE, QUEUE, new String[] {"task"}, 1, 400, 1, 100, 1L, 1L, 1L))
+        .contains("jobs_fetch_idx").doesNotContain("Seq Scan");
     String rank = plan("SELECT " + Sql.KEY_RANK.replace("{s}", "pgqueue").replace("{q}", "?::text")
         .replace("{ck}", "?::text"), QUEUE, "k7", QUEUE);
     assertThat(rank).as("the enqueue's rank lookup").contains("jobs_key_idx").contains("jobs_key_fetch_idx");
-    System.out.println("PLAN keyed candidates (fair):\n" + plan(sql.keyCandidatesFair, QUEUE, new String[] {"task"}, new String[] {"k1"}, 100));
   }
 
   String plan(String statement, Object... params) throws SQLException {

@@ -32,6 +32,10 @@ import java.util.stream.Collectors;
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
  *                       on the queue (docs/flow-control.md), reported as process_cC_limitN
+ * --key-scale KEYS     also time the keyed claim at scale (docs/flow-control.md): KEYS distinct
+ *                       keys with one due job each, behind one saturated key (limit 1 per key, one
+ *                       job running) with KEYS / 10 due jobs ahead of all others; prints the keyed
+ *                       claim (fair and ordinary order) beside the unkeyed claim on the same backlog
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * </pre>
@@ -48,6 +52,7 @@ public final class Bench {
     boolean notify = true;
     Integer bufferFactor;
     Integer globalLimit;
+    Integer keyScale;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -61,6 +66,9 @@ public final class Bench {
       m.put("buffer_factor", bufferFactor == null ? "default" : bufferFactor);
       if (globalLimit != null) {
         m.put("global_limit", globalLimit);
+      }
+      if (keyScale != null) {
+        m.put("key_scale", keyScale);
       }
       return m;
     }
@@ -244,6 +252,7 @@ public final class Bench {
         case "--notify" -> { o.notify = v.equals("on"); i++; }
         case "--buffer-factor" -> { o.bufferFactor = Integer.parseInt(v); i++; }
         case "--global-limit" -> { o.globalLimit = Integer.parseInt(v); i++; }
+        case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
