@@ -496,8 +496,14 @@ final class JobStore {
     return new ControlledClaim(jobs, jobs.size() < free ? Held.NO : held, waitNanos);
   }
 
-  /** The most candidates a keyed claim reads per job it asks for (some belong to keys at their limit). */
+  /**
+   * Candidates a keyed claim reads per job it asks for, beyond those of keys already at their
+   * limit (left out by the statement): in the ordinary order one key's jobs often lie side by side
+   * and most of them are held back, so it reads 4; in the fair order a key has about one job per
+   * rank, so 2 (each candidate is a heap visit, the bulk of the claim's cost).
+   */
   static final int KEY_CANDIDATES_PER_JOB = 4;
+  static final int FAIR_KEY_CANDIDATES_PER_JOB = 2;
 
   /**
    * The keyed claim (docs/flow-control.md, "Per-key concurrency"), inside {@link #claimControlled}
@@ -513,7 +519,7 @@ final class JobStore {
   List<ClaimedJob> claimKeyed(Connection c, String queue, String[] names, int want, long owner, long token,
       int keyMax, boolean fair) throws SQLException {
     int perKey = keyMax > 0 ? keyMax : Integer.MAX_VALUE;
-    int window = (int) Math.min(2_000L, (long) want * KEY_CANDIDATES_PER_JOB);
+    int window = (int) Math.min(2_000L, (long) want * (fair ? FAIR_KEY_CANDIDATES_PER_JOB : KEY_CANDIDATES_PER_JOB));
     List<ClaimedJob> jobs = new ArrayList<>(want);
     try (PreparedStatement ps = c.prepareStatement(fair ? sql.claimKeyedFair : sql.claimKeyedOrdinary)) {
       int i = 1;

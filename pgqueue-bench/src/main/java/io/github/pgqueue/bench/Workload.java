@@ -312,6 +312,7 @@ final class Workload {
     List<Double> unkeyed = new ArrayList<>();
     List<Double> fair = new ArrayList<>();
     List<Double> ordinary = new ArrayList<>();
+    List<Double> controlled = new ArrayList<>();
     int keyedTook = 0;
     int hotTook = 0;
     try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
@@ -338,7 +339,18 @@ final class Workload {
         raw.claimControlled(c, q, "noop", KEY_SCALE_LIMIT, owner);
         long t5 = System.nanoTime();
         c.rollback();
+        // The controlled claim without keys (a global limit that never binds): the row lock's
+        // round trip, which every controlled claim pays, apart from the per-key rule's own cost.
+        queue.removeKeyConcurrencyLimit(q);
+        queue.setConcurrencyLimit(q, 1_000_000);
+        long t6 = System.nanoTime();
+        raw.claimControlled(c, q, "noop", KEY_SCALE_LIMIT, owner);
+        long t7 = System.nanoTime();
+        c.rollback();
+        queue.removeConcurrencyLimit(q);
+        queue.setKeyConcurrencyLimit(q, 1);
         if (!warm) {
+          controlled.add((t7 - t6) / 1e6);
           unkeyed.add((t1 - t0) / 1e6);
           fair.add((t3 - t2) / 1e6);
           ordinary.add((t5 - t4) / 1e6);
@@ -355,12 +367,15 @@ final class Workload {
     r.put("key_scale_unkeyed_claim_ms", median(unkeyed));
     r.put("key_scale_keyed_fair_claim_ms", median(fair));
     r.put("key_scale_keyed_ordinary_claim_ms", median(ordinary));
+    r.put("key_scale_controlled_unkeyed_claim_ms", median(controlled));
     System.out.printf(Locale.ROOT,
         "KEY SCALE: %d keys + hot key with %d due ahead (limit 1 per key, hot running), claims of %d, median of %d:"
-            + " unkeyed %.2f ms, keyed fair %.2f ms (%.1fx), keyed ordinary order %.2f ms (%.1fx);"
+            + " unkeyed %.2f ms, keyed fair %.2f ms (%.1fx), keyed ordinary order %.2f ms (%.1fx),"
+            + " controlled without keys (row lock + claim) %.2f ms (%.1fx);"
             + " the keyed claim took %d jobs, %d of the hot key running%n",
         keys, hot, KEY_SCALE_LIMIT, KEY_SCALE_CLAIMS, median(unkeyed), median(fair), median(fair) / median(unkeyed),
-        median(ordinary), median(ordinary) / median(unkeyed), keyedTook, hotTook);
+        median(ordinary), median(ordinary) / median(unkeyed), median(controlled), median(controlled) / median(unkeyed),
+        keyedTook, hotTook);
     return r;
   }
 

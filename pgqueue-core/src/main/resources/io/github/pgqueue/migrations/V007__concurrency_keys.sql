@@ -5,13 +5,13 @@
 -- indexes hold keyed rows only (concurrency_key IS NOT NULL), so jobs enqueued without a key never
 -- enter them and a queue that uses no key pays nothing for them. Building them scans jobs under a
 -- SHARE lock (inserts and claims wait for the build): on a large, busy table create them first
--- with CREATE INDEX CONCURRENTLY, as docs/schema.md shows; the IF NOT EXISTS below then finds them.
+-- with CREATE INDEX CONCURRENTLY, as docs/schema.md shows; the IF NOT EXISTS clauses then find them.
 
 -- The key a job's concurrency is counted under (a tenant, an account, a remote host), and its
 -- place in the fair fetch order, decided at enqueue: the key's next rank, never lower than the
 -- queue's head rank. Both null for a job enqueued without a key.
-ALTER TABLE ${schema}.jobs ADD COLUMN concurrency_key text;
-ALTER TABLE ${schema}.jobs ADD COLUMN key_rank bigint;
+ALTER TABLE ${schema}.jobs ADD COLUMN IF NOT EXISTS concurrency_key text;
+ALTER TABLE ${schema}.jobs ADD COLUMN IF NOT EXISTS key_rank bigint;
 ALTER TABLE ${schema}.jobs ADD CONSTRAINT jobs_concurrency_key_check
     CHECK (concurrency_key IS NULL OR length(concurrency_key) BETWEEN 1 AND 500) NOT VALID;
 
