@@ -310,6 +310,46 @@ class PerKeyConcurrencyTest {
     }
   }
 
+  long rank(JobId id) {
+    return db.queryLong("SELECT key_rank FROM pgqueue.jobs WHERE id = " + id.value());
+  }
+
+  @Test
+  void everyEnqueuePathGivesRanksFromTheKeysNextAndTheQueuesHead() {
+    // Single enqueues: the key's next rank.
+    JobId a0 = queue.enqueue(TASK, new Task("A", 0), keyed("A")).id();
+    JobId a1 = queue.enqueue(TASK, new Task("A", 1), keyed("A")).id();
+    assertThat(List.of(rank(a0), rank(a1))).containsExactly(0L, 1L);
+    // A batch mixing keys, unique keys and jobs without a key: per key consecutive, in batch order.
+    List<EnqueueResult> batch = queue.enqueueAll(List.of(
+        NewJob.of(TASK, new Task("A", 2), keyed("A")),
+        NewJob.of(TASK, new Task("B", 0), keyed("B")),
+        NewJob.of(TASK, new Task("-", 0), EnqueueOptions.builder().queue(QUEUE).build()),
+        NewJob.of(TASK, new Task("A", 3), EnqueueOptions.builder().queue(QUEUE).concurrencyKey("A").uniqueKey("u1").build()),
+        NewJob.of(TASK, new Task("B", 1), keyed("B"))));
+    assertThat(rank(batch.get(0).id())).isEqualTo(2L);
+    assertThat(List.of(rank(batch.get(1).id()), rank(batch.get(4).id()))).containsExactly(0L, 1L);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE id = " + batch.get(2).id().value()
+        + " AND key_rank IS NULL AND concurrency_key IS NULL")).isEqualTo(1);
+    // Rows with a unique key are written by a later statement of the batch, which sees A's rank 2.
+    assertThat(rank(batch.get(3).id())).as("a keyed job with a unique key").isEqualTo(3L);
+    // Deduplication still holds with a concurrency key, single and in a batch.
+    EnqueueOptions unique = EnqueueOptions.builder().queue(QUEUE).concurrencyKey("A").uniqueKey("u1").build();
+    EnqueueResult again = queue.enqueue(TASK, new Task("A", 4), unique);
+    assertThat(again.duplicate()).isTrue();
+    assertThat(again.id()).isEqualTo(batch.get(3).id());
+    assertThat(queue.enqueueAll(List.of(NewJob.of(TASK, new Task("A", 5), unique))).get(0).duplicate()).isTrue();
+    // The head moves once the lowest ranks are gone: a new key lands at the head, not at 0.
+    db.execute("DELETE FROM pgqueue.jobs WHERE key_rank < 2");
+    JobId c0 = queue.enqueue(TASK, new Task("C", 0), EnqueueOptions.builder().queue(QUEUE).concurrencyKey("C")
+        .uniqueKey("c0").build()).id();
+    assertThat(rank(c0)).isEqualTo(2L);
+    // A running job is not waiting: it does not hold the head back.
+    db.execute("UPDATE pgqueue.jobs SET state = 'running', attempt = 1, locked_by = 1, lock_token = 1, locked_at = now()"
+        + " WHERE key_rank = 2");
+    assertThat(rank(queue.enqueue(TASK, new Task("D", 0), keyed("D")).id())).isEqualTo(3L);
+  }
+
   @Test
   void badSettingsAreRefusedNamingTheValue() {
     assertThatThrownBy(() -> queue.setKeyConcurrencyLimit(QUEUE, 0))
