@@ -35,7 +35,9 @@ import java.util.stream.Collectors;
  * --key-scale KEYS     also time the keyed claim at scale (docs/flow-control.md): KEYS distinct
  *                       keys with one due job each, behind one saturated key (limit 1 per key, one
  *                       job running) with KEYS / 10 due jobs ahead of all others; prints the keyed
- *                       claim (fair and ordinary order) beside the unkeyed claim on the same backlog
+ *                       claim (fair and ordinary order) beside the unkeyed claim on the same backlog;
+ *                       and process the last phase again with keyed jobs (1,000 keys, limit 2 per
+ *                       key, fairness on), reported as process_cC_keyed
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * </pre>

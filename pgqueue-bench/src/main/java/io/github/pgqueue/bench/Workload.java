@@ -121,6 +121,21 @@ final class Workload {
         queue.removeConcurrencyLimit("default");
       }
 
+      // 5c. with --key-scale: the last phase again with keyed jobs (1,000 keys) under a per-key
+      // limit of 2 and fairness on, the keyed claim end to end (it serialises the queue's claims
+      // on the control row, as a global limit does).
+      if (o.keyScale != null) {
+        int c = o.concurrency.get(o.concurrency.size() - 1);
+        queue.enqueueAll(IntStream.range(0, o.n).mapToObj(i -> io.github.pgqueue.NewJob.of(NOOP, new Noop(6_000_000L + i),
+            io.github.pgqueue.EnqueueOptions.builder().concurrencyKey("k" + (i % 1_000)).build())).toList());
+        queue.setKeyConcurrencyLimit("default", 2);
+        queue.setKeyFairness("default", true);
+        checkpoint(pool);
+        r.putAll(prefix("process_c" + c + "_keyed", process(pool, c, o.n, o.workerProcesses)));
+        queue.removeKeyConcurrencyLimit("default");
+        queue.setKeyFairness("default", false);
+      }
+
       // 6. pickup latency
       r.putAll(latency(pool, queue));
 
