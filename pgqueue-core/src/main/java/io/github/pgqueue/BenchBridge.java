@@ -83,6 +83,17 @@ final class BenchBridge implements BenchAccess {
       return ids;
     }
 
+    /** Runs the controlled claim of pgqueue-core itself (the keyed claim, for a keyed queue). */
+    @Override
+    public List<Long> claimControlled(Connection c, String queue, String name, int limit, long owner)
+        throws SQLException {
+      List<Long> ids = new ArrayList<>();
+      for (ClaimedJob j : store.claimControlled(c, queue, new String[] {name}, limit, owner, tokens.incrementAndGet()).jobs()) {
+        ids.add(j.id());
+      }
+      return ids;
+    }
+
     /**
      * Registers a worker row so claims have a lock owner; returns its id. It never heartbeats, so
      * it registers with a stale threshold of a day: the claim refuses an owner whose row is older

@@ -21,6 +21,8 @@ import java.time.Instant;
  *     with {@code runAt}
  * @param uniqueKey a key that deduplicates jobs of the same name while one is pending or running
  * @param context free text stored with the job (where it was enqueued from, a request id)
+ * @param concurrencyKey the key the job's concurrency is counted under (a tenant, an account, a
+ *     remote host), for the queue's per-key limit and fairness; none by default
  */
 public record EnqueueOptions(
     String queue,
@@ -29,7 +31,8 @@ public record EnqueueOptions(
     Instant runAt,
     Duration delay,
     String uniqueKey,
-    String context) {
+    String context,
+    String concurrencyKey) {
 
   /** The queue a job goes to unless told otherwise. */
   public static final String DEFAULT_QUEUE = "default";
@@ -45,12 +48,14 @@ public record EnqueueOptions(
   public static final int MAX_MAX_ATTEMPTS = 1000;
   /** The longest unique key accepted, in characters. */
   public static final int MAX_UNIQUE_KEY_LENGTH = 500;
+  /** The longest concurrency key accepted, in characters. */
+  public static final int MAX_CONCURRENCY_KEY_LENGTH = 500;
   /** The longest context accepted, in characters. */
   public static final int MAX_CONTEXT_LENGTH = 1000;
 
   /** No option set: every value comes from the type's defaults or the library defaults. */
   public static final EnqueueOptions DEFAULTS =
-      new EnqueueOptions(null, null, null, null, null, null, null);
+      new EnqueueOptions(null, null, null, null, null, null, null, null);
 
   /**
    * Validates every set field.
@@ -80,6 +85,26 @@ public record EnqueueOptions(
     if (context != null) {
       checkContext(context);
     }
+    if (concurrencyKey != null) {
+      checkConcurrencyKey(concurrencyKey);
+    }
+  }
+
+  /**
+   * Options without a concurrency key (the components before {@code concurrencyKey} was added).
+   *
+   * @param queue see {@link #queue()}
+   * @param priority see {@link #priority()}
+   * @param maxAttempts see {@link #maxAttempts()}
+   * @param runAt see {@link #runAt()}
+   * @param delay see {@link #delay()}
+   * @param uniqueKey see {@link #uniqueKey()}
+   * @param context see {@link #context()}
+   * @throws IllegalArgumentException naming the first invalid field and its value
+   */
+  public EnqueueOptions(String queue, Integer priority, Integer maxAttempts, Instant runAt, Duration delay,
+      String uniqueKey, String context) {
+    this(queue, priority, maxAttempts, runAt, delay, uniqueKey, context, null);
   }
 
   /**
@@ -105,6 +130,7 @@ public record EnqueueOptions(
     b.delay = delay;
     b.uniqueKey = uniqueKey;
     b.context = context;
+    b.concurrencyKey = concurrencyKey;
     return b;
   }
 
@@ -120,7 +146,8 @@ public record EnqueueOptions(
         over.runAt != null || over.delay != null ? over.runAt : runAt,
         over.runAt != null || over.delay != null ? over.delay : delay,
         over.uniqueKey != null ? over.uniqueKey : uniqueKey,
-        over.context != null ? over.context : context);
+        over.context != null ? over.context : context,
+        over.concurrencyKey != null ? over.concurrencyKey : concurrencyKey);
   }
 
   String queueOrDefault() {
@@ -176,6 +203,15 @@ public record EnqueueOptions(
     Identifiers.checkStorable("uniqueKey", uniqueKey);
   }
 
+  private static void checkConcurrencyKey(String key) {
+    if (key.isBlank() || key.length() > MAX_CONCURRENCY_KEY_LENGTH) {
+      throw new IllegalArgumentException(
+          "concurrencyKey must be 1 to " + MAX_CONCURRENCY_KEY_LENGTH + " characters and not blank, got: "
+              + Identifiers.quote(key));
+    }
+    Identifiers.checkStorable("concurrencyKey", key);
+  }
+
   static void checkContext(String context) {
     if (context.length() > MAX_CONTEXT_LENGTH) {
       throw new IllegalArgumentException(
@@ -194,6 +230,7 @@ public record EnqueueOptions(
     private Duration delay;
     private String uniqueKey;
     private String context;
+    private String concurrencyKey;
 
     private Builder() {}
 
@@ -308,12 +345,34 @@ public record EnqueueOptions(
     }
 
     /**
+     * The key this job's concurrency is counted under: a tenant, an account, a remote host. In a
+     * queue with a per-key limit ({@link JobQueue#setKeyConcurrencyLimit}) at most that many jobs
+     * of one key run at once across every worker; in a queue with fairness on ({@link
+     * JobQueue#setKeyFairness}) claims take turns across keys. The job's place in the fair order is
+     * fixed here, at enqueue. A queue that sets neither ignores the key. Defaults to none.
+     *
+     * @param concurrencyKey 1 to {@value EnqueueOptions#MAX_CONCURRENCY_KEY_LENGTH} characters, not
+     *     blank
+     * @return this builder
+     * @throws IllegalArgumentException if blank, too long, or holding a NUL character or an
+     *     unpaired UTF-16 surrogate
+     */
+    public Builder concurrencyKey(String concurrencyKey) {
+      if (concurrencyKey == null) {
+        throw new IllegalArgumentException("concurrencyKey must not be null");
+      }
+      checkConcurrencyKey(concurrencyKey);
+      this.concurrencyKey = concurrencyKey;
+      return this;
+    }
+
+    /**
      * The options.
      *
      * @return the immutable options
      */
     public EnqueueOptions build() {
-      return new EnqueueOptions(queue, priority, maxAttempts, runAt, delay, uniqueKey, context);
+      return new EnqueueOptions(queue, priority, maxAttempts, runAt, delay, uniqueKey, context, concurrencyKey);
     }
   }
 }

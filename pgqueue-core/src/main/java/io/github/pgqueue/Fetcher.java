@@ -327,7 +327,7 @@ final class Fetcher implements Runnable, Service {
         default -> { }
       }
       if (fallBack && control.limited()) {
-        control = new QueueControl(control.paused(), 0, 0);
+        control = new QueueControl(control.paused(), 0, 0, 0, false);
         wake = true;
       }
       if (closing || control.paused()) {

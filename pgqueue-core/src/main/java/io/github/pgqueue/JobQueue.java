@@ -802,6 +802,69 @@ public final class JobQueue {
     });
   }
 
+  /**
+   * Sets the per-key concurrency limit of {@code queue}: at most {@code maxRunning} jobs with the
+   * same {@link EnqueueOptions.Builder#concurrencyKey concurrency key} run at once across every
+   * worker (jobs without a key are not limited by it). Enforced by each claim in its own
+   * transaction, under the queue's control row lock, with each key's running jobs counted from the
+   * rows after the lock, so it holds across processes; a job held back by the limit stays
+   * available, uncharged and not rescheduled. A worker that dies holding a key's slot gives it back
+   * when its jobs are rescued (after its stale threshold). Keys need no registration and cost no
+   * storage beyond the job rows (see docs/flow-control.md).
+   *
+   * @param queue the queue name
+   * @param maxRunning the limit per key, at least 1
+   * @throws IllegalArgumentException if the queue name is invalid or maxRunning is below 1
+   * @throws PgQueueException if the write fails
+   */
+  public void setKeyConcurrencyLimit(String queue, int maxRunning) {
+    String q = Identifiers.queueName(queue);
+    if (maxRunning < 1) {
+      throw new IllegalArgumentException("maxRunning must be at least 1, got: " + maxRunning);
+    }
+    write("setting the per-key concurrency limit of queue \"" + q + "\"", false, c -> {
+      store.setKeyMaxRunning(c, q, maxRunning);
+      return null;
+    });
+  }
+
+  /**
+   * Removes the per-key concurrency limit of {@code queue}. Removing a limit that is not set
+   * changes nothing.
+   *
+   * @param queue the queue name
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void removeKeyConcurrencyLimit(String queue) {
+    String q = Identifiers.queueName(queue);
+    write("removing the per-key concurrency limit of queue \"" + q + "\"", false, c -> {
+      store.setKeyMaxRunning(c, q, 0);
+      return null;
+    });
+  }
+
+  /**
+   * Turns fairness between concurrency keys on or off for {@code queue}. With it on, claims take
+   * turns across keys: jobs are claimed in the order of the rank each was given at enqueue (its
+   * key's next rank, never lower than the queue's head), so one key's 10,000 waiting jobs do not
+   * hold back another key's 10; priority and run time order jobs of equal rank. Jobs without a key
+   * are claimed when no keyed job is left to claim. With it off (the default) jobs are claimed in
+   * the ordinary order (priority, run time, id).
+   *
+   * @param queue the queue name
+   * @param on whether claims take turns across keys
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void setKeyFairness(String queue, boolean on) {
+    String q = Identifiers.queueName(queue);
+    write("setting fairness between keys of queue \"" + q + "\"", false, c -> {
+      store.setKeyFair(c, q, on);
+      return null;
+    });
+  }
+
   /** One statement on its own connection, committed. */
   private <R> R write(String what, Borrowed.Work<R> work) {
     return write(what, true, work);
@@ -953,7 +1016,7 @@ public final class JobQueue {
         JobStore.Row r = p.row;
         out.add(p.context.equals(r.context()) && p.traceContext == r.traceContext() ? r
             : new JobStore.Row(r.name(), r.queue(), r.payloadJson(), r.priority(), r.runAt(),
-                r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey(), p.traceContext));
+                r.delayMicros(), r.maxAttempts(), p.context, r.uniqueKey(), p.traceContext, r.concurrencyKey()));
       }
       results = List.copyOf(write.apply(out));
     } catch (RuntimeException | Error e) {
@@ -1111,7 +1174,9 @@ public final class JobQueue {
         delayMicros,
         o.maxAttemptsOrDefault(),
         o.contextOrDefault(),
-        o.uniqueKey());
+        o.uniqueKey(),
+        null,
+        o.concurrencyKey());
   }
 
   private List<JobStore.Row> rows(List<? extends NewJob<?>> jobs) {

@@ -47,12 +47,19 @@ final class JobStore {
       int maxAttempts,
       String context,
       String uniqueKey,
-      TraceContext traceContext) {
+      TraceContext traceContext,
+      String concurrencyKey) {
+
+    /** A row with no concurrency key. */
+    Row(String name, String queue, String payloadJson, int priority, Instant runAt, long delayMicros,
+        int maxAttempts, String context, String uniqueKey, TraceContext traceContext) {
+      this(name, queue, payloadJson, priority, runAt, delayMicros, maxAttempts, context, uniqueKey, traceContext, null);
+    }
 
     /** A row with no trace context. */
     Row(String name, String queue, String payloadJson, int priority, Instant runAt, long delayMicros,
         int maxAttempts, String context, String uniqueKey) {
-      this(name, queue, payloadJson, priority, runAt, delayMicros, maxAttempts, context, uniqueKey, null);
+      this(name, queue, payloadJson, priority, runAt, delayMicros, maxAttempts, context, uniqueKey, null, null);
     }
 
     /** The trace context as stored: JSON text, or null. */
@@ -68,15 +75,26 @@ final class JobStore {
   /** Inserts one job; with a unique key, returns the holder of the key instead when there is one. */
   EnqueueResult insert(Connection c, Row row, boolean notify) throws SQLException {
     boolean keyed = row.uniqueKey != null;
+    boolean ck = row.concurrencyKey != null;
     String statement =
-        keyed
-            ? (notify ? sql.insertUniqueJobNotify : sql.insertUniqueJob)
-            : (notify ? sql.insertJobNotify : sql.insertJob);
+        ck
+            ? (keyed
+                ? (notify ? sql.insertUniqueJobCkNotify : sql.insertUniqueJobCk)
+                : (notify ? sql.insertJobCkNotify : sql.insertJobCk))
+            : keyed
+                ? (notify ? sql.insertUniqueJobNotify : sql.insertUniqueJob)
+                : (notify ? sql.insertJobNotify : sql.insertJob);
     for (int attempt = 0; ; attempt++) {
       try (PreparedStatement ps = c.prepareStatement(statement)) {
         int i = bindRow(ps, row);
         if (keyed) {
           ps.setString(i++, row.uniqueKey);
+        }
+        if (ck) {
+          ps.setString(i++, row.concurrencyKey);
+          ps.setString(i++, row.queue); // Sql.KEY_RANK: the key's last rank, then the queue's head
+          ps.setString(i++, row.concurrencyKey);
+          ps.setString(i++, row.queue);
         }
         if (notify) {
           ps.setString(i++, sql.channel);
@@ -125,10 +143,10 @@ final class JobStore {
     return i;
   }
 
-  /** True when a batch is one statement: no row has a unique key. */
+  /** True when a batch is one statement: no row has a unique key or a concurrency key. */
   static boolean singleStatement(List<Row> rows) {
     for (Row r : rows) {
-      if (r.uniqueKey != null) {
+      if (r.uniqueKey != null || r.concurrencyKey != null) {
         return false;
       }
     }
@@ -159,12 +177,16 @@ final class JobStore {
         }
       }
     }
-    boolean notifyFolded = firstByKey.isEmpty() && !notifyQueues.isEmpty();
+    boolean ck = false;
+    for (Row r : rows) {
+      ck |= r.concurrencyKey != null;
+    }
+    boolean notifyFolded = firstByKey.isEmpty() && !notifyQueues.isEmpty() && !ck;
     if (!plain.isEmpty()) {
-      insertPlain(c, rows, plain, results, notifyFolded ? notifyQueues : null);
+      insertPlain(c, rows, plain, results, notifyFolded ? notifyQueues : null, ck);
     }
     if (!firstByKey.isEmpty()) {
-      insertKeyed(c, rows, firstByKey, results);
+      insertKeyed(c, rows, firstByKey, results, ck);
     }
     for (Map.Entry<Integer, Integer> e : sameAs.entrySet()) {
       results[e.getKey()] = new EnqueueResult(results[e.getValue()].id(), true);
@@ -180,10 +202,11 @@ final class JobStore {
   }
 
   private void insertPlain(
-      Connection c, List<Row> rows, List<Integer> indexes, EnqueueResult[] out, Set<String> notify)
+      Connection c, List<Row> rows, List<Integer> indexes, EnqueueResult[] out, Set<String> notify, boolean ck)
       throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(notify == null ? sql.insertJobs : sql.insertJobsNotify)) {
-      int next = bindArrays(c, ps, rows, indexes, false);
+    String statement = ck ? sql.insertJobsCk : notify == null ? sql.insertJobs : sql.insertJobsNotify;
+    try (PreparedStatement ps = c.prepareStatement(statement)) {
+      int next = bindArrays(c, ps, rows, indexes, false, ck);
       if (notify != null) {
         ps.setString(next++, sql.channel);
         ps.setArray(next, c.createArrayOf("text", notify.toArray(new String[0])));
@@ -208,7 +231,7 @@ final class JobStore {
   }
 
   private void insertKeyed(
-      Connection c, List<Row> rows, Map<List<String>, Integer> firstByKey, EnqueueResult[] out)
+      Connection c, List<Row> rows, Map<List<String>, Integer> firstByKey, EnqueueResult[] out, boolean ck)
       throws SQLException {
     Map<List<String>, Integer> pending = new HashMap<>(firstByKey);
     for (int attempt = 0; !pending.isEmpty(); attempt++) {
@@ -217,8 +240,8 @@ final class JobStore {
             "could not enqueue " + pending.size() + " keyed jobs: the jobs holding their keys kept changing");
       }
       List<Integer> indexes = new ArrayList<>(pending.values());
-      try (PreparedStatement ps = c.prepareStatement(sql.insertUniqueJobs)) {
-        bindArrays(c, ps, rows, indexes, true);
+      try (PreparedStatement ps = c.prepareStatement(ck ? sql.insertUniqueJobsCk : sql.insertUniqueJobs)) {
+        bindArrays(c, ps, rows, indexes, true, ck);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
             Integer idx = pending.remove(List.of(rs.getString(2), rs.getString(3)));
@@ -253,7 +276,7 @@ final class JobStore {
 
   /** Binds the row arrays from parameter 1; returns the next parameter index. */
   private static int bindArrays(
-      Connection c, PreparedStatement ps, List<Row> rows, List<Integer> indexes, boolean keyed)
+      Connection c, PreparedStatement ps, List<Row> rows, List<Integer> indexes, boolean keyed, boolean ck)
       throws SQLException {
     int n = indexes.size();
     String[] names = new String[n];
@@ -294,6 +317,13 @@ final class JobStore {
     if (keyed) {
       ps.setArray(i++, c.createArrayOf("text", keys));
     }
+    if (ck) {
+      String[] concurrencyKeys = new String[n];
+      for (int k = 0; k < n; k++) {
+        concurrencyKeys[k] = rows.get(indexes.get(k)).concurrencyKey;
+      }
+      ps.setArray(i++, c.createArrayOf("text", concurrencyKeys));
+    }
     return i;
   }
 
@@ -306,7 +336,13 @@ final class JobStore {
    */
   List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner, long token)
       throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.claim)) {
+    return claim(c, sql.claim, queue, names, limit, owner, token);
+  }
+
+  /** Runs {@link Sql#claim} or a statement with its parameters ({@link Sql#claimUnkeyed}). */
+  private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
+      long owner, long token) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(statement)) {
       ps.setString(1, queue);
       ps.setArray(2, c.createArrayOf("text", names));
       ps.setLong(3, owner);
@@ -314,33 +350,39 @@ final class JobStore {
       ps.setLong(5, owner);
       ps.setLong(6, token);
       List<ClaimedJob> jobs = new ArrayList<>(limit);
-      try (ResultSet rs = ps.executeQuery()) {
-        long received = System.nanoTime();
-        while (rs.next()) {
-          if (!rs.getBoolean(10)) {
-            discardedAtClaim(rs.getLong(1), queue);
-            continue;
-          }
-          jobs.add(
-              new ClaimedJob(
-                  rs.getLong(1),
-                  rs.getString(2),
-                  queue,
-                  rs.getString(3),
-                  rs.getInt(4),
-                  rs.getInt(5),
-                  rs.getInt(6),
-                  rs.getTimestamp(7).toInstant(),
-                  rs.getTimestamp(8).toInstant(),
-                  rs.getString(9),
-                  owner,
-                  token,
-                  TraceContext.fromJson(rs.getString(11)),
-                  rs.getTimestamp(12).toInstant(),
-                  received));
-        }
-      }
+      readClaimed(ps, queue, owner, token, jobs);
       return jobs;
+    }
+  }
+
+  /** Reads the rows a claim statement returned into {@code jobs}, leaving out those it discarded. */
+  private void readClaimed(PreparedStatement ps, String queue, long owner, long token, List<ClaimedJob> jobs)
+      throws SQLException {
+    try (ResultSet rs = ps.executeQuery()) {
+      long received = System.nanoTime();
+      while (rs.next()) {
+        if (!rs.getBoolean(10)) {
+          discardedAtClaim(rs.getLong(1), queue);
+          continue;
+        }
+        jobs.add(
+            new ClaimedJob(
+                rs.getLong(1),
+                rs.getString(2),
+                queue,
+                rs.getString(3),
+                rs.getInt(4),
+                rs.getInt(5),
+                rs.getInt(6),
+                rs.getTimestamp(7).toInstant(),
+                rs.getTimestamp(8).toInstant(),
+                rs.getString(9),
+                owner,
+                token,
+                TraceContext.fromJson(rs.getString(11)),
+                rs.getTimestamp(12).toInstant(),
+                received));
+      }
     }
   }
 
@@ -381,6 +423,8 @@ final class JobStore {
     java.sql.Timestamp at;
     int rate;
     long periodMs;
+    int keyMax;
+    boolean keyFair;
     try (PreparedStatement ps = c.prepareStatement(sql.lockControl)) {
       ps.setString(1, queue);
       try (ResultSet rs = ps.executeQuery()) {
@@ -394,6 +438,8 @@ final class JobStore {
         at = rs.getTimestamp(4);
         rate = rs.getInt(5);
         periodMs = rs.getLong(6);
+        keyMax = rs.getInt(7);
+        keyFair = rs.getBoolean(8);
       }
     }
     if (paused) {
@@ -431,7 +477,9 @@ final class JobStore {
         held = Held.RATE;
       }
     }
-    List<ClaimedJob> jobs = claim(c, queue, names, free, owner, token);
+    List<ClaimedJob> jobs = keyMax > 0 || keyFair
+        ? claimKeyed(c, queue, names, free, owner, token, keyMax, keyFair)
+        : claim(c, queue, names, free, owner, token);
     if (rated && !jobs.isEmpty()) {
       try (PreparedStatement ps = c.prepareStatement(sql.takeTokens)) {
         ps.setDouble(1, tokens - jobs.size());
@@ -446,6 +494,51 @@ final class JobStore {
       waitNanos = Math.max(MIN_TOKEN_WAIT_NANOS, (long) Math.ceil((1 - Math.min(left, 1)) * periodMs * 1_000_000.0 / rate));
     }
     return new ControlledClaim(jobs, jobs.size() < free ? Held.NO : held, waitNanos);
+  }
+
+  /**
+   * Candidates a keyed claim reads per job it asks for, beyond those of keys already at their
+   * limit (left out by the statement): in the ordinary order one key's jobs often lie side by side
+   * and most of them are held back, so it reads 4; in the fair order a key has about one job per
+   * rank, so 2 (each candidate is a heap visit, the bulk of the claim's cost).
+   */
+  static final int KEY_CANDIDATES_PER_JOB = 4;
+  static final int FAIR_KEY_CANDIDATES_PER_JOB = 2;
+
+  /**
+   * The keyed claim (docs/flow-control.md, "Per-key concurrency"), inside {@link #claimControlled}
+   * and so under the queue's control row lock, which serialises the claims of the queue: each
+   * key's running jobs, counted in {@link Sql#claimKeyedFair} (a later statement than the lock),
+   * include every claim committed before, so no per-key row or lock is needed. A job not taken is
+   * not touched: still available, attempt and {@code run_at} unchanged. In the fair order, which
+   * reads keyed jobs only, a claim with room left then takes jobs without a key ({@link
+   * Sql#claimUnkeyed}).
+   *
+   * @param keyMax the per-key limit, or 0 for none
+   */
+  List<ClaimedJob> claimKeyed(Connection c, String queue, String[] names, int want, long owner, long token,
+      int keyMax, boolean fair) throws SQLException {
+    int perKey = keyMax > 0 ? keyMax : Integer.MAX_VALUE;
+    int window = (int) Math.min(2_000L, (long) want * (fair ? FAIR_KEY_CANDIDATES_PER_JOB : KEY_CANDIDATES_PER_JOB));
+    List<ClaimedJob> jobs = new ArrayList<>(want);
+    try (PreparedStatement ps = c.prepareStatement(fair ? sql.claimKeyedFair : sql.claimKeyedOrdinary)) {
+      int i = 1;
+      ps.setString(i++, queue);
+      ps.setString(i++, queue);
+      ps.setArray(i++, c.createArrayOf("text", names));
+      ps.setInt(i++, perKey);
+      ps.setInt(i++, window);
+      ps.setInt(i++, perKey);
+      ps.setInt(i++, want);
+      ps.setLong(i++, owner);
+      ps.setLong(i++, owner);
+      ps.setLong(i, token);
+      readClaimed(ps, queue, owner, token, jobs);
+    }
+    if (fair && jobs.size() < want) {
+      jobs.addAll(claim(c, sql.claimUnkeyed, queue, names, want - jobs.size(), owner, token));
+    }
+    return jobs;
   }
 
   private static boolean exists(Connection c, String statement, String queue) throws SQLException {
@@ -463,7 +556,8 @@ final class JobStore {
     try (PreparedStatement ps = c.prepareStatement(sql.controls);
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        out.put(rs.getString(1), new QueueControl(rs.getBoolean(2), rs.getInt(3), rs.getInt(4)));
+        out.put(rs.getString(1),
+            new QueueControl(rs.getBoolean(2), rs.getInt(3), rs.getInt(4), rs.getInt(7), rs.getBoolean(8)));
       }
     }
     return out;
@@ -520,6 +614,30 @@ final class JobStore {
         ps.setNull(3, java.sql.Types.BIGINT);
         ps.setNull(4, java.sql.Types.INTEGER);
       }
+      ps.executeUpdate();
+    }
+    controlsChanged(c, queue);
+  }
+
+  /** Sets or clears (0) a queue's per-key concurrency limit and notifies the workers. */
+  void setKeyMaxRunning(Connection c, String queue, int max) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.setKeyMaxRunning)) {
+      ps.setString(1, queue);
+      if (max > 0) {
+        ps.setInt(2, max);
+      } else {
+        ps.setNull(2, java.sql.Types.INTEGER);
+      }
+      ps.executeUpdate();
+    }
+    controlsChanged(c, queue);
+  }
+
+  /** Turns fairness between keys on or off for a queue and notifies the workers. */
+  void setKeyFair(Connection c, String queue, boolean on) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.setKeyFair)) {
+      ps.setString(1, queue);
+      ps.setBoolean(2, on);
       ps.executeUpdate();
     }
     controlsChanged(c, queue);

@@ -46,6 +46,25 @@ final class Sql {
   /** One NOTIFY per queue name in the array. */
   final String notifyQueues;
 
+  /**
+   * The inserts of jobs that carry a concurrency key ("Ck"): as {@link #insertJob}, {@link
+   * #insertJobNotify}, {@link #insertUniqueJob} and {@link #insertUniqueJobNotify}, plus the key
+   * and its rank ({@link #KEY_RANK}). After the usual parameters (and the unique key): the
+   * concurrency key, then queue, key, queue for the rank. Jobs without a key keep the
+   * statements above, unchanged.
+   */
+  final String insertJobCk;
+  final String insertJobCkNotify;
+  final String insertUniqueJobCk;
+  final String insertUniqueJobCkNotify;
+  /**
+   * Bulk inserts of a batch that holds a concurrency key: as {@link #insertJobs} and {@link
+   * #insertUniqueJobs} with a trailing array of keys (null for a row without one). Rows of one key
+   * in a batch take consecutive ranks from the key's next rank, in batch order.
+   */
+  final String insertJobsCk;
+  final String insertUniqueJobsCk;
+
   // ---- worker: claim, complete, settle --------------------------------------------------------
 
   /**
@@ -171,7 +190,10 @@ final class Sql {
   /** The NOTIFY payload that tells workers to read {@link #controls} again; never a queue name. */
   static final String CONTROLS_CHANGED = "!controls";
 
-  /** Every controlled queue: queue, paused, max_running, rate_limit, rate_period_ms, rate_burst. */
+  /**
+   * Every controlled queue: queue, paused, max_running, rate_limit, rate_period_ms, rate_burst,
+   * key_max_running, key_fair.
+   */
   final String controls;
   /**
    * Pauses a queue (creating its row) and tells the workers, in one statement. Parameters: queue,
@@ -214,6 +236,51 @@ final class Sql {
    * were computed at, queue.
    */
   final String takeTokens;
+
+  // ---- per-key concurrency and fairness (the keyed claim) --------------------------------------
+
+  /**
+   * THE KEYED CLAIM with fairness on (a queue with a per-key limit or fairness; see {@link
+   * JobStore#claimKeyed} and docs/flow-control.md). Runs after {@link #lockControl} in the same
+   * transaction, so its snapshot sees every claim of the queue committed before that lock. In one
+   * statement:
+   *
+   * <ol>
+   *   <li>{@code running}: each key's running jobs, from the rows (at most the queue's running jobs
+   *       are read, through a partial index of running jobs);
+   *   <li>{@code candidates}: up to a window of due jobs in fetch order, here the fair order
+   *       ({@code key_rank}, priority DESC, run_at, id) on jobs_key_fetch_idx, leaving out the keys
+   *       already at their limit; each numbered by its place, and by its place among the window's
+   *       jobs of its key ({@code nth}: a window over at most a few hundred candidates, never over
+   *       the backlog);
+   *   <li>{@code chosen}, THE PER-KEY RULE: a candidate is taken when its key's running jobs plus
+   *       its {@code nth} stay within the limit; up to the jobs asked for, in fetch order;
+   *   <li>THE CLAIM's update for exactly those rows ({@code SKIP LOCKED}).
+   * </ol>
+   *
+   * <p>Parameters: queue, queue, names (text[]), limit per key, window, limit per key, jobs
+   * asked for, worker id, worker id, token. Returns what {@link #claim} returns.
+   */
+  final String claimKeyedFair;
+  /**
+   * {@link #claimKeyedFair} in the ordinary fetch order (priority DESC, run_at, id) on
+   * jobs_fetch_idx, jobs without a key included: fairness off. The jobs of a key at its limit are
+   * skipped one by one, so a claim costs more the more such jobs lie ahead of the first free one.
+   * Parameters as {@link #claimKeyedFair}.
+   */
+  final String claimKeyedOrdinary;
+  /**
+   * {@link #claim} restricted to jobs without a concurrency key: a fair claim's fill, since
+   * jobs_key_fetch_idx holds keyed jobs only. Parameters as {@link #claim}.
+   */
+  final String claimUnkeyed;
+  /**
+   * Sets (or clears, with a null) the per-key concurrency limit of a queue, creating its row.
+   * Parameters: queue, limit.
+   */
+  final String setKeyMaxRunning;
+  /** Turns fairness between keys on or off for a queue, creating its row. Parameters: queue, on. */
+  final String setKeyFair;
 
   // ---- administration and inspection ---------------------------------------------------------
 
@@ -280,6 +347,12 @@ final class Sql {
     insertUniqueJob = q(insertValues.formatted(", unique_key", ", ?")) + onConflict + " RETURNING id";
     insertJobNotify = "WITH j AS (" + insertJob + ") SELECT j.id, pg_notify(?, ?) FROM j";
     insertUniqueJobNotify = "WITH j AS (" + insertUniqueJob + ") SELECT j.id, pg_notify(?, ?) FROM j";
+    String ck = ", concurrency_key, key_rank";
+    String ckValues = ", ?::text, " + KEY_RANK.replace("{q}", "?::text").replace("{ck}", "?::text");
+    insertJobCk = q(insertValues.formatted(ck, ckValues)) + "RETURNING id";
+    insertUniqueJobCk = q(insertValues.formatted(", unique_key" + ck, ", ?" + ckValues)) + onConflict + " RETURNING id";
+    insertJobCkNotify = "WITH j AS (" + insertJobCk + ") SELECT j.id, pg_notify(?, ?) FROM j";
+    insertUniqueJobCkNotify = "WITH j AS (" + insertUniqueJobCk + ") SELECT j.id, pg_notify(?, ?) FROM j";
     findUnique =
         q("""
           SELECT id FROM {s}.jobs
@@ -314,6 +387,28 @@ final class Sql {
           WHERE j.state IN ('available', 'running')
           """);
     notifyQueues = "SELECT pg_notify(?, q) FROM unnest(?::text[]) AS q";
+    // Rows of one key in a batch take consecutive ranks: the key's next rank plus the row's place
+    // among the batch's rows of that key (a window over the batch, never over the backlog).
+    String batchRank =
+        "CASE WHEN ck IS NOT NULL THEN " + KEY_RANK.replace("{q}", "t.q").replace("{ck}", "t.ck")
+            + " + row_number() OVER (PARTITION BY t.q, t.ck ORDER BY %s) - 1 END";
+    insertJobsCk =
+        q("""
+          INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context, concurrency_key, key_rank)
+          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c, tc::jsonb, ck, %s
+          FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[], ?::text[], ?::text[])
+               WITH ORDINALITY AS t(n, q, p, pr, ra, d, ma, c, tc, ck, ord)
+          ORDER BY ord
+          RETURNING id
+          """.formatted(batchRank.formatted("t.ord")));
+    insertUniqueJobsCk =
+        q("""
+          INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context, unique_key, concurrency_key, key_rank)
+          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c, tc::jsonb, uk, ck, %s
+          FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[])
+               AS t(n, q, p, pr, ra, d, ma, c, tc, uk, ck)
+          ORDER BY n, uk
+          """.formatted(batchRank.formatted("t.n, t.uk"))) + onConflict + " RETURNING id, name, unique_key";
 
     claim =
         q("""
@@ -351,6 +446,45 @@ final class Sql {
           RETURNING j.id, j.name, j.payload::text, j.attempt, j.max_attempts, j.priority,
                     j.run_at, j.created_at, j.context, c.ok, j.trace_context::text, now()
           """.formatted(freshForClaims("w"), JobError.KEPT_PER_JOB));
+    // The keyed claim's variants of THE CLAIM: the same statement, with another set of rows to take.
+    claimUnkeyed = replaceOnce(claim, "AND j.name = ANY(?::text[])",
+        "AND j.name = ANY(?::text[]) AND j.concurrency_key IS NULL");
+    String claimIds = replaceOnce(
+        replaceOnce(claim,
+            "j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])",
+            "j.id = ANY(?::bigint[]) AND j.state = 'available' AND j.run_at <= now()"),
+        "ORDER BY j.priority DESC, j.run_at, j.id\n  LIMIT ?", "ORDER BY j.id");
+    String keyed =
+        """
+        running AS MATERIALIZED (
+          SELECT r.concurrency_key AS k, count(*) AS n FROM {s}.jobs r
+          WHERE r.state = 'running' AND r.queue = ? AND r.concurrency_key IS NOT NULL
+          GROUP BY r.concurrency_key
+        ),
+        candidates AS MATERIALIZED (
+          SELECT c.id, c.k,
+                 row_number() OVER (ORDER BY %2$s) AS place,
+                 row_number() OVER (PARTITION BY c.k ORDER BY %2$s) AS nth
+          FROM (
+            SELECT j.id, j.concurrency_key AS k, j.key_rank, j.priority, j.run_at FROM {s}.jobs j
+            WHERE j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])%1$s
+              AND (j.concurrency_key IS NULL
+                   OR j.concurrency_key <> ALL(ARRAY(SELECT f.k FROM running f WHERE f.n >= ?)))
+            ORDER BY %3$s
+            LIMIT ?
+          ) c
+        ),
+        chosen AS (
+          SELECT c.id FROM candidates c
+          WHERE c.k IS NULL OR c.nth + coalesce((SELECT r.n FROM running r WHERE r.k = c.k), 0) <= ?
+          ORDER BY c.place
+          LIMIT ?
+        )""";
+    claimKeyedFair = keyedClaim(claimIds, keyed.formatted(
+        "\n      AND j.concurrency_key IS NOT NULL",
+        "c.key_rank, c.priority DESC, c.run_at, c.id", "j.key_rank, j.priority DESC, j.run_at, j.id"));
+    claimKeyedOrdinary = keyedClaim(claimIds, keyed.formatted(
+        "", "c.priority DESC, c.run_at, c.id", "j.priority DESC, j.run_at, j.id"));
     releaseLostClaims =
         q("""
           UPDATE {s}.jobs
@@ -636,7 +770,10 @@ final class Sql {
         q("SELECT count(*) FROM {s}.workers w WHERE " + alive("w"));
 
     controls =
-        q("SELECT queue, paused, max_running, rate_limit, rate_period_ms, rate_burst FROM {s}.queue_controls");
+        q("""
+          SELECT queue, paused, max_running, rate_limit, rate_period_ms, rate_burst, key_max_running, key_fair
+          FROM {s}.queue_controls
+          """);
     pauseQueue =
         q("""
           WITH p AS (
@@ -668,6 +805,7 @@ final class Sql {
         q("""
           DELETE FROM {s}.queue_controls
           WHERE queue = ? AND NOT paused AND max_running IS NULL AND rate_limit IS NULL
+            AND key_max_running IS NULL AND NOT key_fair
           """);
     ackPaused = q("UPDATE {s}.workers SET paused_queues = ?::text[] WHERE id = ?");
     lockControl =
@@ -679,7 +817,7 @@ final class Sql {
                                   / rate_period_ms)
                  END,
                  clock_timestamp(),
-                 rate_limit, rate_period_ms
+                 rate_limit, rate_period_ms, key_max_running, key_fair
           FROM {s}.queue_controls
           WHERE queue = ?
           FOR UPDATE SKIP LOCKED
@@ -688,12 +826,35 @@ final class Sql {
     countRunning = q("SELECT count(*) FROM {s}.jobs WHERE state = 'running' AND queue = ?");
     takeTokens = q("UPDATE {s}.queue_controls SET tokens = ?, tokens_at = ? WHERE queue = ?");
 
+    setKeyMaxRunning =
+        q("""
+          INSERT INTO {s}.queue_controls AS qc (queue, key_max_running) VALUES (?, ?)
+          ON CONFLICT (queue) DO UPDATE SET key_max_running = excluded.key_max_running, updated_at = now()
+          """);
+    setKeyFair =
+        q("""
+          INSERT INTO {s}.queue_controls AS qc (queue, key_fair) VALUES (?, ?)
+          ON CONFLICT (queue) DO UPDATE SET key_fair = excluded.key_fair, updated_at = now()
+          """);
+
     findJob = q("SELECT " + jobColumns + " FROM {s}.jobs WHERE id = ?");
     countJobs =
         q("""
           SELECT queue, state, count(*) FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state
           """);
   }
+
+  /**
+   * The rank a new job of key {ck} in queue {q} takes (fairness is decided here, at enqueue): the
+   * key's next rank (one past its last waiting job's), but never lower than the queue's head rank
+   * (the lowest rank still waiting), so a key that enqueues 10,000 jobs takes ranks far ahead
+   * while a new key's first job lands at the head. Two index probes: the end of the key's range of
+   * jobs_key_idx and the start of the queue's range of jobs_key_fetch_idx. Concurrent enqueues of
+   * one key may take the same rank; the order among equal ranks is the ordinary one.
+   */
+  static final String KEY_RANK =
+      """
+      greatest(      coalesce((SELECT max(k.key_rank) + 1 FROM {s}.jobs k       WHERE k.state = 'available' AND k.queue = {q} AND k.concurrency_key = {ck}), 0),       coalesce((SELECT min(h.key_rank) FROM {s}.jobs h       WHERE h.state = 'available' AND h.queue = {q} AND h.concurrency_key IS NOT NULL), 0))      """;
 
   /** The columns of a {@link JobInfo}, in the order {@link JobStore#jobInfo} reads them. */
   private static final String JOB_COLUMNS =
@@ -768,6 +929,22 @@ final class Sql {
     }
     sql.append("id").append(dir).append("\nLIMIT ?");
     return q(sql.toString());
+  }
+
+  /** {@code claimIds} taking the rows of the {@code chosen} CTE among {@code ctes}. */
+  private String keyedClaim(String claimIds, String ctes) {
+    return replaceOnce(
+        replaceOnce(claimIds, "),\nclaimable AS (", "),\n" + ctes.replace("{s}", schema) + ",\nclaimable AS ("),
+        "j.id = ANY(?::bigint[])", "j.id IN (SELECT ch.id FROM chosen ch)");
+  }
+
+  /** {@code text} with its one occurrence of {@code from} replaced; a statement that lost it fails here. */
+  private static String replaceOnce(String text, String from, String to) {
+    int at = text.indexOf(from);
+    if (at < 0 || text.indexOf(from, at + 1) >= 0) {
+      throw new IllegalStateException("expected exactly one \"" + from + "\" in:\n" + text);
+    }
+    return text.substring(0, at) + to + text.substring(at + from.length());
   }
 
   /** A worker's own stale threshold in ms; rows of older processes carry none and count as the default. */

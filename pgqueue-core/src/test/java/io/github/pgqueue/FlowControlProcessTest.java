@@ -146,6 +146,43 @@ class FlowControlProcessTest {
   }
 
   @Test
+  void perKeyLimitHoldsAcrossWorkerJvms(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute(LedgerJobs.CREATE_LEDGER);
+    db.execute(FlowWorkerProcess.CREATE_CLAIMS);
+    db.execute("TRUNCATE ledger, claims");
+    int keys = 1_000;
+    int jobs = 2 * keys;
+    JobQueue queue = JobQueue.create(db.dataSource());
+    queue.setKeyConcurrencyLimit(QUEUE, 1);
+    // Job n has key n % 1000: each key's two jobs far apart in the ordinary order.
+    queue.enqueueAll(IntStream.range(0, jobs)
+        .mapToObj(n -> NewJob.of(LedgerJobs.WORK, new LedgerJobs.Work(n, 5, 0),
+            EnqueueOptions.builder().queue(QUEUE).concurrencyKey("k" + (n % keys)).build()))
+        .toList());
+    List<ChildJvm> children = startWorkers(db, 2, 10, 2_000);
+    try {
+      await().atMost(Duration.ofSeconds(180)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.check(db, jobs, "per-key limit 1, 1,000 keys, 2 JVMs at concurrency 10");
+      long overlapping = db.queryLong(
+          "WITH runs AS ("
+              + " SELECT s.n % " + keys + " AS k, s.job_id, s.attempt, s.at AS started, e.at AS ended FROM ledger s"
+              + " JOIN ledger e ON e.job_id = s.job_id AND e.attempt = s.attempt AND e.outcome = 'succeeded'"
+              + " WHERE s.outcome = 'started')"
+              + " SELECT count(*) FROM runs a JOIN runs b ON a.k = b.k AND (a.job_id, a.attempt) < (b.job_id, b.attempt)"
+              + " AND a.started < b.ended AND b.started < a.ended");
+      assertThat(overlapping).as("pairs of overlapping runs of one key (database clock)").isZero();
+      assertThat(count(db, "attempt > 1")).as("attempts charged to jobs held back by their key's limit").isZero();
+      assertThat(db.queryLong("SELECT count(DISTINCT pid) FROM ledger")).as("JVMs that ran jobs").isEqualTo(2);
+      System.out.printf("PER-KEY: %d jobs over %d keys (limit 1) in 2 JVMs: no overlapping runs of one key%n", jobs, keys);
+    } finally {
+      for (ChildJvm c : children) {
+        c.close();
+      }
+    }
+  }
+
+  @Test
   void aKilledWorkerGivesItsSlotsBackAfterTheStaleThreshold(TestDatabase db) throws Exception {
     db.truncate();
     db.execute(LedgerJobs.CREATE_LEDGER);

@@ -127,6 +127,32 @@ class LeastPrivilegeTest {
     db.execute("TRUNCATE pgqueue.jobs");
   }
 
+  /**
+   * A job with a concurrency key takes its rank from the key's and the queue's waiting jobs, so its
+   * enqueue reads three more columns (docs/security.md); enqueues without a key need only the
+   * grant above (the test before this one).
+   */
+  @Test
+  void theWebRoleEnqueuesWithAConcurrencyKeyGivenTheRankColumns() throws SQLException {
+    migrateAndGrant();
+    JobQueue queue = JobQueue.create(as(web));
+    EnqueueOptions tenant = EnqueueOptions.builder().concurrencyKey("tenant-1").build();
+    assertThatThrownBy(() -> queue.enqueue(ITEM, new Item(1, false), tenant))
+        .as("without the rank columns").isInstanceOf(PgQueueException.class);
+    adminExecute("GRANT SELECT (queue, concurrency_key, key_rank) ON pgqueue.jobs TO " + web);
+    try {
+      queue.enqueue(ITEM, new Item(1, false), tenant);
+      queue.enqueueAll(List.of(
+          NewJob.of(ITEM, new Item(2, false), tenant),
+          NewJob.of(ITEM, new Item(3, false), EnqueueOptions.builder().concurrencyKey("tenant-1").uniqueKey("k3").build())));
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE concurrency_key = 'tenant-1'")).isEqualTo(3);
+      assertThat(db.queryLong("SELECT max(key_rank) FROM pgqueue.jobs")).isEqualTo(2);
+    } finally {
+      adminExecute("REVOKE SELECT (queue, concurrency_key, key_rank) ON pgqueue.jobs FROM " + web);
+      db.execute("TRUNCATE pgqueue.jobs");
+    }
+  }
+
   @Test
   void theWorkerRoleRunsRetriesDiscardsRescuesAndPrunes() throws SQLException {
     migrateAndGrant();

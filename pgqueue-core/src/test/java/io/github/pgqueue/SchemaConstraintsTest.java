@@ -56,6 +56,8 @@ class SchemaConstraintsTest {
         Arguments.of("jobs_unique_key_check", "unique_key = ''"),
         Arguments.of("jobs_unique_key_check", "unique_key = repeat('k', 501)"),
         Arguments.of("jobs_context_check", "context = repeat('c', 1001)"),
+        Arguments.of("jobs_concurrency_key_check", "concurrency_key = ''"),
+        Arguments.of("jobs_concurrency_key_check", "concurrency_key = repeat('k', 501)"),
         Arguments.of("jobs_errors_check", "errors = '{}'::jsonb"),
         Arguments.of("jobs_errors_check", "errors = '\"oops\"'::jsonb"));
   }

@@ -35,6 +35,12 @@ import java.util.stream.Collectors;
  * --rollup-compare      also process the last phase twice more in one process, with the worker's
  *                       throughput rollup off then on, reported as process_cC_rollup_off and
  *                       process_cC_rollup_on (docs/performance.md)
+ * --key-scale KEYS     also time the keyed claim at scale (docs/flow-control.md): KEYS distinct
+ *                       keys with one due job each, behind one saturated key (limit 1 per key, one
+ *                       job running) with KEYS / 10 due jobs ahead of all others; prints the keyed
+ *                       claim (fair and ordinary order) beside the unkeyed claim on the same backlog;
+ *                       and process the last phase again with keyed jobs (1,000 keys, limit 2 per
+ *                       key, fairness on), reported as process_cC_keyed
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * </pre>
@@ -52,6 +58,7 @@ public final class Bench {
     Integer bufferFactor;
     Integer globalLimit;
     boolean rollupCompare;
+    Integer keyScale;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -68,6 +75,9 @@ public final class Bench {
       }
       if (rollupCompare) {
         m.put("rollup_compare", true);
+      }
+      if (keyScale != null) {
+        m.put("key_scale", keyScale);
       }
       return m;
     }
@@ -261,6 +271,7 @@ public final class Bench {
         case "--buffer-factor" -> { o.bufferFactor = Integer.parseInt(v); i++; }
         case "--global-limit" -> { o.globalLimit = Integer.parseInt(v); i++; }
         case "--rollup-compare" -> o.rollupCompare = true;
+        case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");

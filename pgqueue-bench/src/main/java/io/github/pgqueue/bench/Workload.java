@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -137,8 +138,28 @@ final class Workload {
         }
       }
 
+      // 5d. with --key-scale: the last phase again with keyed jobs (1,000 keys) under a per-key
+      // limit of 2 and fairness on, the keyed claim end to end (it serialises the queue's claims
+      // on the control row, as a global limit does).
+      if (o.keyScale != null) {
+        int c = o.concurrency.get(o.concurrency.size() - 1);
+        queue.enqueueAll(IntStream.range(0, o.n).mapToObj(i -> io.github.pgqueue.NewJob.of(NOOP, new Noop(8_000_000L + i),
+            io.github.pgqueue.EnqueueOptions.builder().concurrencyKey("k" + (i % 1_000)).build())).toList());
+        queue.setKeyConcurrencyLimit("default", 2);
+        queue.setKeyFairness("default", true);
+        checkpoint(pool);
+        r.putAll(prefix("process_c" + c + "_keyed", process(pool, c, o.n, o.workerProcesses)));
+        queue.removeKeyConcurrencyLimit("default");
+        queue.setKeyFairness("default", false);
+      }
+
       // 6. pickup latency
       r.putAll(latency(pool, queue));
+
+      // 7. the keyed claim at scale, on a backlog of its own (docs/flow-control.md).
+      if (o.keyScale != null) {
+        r.putAll(keyScale(pool, queue, raw, o.keyScale));
+      }
 
       // The raw-SQL ceiling of the same statements, on the same database.
       if (o.ceiling) {
@@ -287,6 +308,121 @@ final class Workload {
   }
 
   /** The same statements in tight loops over JDBC, one connection each, no library machinery. */
+  /** Claims per timing in {@link #keyScale}, and how many jobs each asks for. */
+  static final int KEY_SCALE_CLAIMS = 30;
+  static final int KEY_SCALE_LIMIT = 50;
+
+  /**
+   * The scale case of per-key concurrency: {@code keys} keys with one due job each, and one key
+   * ("hot") with keys / 10 due jobs older than all of them and one running, under a limit of 1 per
+   * key. Rows are written by SQL with the ranks the enqueue gives them (the hot key enqueued first
+   * into an empty queue: ranks 0, 1, 2, ...; each other key then lands at the head, rank 0), which
+   * takes seconds instead of the minutes a million enqueues take. Times three claims of {@link
+   * #KEY_SCALE_LIMIT} jobs, each rolled back so every claim sees the same backlog, interleaved:
+   * the unkeyed claim (the ordinary statement), the keyed claim in fair order, and the keyed claim
+   * in the ordinary order (which must skip the hot key's backlog). Reports the median ms of each.
+   */
+  private Map<String, Object> keyScale(HikariDataSource pool, JobQueue queue, BenchAccess.Raw raw, int keys)
+      throws Exception {
+    int hot = Math.max(1, keys / 10);
+    String q = "keyscale";
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+      String s = queue.schema();
+      st.execute("INSERT INTO " + s + ".jobs (name, queue, payload, run_at, concurrency_key, key_rank)"
+          + " SELECT 'noop', '" + q + "', '{}', now() - interval '2 hours' + i * interval '1 microsecond', 'hot', i"
+          + " FROM generate_series(0, " + (hot - 1) + ") i");
+      st.execute("INSERT INTO " + s + ".jobs (name, queue, payload, run_at, concurrency_key, key_rank)"
+          + " SELECT 'noop', '" + q + "', '{}', now() - interval '1 hour' + i * interval '1 microsecond', 'k' || i, 0"
+          + " FROM generate_series(1, " + keys + ") i");
+      st.execute("VACUUM ANALYZE " + s + ".jobs");
+    }
+    long owner;
+    try (Connection c = pool.getConnection()) {
+      owner = raw.registerWorker(c, "noop");
+    }
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+      // The hot key is at its limit: one of its jobs runs.
+      st.execute("UPDATE " + queue.schema() + ".jobs SET state = 'running', attempt = 1, locked_by = " + owner
+          + ", lock_token = 0, locked_at = now() WHERE id = (SELECT min(id) FROM " + queue.schema()
+          + ".jobs WHERE queue = '" + q + "')");
+    }
+    queue.setKeyConcurrencyLimit(q, 1);
+    List<Double> unkeyed = new ArrayList<>();
+    List<Double> fair = new ArrayList<>();
+    List<Double> ordinary = new ArrayList<>();
+    List<Double> controlled = new ArrayList<>();
+    int keyedTook = 0;
+    int hotTook = 0;
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+      c.setAutoCommit(false);
+      for (int i = 0; i < KEY_SCALE_CLAIMS + 3; i++) {
+        boolean warm = i < 3;
+        long t0 = System.nanoTime();
+        raw.claim(c, q, "noop", KEY_SCALE_LIMIT, owner);
+        long t1 = System.nanoTime();
+        c.rollback();
+        queue.setKeyFairness(q, true);
+        long t2 = System.nanoTime();
+        List<Long> ids = raw.claimControlled(c, q, "noop", KEY_SCALE_LIMIT, owner);
+        long t3 = System.nanoTime();
+        keyedTook = ids.size();
+        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM " + queue.schema()
+            + ".jobs WHERE concurrency_key = 'hot' AND state = 'running'")) {
+          rs.next();
+          hotTook = rs.getInt(1);
+        }
+        c.rollback();
+        queue.setKeyFairness(q, false);
+        long t4 = System.nanoTime();
+        raw.claimControlled(c, q, "noop", KEY_SCALE_LIMIT, owner);
+        long t5 = System.nanoTime();
+        c.rollback();
+        // The controlled claim without keys (a global limit that never binds): the row lock's
+        // round trip, which every controlled claim pays, apart from the per-key rule's own cost.
+        queue.removeKeyConcurrencyLimit(q);
+        queue.setConcurrencyLimit(q, 1_000_000);
+        long t6 = System.nanoTime();
+        raw.claimControlled(c, q, "noop", KEY_SCALE_LIMIT, owner);
+        long t7 = System.nanoTime();
+        c.rollback();
+        queue.removeConcurrencyLimit(q);
+        queue.setKeyConcurrencyLimit(q, 1);
+        if (!warm) {
+          controlled.add((t7 - t6) / 1e6);
+          unkeyed.add((t1 - t0) / 1e6);
+          fair.add((t3 - t2) / 1e6);
+          ordinary.add((t5 - t4) / 1e6);
+        }
+      }
+    } finally {
+      queue.removeKeyConcurrencyLimit(q);
+      try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+        st.execute("DELETE FROM " + queue.schema() + ".jobs WHERE queue = '" + q + "'");
+        raw.deregisterWorker(c, owner);
+      }
+    }
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("key_scale_unkeyed_claim_ms", median(unkeyed));
+    r.put("key_scale_keyed_fair_claim_ms", median(fair));
+    r.put("key_scale_keyed_ordinary_claim_ms", median(ordinary));
+    r.put("key_scale_controlled_unkeyed_claim_ms", median(controlled));
+    System.out.printf(Locale.ROOT,
+        "KEY SCALE: %d keys + hot key with %d due ahead (limit 1 per key, hot running), claims of %d, median of %d:"
+            + " unkeyed %.2f ms, keyed fair %.2f ms (%.1fx), keyed ordinary order %.2f ms (%.1fx),"
+            + " controlled without keys (row lock + claim) %.2f ms (%.1fx);"
+            + " the keyed claim took %d jobs, %d of the hot key running%n",
+        keys, hot, KEY_SCALE_LIMIT, KEY_SCALE_CLAIMS, median(unkeyed), median(fair), median(fair) / median(unkeyed),
+        median(ordinary), median(ordinary) / median(unkeyed), median(controlled), median(controlled) / median(unkeyed),
+        keyedTook, hotTook);
+    return r;
+  }
+
+  private static double median(List<Double> xs) {
+    List<Double> s = new ArrayList<>(xs);
+    s.sort(null);
+    return s.get(s.size() / 2);
+  }
+
   private Map<String, Object> ceiling(HikariDataSource pool, BenchAccess.Raw raw) throws Exception {
     Map<String, Object> r = new LinkedHashMap<>();
     String name = "noop_raw";

@@ -86,6 +86,20 @@ public interface BenchAccess {
     List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException;
 
     /**
+     * Runs the controlled claim of pgqueue-core itself on one queue, in the caller's transaction
+     * (autocommit off): with the queue's per-key settings, this is the keyed claim.
+     *
+     * @param c the connection, autocommit off
+     * @param queue the queue
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id
+     * @return the ids claimed
+     * @throws SQLException as the statements throw it
+     */
+    List<Long> claimControlled(Connection c, String queue, String name, int limit, long owner) throws SQLException;
+
+    /**
      * Registers a worker row so claims have a lock owner. It never heartbeats, so it registers
      * with a stale threshold of a day: the claim refuses an owner whose row is older than half
      * its threshold. Remove it with {@link #deregisterWorker}.
