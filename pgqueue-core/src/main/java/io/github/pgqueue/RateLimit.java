@@ -8,8 +8,10 @@ import java.util.Objects;
  * with a bucket of {@code burst} tokens refilled continuously at {@code starts / period}. Each
  * start (the claim that hands a job to a handler, retries included) takes one token for good: a
  * token is never given back, not even when the attempt fails or its worker dies. In any window of
- * length {@code T} at most {@code burst + starts * T / period} jobs start. Set with {@link
- * JobQueue#setRateLimit}; see docs/flow-control.md.
+ * one {@code period} at most {@code starts + burst} jobs start, and in any window of length {@code
+ * T} at most {@code burst + ceil(starts * T / period)}. The bucket keeps the part of a token that
+ * accrues while it is full (less than one token), so a claim that comes late does not lower the
+ * rate achieved over time. Set with {@link JobQueue#setRateLimit}; see docs/flow-control.md.
  *
  * @param starts how many starts per period, at least 1
  * @param period the period, at least 1 ms and at most a day, in whole milliseconds

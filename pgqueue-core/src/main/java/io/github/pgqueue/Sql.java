@@ -812,7 +812,10 @@ final class Sql {
         q("""
           SELECT paused, max_running,
                  CASE WHEN rate_limit IS NOT NULL THEN
-                   least(rate_burst::double precision,
+                   -- Up to (almost) one token beyond the burst is kept: a claim that comes late
+                   -- does not lose the lateness, and since starts are whole, a period still holds
+                   -- at most rate_limit + rate_burst of them.
+                   least(rate_burst + 0.999999,
                          tokens + rate_limit * greatest(0, extract(epoch FROM clock_timestamp() - tokens_at) * 1000)
                                   / rate_period_ms)
                  END,
