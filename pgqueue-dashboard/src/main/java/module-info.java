@@ -12,6 +12,8 @@ module io.github.pgqueue.dashboard {
   requires org.slf4j;
   // PGSimpleDataSource, which the standalone main builds, implements javax.naming.Referenceable.
   requires java.naming;
+  // The standalone main's pool; absent when embedded.
+  requires static com.zaxxer.hikari;
   // Provided by the servlet container; absent when the dashboard is served otherwise.
   requires static jakarta.servlet;
 
