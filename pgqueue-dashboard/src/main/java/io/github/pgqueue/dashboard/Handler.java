@@ -424,8 +424,8 @@ final class Handler {
     for (Reads.QueueRow q : qs) {
       String jq = base() + "/jobs?queue=" + url(q.queue());
       h.append("<tr><td><a href=\"").append(esc(jq)).append("\">").append(esc(q.queue())).append("</a></td>")
-          .append("<td class=\"n\">").append(Html.count(q.due())).append("</td>")
-          .append("<td class=\"n\">").append(Html.count(q.scheduled())).append("</td>")
+          .append("<td class=\"n\">").append(Html.count(q.due())).append(q.availableCapped() ? "+" : "").append("</td>")
+          .append("<td class=\"n\">").append(Html.count(q.scheduled())).append(q.availableCapped() ? "+" : "").append("</td>")
           .append("<td class=\"n\"><a href=\"").append(esc(jq + "&state=running")).append("\">")
           .append(Html.count(q.running())).append("</a></td>")
           .append("<td class=\"n\"><a href=\"").append(esc(jq + "&state=discarded")).append("\">")
@@ -434,10 +434,7 @@ final class Handler {
           .append("<td>").append(q.paused() ? "<b>paused</b>" : "").append("</td></tr>");
     }
     h.append("</table>");
-    if (qs.stream().anyMatch(Reads.QueueRow::discardedCapped)) {
-      h.append("<p class=\"note\">Discarded counts read the newest ")
-          .append(Html.count(Reads.DISCARDED_COUNT_CAP)).append(" discarded jobs; \"+\" marks a lower bound.</p>");
-    }
+    h.append(countsNote(qs));
     h.append("<h2>Health</h2><table class=\"kv\">")
         .append(kv("live workers", Long.toString(hl.liveWorkers())))
         .append(kv("dead tuples in jobs", Html.count(hl.deadTuples())))
@@ -457,6 +454,15 @@ final class Handler {
       h.append("</table>");
     }
     return h.toString();
+  }
+
+  private static String countsNote(List<Reads.QueueRow> qs) {
+    if (qs.stream().noneMatch(q -> q.discardedCapped() || q.availableCapped())) {
+      return "";
+    }
+    return "<p class=\"note\">\"+\" marks a lower bound: due and scheduled jobs are counted among the first "
+        + Html.count(Reads.AVAILABLE_SAMPLE) + " of each queue in claim order, discarded jobs among the newest "
+        + Html.count(Reads.DISCARDED_COUNT_CAP) + ".</p>";
   }
 
   private static String kv(String k, String v) {
@@ -619,7 +625,8 @@ final class Handler {
         + "<th>discarded</th><th>live workers</th><th>concurrency limit</th><th>rate limit</th><th>state</th><th></th></tr>");
     for (Reads.QueueRow q : qs) {
       h.append("<tr><td>").append(esc(q.queue())).append("</td><td class=\"n\">").append(Html.count(q.due()))
-          .append("</td><td class=\"n\">").append(Html.count(q.scheduled())).append("</td><td class=\"n\">")
+          .append(q.availableCapped() ? "+" : "").append("</td><td class=\"n\">").append(Html.count(q.scheduled()))
+          .append(q.availableCapped() ? "+" : "").append("</td><td class=\"n\">")
           .append(Html.count(q.running())).append("</td><td class=\"n\">").append(Html.count(q.discarded()))
           .append(q.discardedCapped() ? "+" : "").append("</td><td class=\"n\">").append(q.liveWorkers())
           .append("</td><td class=\"n\">").append(q.maxRunning() == null ? "" : q.maxRunning()).append("</td><td>")
@@ -629,7 +636,7 @@ final class Handler {
               q.paused() ? "Resume" : "Pause", q.paused() ? "" : "danger", ""))
           .append("</td></tr>");
     }
-    return h.append("</table>").toString();
+    return h.append("</table>").append(countsNote(qs)).toString();
   }
 
   private String workersPage(List<Reads.WorkerRow> ws) {
@@ -710,6 +717,7 @@ final class Handler {
       m.put("queue", q.queue());
       m.put("due", q.due());
       m.put("scheduled", q.scheduled());
+      m.put("dueAndScheduledAreLowerBounds", q.availableCapped());
       m.put("running", q.running());
       m.put("discarded", q.discarded());
       m.put("discardedIsLowerBound", q.discardedCapped());

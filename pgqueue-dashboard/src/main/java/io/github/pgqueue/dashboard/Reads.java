@@ -6,7 +6,6 @@ import io.github.pgqueue.JobQuery;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobState;
 import io.github.pgqueue.PgQueueException;
-import io.github.pgqueue.QueueDepth;
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -33,6 +32,11 @@ final class Reads {
 
   /** The error search reads only this many of the newest discarded jobs. */
   static final int ERROR_SEARCH_WINDOW = 10_000;
+  /**
+   * Available jobs are counted up to this many per queue, in claim order; beyond it due and
+   * scheduled are lower bounds ("10,000+") and the oldest due age is the oldest among them.
+   */
+  static final int AVAILABLE_SAMPLE = 1_000;
   /** Discarded jobs are counted up to this many; beyond it the dashboard shows "10,000+". */
   static final int DISCARDED_COUNT_CAP = 10_000;
   /** How many due jobs at the head of each queue are checked for names no live worker handles. */
@@ -60,7 +64,7 @@ final class Reads {
   // ---- values --------------------------------------------------------------------------------
 
   /** One queue on the overview and queues pages. */
-  record QueueRow(String queue, long due, long scheduled, long running, long discarded,
+  record QueueRow(String queue, long due, long scheduled, boolean availableCapped, long running, long discarded,
       boolean discardedCapped, Duration oldestDueAge, boolean paused, Integer maxRunning,
       Integer rateLimit, Long ratePeriodMs, int liveWorkers) {}
 
@@ -85,18 +89,38 @@ final class Reads {
   }
 
   /**
-   * Per-queue counts: due, scheduled and running from {@link JobQueue#queueDepths()} (the partial
-   * indexes of available and running rows), discarded counted over the newest {@value
+   * Per-queue counts: due and scheduled from the first {@value #AVAILABLE_SAMPLE} available jobs
+   * of each queue in jobs_fetch_idx (exact below that; {@link JobQueue#queueDepths()} counts them
+   * all, which on a large backlog the planner rightly does with a sequential scan), running from
+   * jobs_running_idx, discarded counted over the newest {@value
    * #DISCARDED_COUNT_CAP} discarded rows (jobs_discarded_idx), pause and limits from
    * queue_controls, live workers from workers.
    */
   List<QueueRow> queues() {
     Map<String, long[]> counts = new TreeMap<>();
     Map<String, Duration> oldest = new TreeMap<>();
-    for (QueueDepth d : queue.queueDepths()) {
-      counts.put(d.queue(), new long[] {d.due(), d.scheduled(), d.running(), 0});
-      oldest.put(d.queue(), d.oldestDueAge());
-    }
+    Map<String, Boolean> sampled = new TreeMap<>();
+    // The queues with available jobs, found by skipping through jobs_fetch_idx (one probe per
+    // queue); for each, the first AVAILABLE_SAMPLE + 1 entries in claim order, read from the index.
+    query("WITH RECURSIVE qs AS (SELECT min(queue) AS queue FROM " + s + ".jobs WHERE state = 'available'"
+        + " UNION ALL SELECT (SELECT min(j.queue) FROM " + s + ".jobs j WHERE j.state = 'available'"
+        + " AND j.queue > qs.queue) FROM qs WHERE qs.queue IS NOT NULL)"
+        + " SELECT qs.queue, a.due, a.scheduled, a.total, a.oldest_ms FROM qs CROSS JOIN LATERAL ("
+        + "SELECT count(*) FILTER (WHERE x.run_at <= now()) AS due, count(*) FILTER (WHERE x.run_at > now())"
+        + " AS scheduled, count(*) AS total, (extract(epoch FROM now() - min(x.run_at) FILTER"
+        + " (WHERE x.run_at <= now())) * 1000)::bigint AS oldest_ms FROM (SELECT j.run_at FROM " + s + ".jobs j"
+        + " WHERE j.state = 'available' AND j.queue = qs.queue ORDER BY j.priority DESC, j.run_at, j.id LIMIT "
+        + (AVAILABLE_SAMPLE + 1) + ") x) a WHERE qs.queue IS NOT NULL", ps -> {}, rs -> {
+          counts.put(rs.getString(1), new long[] {rs.getLong(2), rs.getLong(3), 0, 0});
+          sampled.put(rs.getString(1), rs.getLong(4) > AVAILABLE_SAMPLE);
+          long ms = rs.getLong(5);
+          oldest.put(rs.getString(1), rs.wasNull() ? null : Duration.ofMillis(Math.max(0, ms)));
+          return null;
+        });
+    query("SELECT queue, count(*) FROM " + s + ".jobs WHERE state = 'running' GROUP BY queue", ps -> {}, rs -> {
+      counts.computeIfAbsent(rs.getString(1), k -> new long[4])[2] = rs.getLong(2);
+      return null;
+    });
     boolean[] capped = {false};
     query("SELECT d.queue, count(*), sum(count(*)) OVER () FROM (SELECT queue FROM " + s + ".jobs"
         + " WHERE state = 'discarded' ORDER BY discarded_at DESC LIMIT " + (DISCARDED_COUNT_CAP + 1)
@@ -125,7 +149,8 @@ final class Reads {
     for (Map.Entry<String, long[]> e : counts.entrySet()) {
       long[] c = e.getValue();
       Object[] ctl = controls.getOrDefault(e.getKey(), new Object[] {false, null, null, null});
-      out.add(new QueueRow(e.getKey(), c[0], c[1], c[2], c[3], capped[0], oldest.get(e.getKey()),
+      out.add(new QueueRow(e.getKey(), c[0], c[1], sampled.getOrDefault(e.getKey(), false), c[2], c[3], capped[0],
+          oldest.get(e.getKey()),
           (Boolean) ctl[0], (Integer) ctl[1], (Integer) ctl[2], (Long) ctl[3],
           served.getOrDefault(e.getKey(), 0)));
     }
