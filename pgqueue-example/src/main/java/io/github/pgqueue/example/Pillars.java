@@ -18,7 +18,7 @@ final class Pillars {
   private Pillars() {}
 
   static WebApp web(Config config, DataSource pool) throws IOException {
-    WebApp web = new WebApp(pool, JobQueue.create(pool), config.port());
+    WebApp web = new WebApp(pool, JobQueue.create(pool), config.port(), config.database().dev());
     web.start();
     return web;
   }
