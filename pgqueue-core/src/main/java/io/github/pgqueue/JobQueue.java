@@ -393,6 +393,59 @@ public final class JobQueue {
     }
   }
 
+  /** The longest window {@link #throughput} reads: workers prune rollup rows older than 8 days. */
+  public static final Duration MAX_THROUGHPUT_WINDOW = Duration.ofDays(8);
+
+  /**
+   * Job outcomes per minute over the last {@code window}, summed over workers: what charts of
+   * throughput and failures read. Equivalent to {@link #throughput(Duration,
+   * Duration) throughput(window, Duration.ofMinutes(1))}.
+   *
+   * @param window how far back, from 1 minute to {@link #MAX_THROUGHPUT_WINDOW}
+   * @return one entry per non-empty (minute, queue, name, outcome), sorted by those
+   * @throws IllegalArgumentException if the window is out of range
+   * @throws PgQueueException if the read fails
+   */
+  public List<Throughput> throughput(Duration window) {
+    return throughput(window, Duration.ofMinutes(1));
+  }
+
+  /**
+   * Job outcomes over the last {@code window} in buckets of {@code bucket}, summed over workers,
+   * read from the {@code job_rollups} table that workers write (see {@link
+   * Worker.Builder#rollupInterval}); never from {@code jobs}, so it costs the same on any size of
+   * queue: an index range scan of the rollup's recent rows. Buckets are aligned to the Unix epoch
+   * (an hour bucket starts on the hour, UTC); the first bucket is the one that holds {@code now -
+   * window}, so the result covers at least the window. Counts are those of workers whose rollup
+   * is on; a worker killed without a graceful shutdown loses its last interval's counts, and a
+   * count lands in the minute of the flush that wrote it (up to one flush interval late).
+   *
+   * @param window how far back, from 1 minute to {@link #MAX_THROUGHPUT_WINDOW}
+   * @param bucket the bucket size: a whole number of minutes, from 1 minute to 1 day
+   * @return one entry per non-empty (bucket, queue, name, outcome), sorted by those
+   * @throws IllegalArgumentException if the window or bucket is out of range
+   * @throws PgQueueException if the read fails
+   */
+  public List<Throughput> throughput(Duration window, Duration bucket) {
+    if (window == null || window.compareTo(Duration.ofMinutes(1)) < 0
+        || window.compareTo(MAX_THROUGHPUT_WINDOW) > 0) {
+      throw new IllegalArgumentException(
+          "window must be between PT1M and " + MAX_THROUGHPUT_WINDOW + ", got: " + window);
+    }
+    if (bucket == null || bucket.compareTo(Duration.ofMinutes(1)) < 0
+        || bucket.compareTo(Duration.ofDays(1)) > 0 || bucket.toSeconds() % 60 != 0
+        || bucket.getNano() != 0) {
+      throw new IllegalArgumentException(
+          "bucket must be a whole number of minutes between PT1M and PT24H, got: " + bucket);
+    }
+    checkSchema();
+    try {
+      return transaction(true, c -> store.throughput(c, window.toSeconds(), bucket.toSeconds()));
+    } catch (SQLException e) {
+      throw new PgQueueException("reading the throughput rollup failed", e);
+    }
+  }
+
   /**
    * Statistics for dashboards and alerts: jobs per queue and state with the age of the oldest due
    * job, due jobs no live worker handles, live workers, and the table's dead tuples, last vacuum

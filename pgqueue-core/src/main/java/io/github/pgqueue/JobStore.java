@@ -1034,6 +1034,39 @@ final class JobStore {
     }
   }
 
+  /** Runs {@link Sql#pruneRollups}; returns the rows deleted. */
+  int pruneRollups(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.pruneRollups)) {
+      return ps.executeUpdate();
+    }
+  }
+
+  /** Runs {@link Sql#throughput}. */
+  List<Throughput> throughput(Connection c, long windowSeconds, long bucketSeconds) throws SQLException {
+    List<Throughput> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.throughput)) {
+      ps.setLong(1, bucketSeconds);
+      ps.setLong(2, bucketSeconds);
+      ps.setLong(3, windowSeconds);
+      ps.setLong(4, bucketSeconds);
+      ps.setLong(5, bucketSeconds);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String outcome = rs.getString(4);
+          JobEvent.Kind kind;
+          try {
+            kind = JobEvent.Kind.valueOf(outcome.toUpperCase(java.util.Locale.ROOT));
+          } catch (IllegalArgumentException e) {
+            continue; // an outcome of a later release: not one this code can name
+          }
+          out.add(new Throughput(rs.getObject(1, java.time.OffsetDateTime.class).toInstant(),
+              rs.getString(2), rs.getString(3), kind, rs.getLong(5)));
+        }
+      }
+    }
+    return out;
+  }
+
   List<QueueCount> counts(Connection c) throws SQLException {
     List<QueueCount> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql.countJobs);

@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The worker's housekeeping, on a thread of its own and on connections borrowed from the pool for
  * one statement at a time, never on the heartbeat's connection or thread: rescuing jobs of dead
- * workers, removing their registrations, and pruning discarded jobs past their retention.
+ * workers, removing their registrations, and pruning discarded jobs past their retention, progress
+ * rows of finished jobs, and throughput rollup rows older than 8 days.
  *
  * <p>It works in bounded slices, once per heartbeat interval: each statement touches at most
  * 1,000 rows, and a tick stops after {@link #MAX_STATEMENTS_PER_TICK} statements or half a
@@ -126,6 +127,7 @@ final class Maintenance implements Runnable, Service {
     if (now - nextProgressPruneNanos >= 0 && !stopping) {
       nextProgressPruneNanos = now + PROGRESS_PRUNE_TICKS * config.heartbeatNanos;
       pruneProgress(budgetEnd);
+      pruneRollups(budgetEnd);
     }
     if (config.retentionMillis > 0 && (pruneBacklog || now - nextPruneNanos >= 0) && !stopping) {
       nextPruneNanos = now + config.pruneEveryNanos();
@@ -140,6 +142,20 @@ final class Maintenance implements Runnable, Service {
   private void pruneProgress(long budgetEnd) throws SQLException {
     while (!stopping) {
       int n = Borrowed.transaction(dataSource, true, c -> store.pruneProgress(c));
+      if (n < ROWS_PER_STATEMENT || System.nanoTime() - budgetEnd >= 0) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Deletes throughput rollup rows older than 8 days ({@link Rollups}), 1,000 per statement, within
+   * the tick's budget. Every worker prunes, whether its own rollup is on or not; concurrent
+   * pruners skip each other's rows.
+   */
+  private void pruneRollups(long budgetEnd) throws SQLException {
+    while (!stopping) {
+      int n = Borrowed.transaction(dataSource, true, c -> store.pruneRollups(c));
       if (n < ROWS_PER_STATEMENT || System.nanoTime() - budgetEnd >= 0) {
         return;
       }

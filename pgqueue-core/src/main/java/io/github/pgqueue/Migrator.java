@@ -54,7 +54,8 @@ public final class Migrator {
           "V003__claim_tokens_and_worker_settings.sql",
           "V004__trace_context.sql",
           "V005__job_progress.sql",
-          "V006__flow_control.sql");
+          "V006__flow_control.sql",
+          "V007__rollups_and_cron_admin.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;

@@ -122,6 +122,21 @@ final class Sql {
   /** Deletes up to 1,000 progress rows whose job is gone (finished, deleted or pruned). */
   final String pruneProgress;
 
+  // ---- throughput rollups ---------------------------------------------------------------------
+
+  /**
+   * Adds one worker's outcome counts to the current minute (database clock). Parameters: worker id
+   * (text), then arrays of queue, name, outcome and count of equal length, one element per key.
+   */
+  final String upsertRollups;
+  /** Deletes up to 1,000 rollup rows older than 8 days, skipping rows another pruner holds. */
+  final String pruneRollups;
+  /**
+   * Sums the rollups over workers, per bucket of whole minutes. Parameters: bucket seconds (three
+   * times), window seconds.
+   */
+  final String throughput;
+
   // ---- worker registry, heartbeat, rescue, prune ----------------------------------------------
 
   /**
@@ -388,6 +403,32 @@ final class Sql {
             SELECT p.job_id FROM {s}.job_progress p
             WHERE NOT EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = p.job_id)
             LIMIT 1000))
+          """);
+
+    upsertRollups =
+        q("""
+          INSERT INTO {s}.job_rollups AS r (minute, queue, name, outcome, worker, count)
+          SELECT date_trunc('minute', now()), t.queue, t.name, t.outcome, ?, t.count
+          FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS t(queue, name, outcome, count)
+          ON CONFLICT (minute, queue, name, outcome, worker) DO UPDATE SET count = r.count + excluded.count
+          """);
+    pruneRollups =
+        q("""
+          DELETE FROM {s}.job_rollups WHERE (minute, queue, name, outcome, worker) IN (
+            SELECT minute, queue, name, outcome, worker FROM {s}.job_rollups
+            WHERE minute < now() - interval '8 days'
+            ORDER BY minute
+            LIMIT 1000
+            FOR UPDATE SKIP LOCKED)
+          """);
+    throughput =
+        q("""
+          SELECT to_timestamp(floor(extract(epoch FROM minute) / ?) * ?) AS bucket,
+                 queue, name, outcome, sum(count)::bigint
+          FROM {s}.job_rollups
+          WHERE minute >= to_timestamp(floor(extract(epoch FROM now() - make_interval(secs => ?)) / ?) * ?)
+          GROUP BY 1, 2, 3, 4
+          ORDER BY 1, 2, 3, 4
           """);
 
     registerWorker =

@@ -98,6 +98,11 @@ public final class Worker implements AutoCloseable {
   public static final int DEFAULT_MAX_ABANDONED_THREADS = 10;
   /** Default least time between two progress writes of one attempt ({@link JobContext#progress}). */
   public static final Duration DEFAULT_PROGRESS_INTERVAL = Duration.ofSeconds(1);
+  /**
+   * Default interval of the throughput rollup's flush ({@link Builder#rollupInterval}): the worker
+   * adds its outcome counts to {@code job_rollups} at most this often.
+   */
+  public static final Duration DEFAULT_ROLLUP_INTERVAL = Duration.ofSeconds(10);
   /** Default time discarded jobs are kept before the worker prunes them. */
   public static final Duration DEFAULT_DISCARDED_RETENTION = Duration.ofDays(7);
 
@@ -203,6 +208,10 @@ public final class Worker implements AutoCloseable {
     private final Map<String, Fetcher> fetchers;
     private final Map<String, QueueSink> sinks;
     private final Thread shutdownHook;
+    /** The throughput rollup, or null when turned off. */
+    private final Rollups rollups;
+    /** What the attempts and maintenance report their events to: the rollup, then the user's listeners. */
+    private final JobListener events;
 
     Running() {
       if (config.executor != null) {
@@ -211,6 +220,13 @@ public final class Worker implements AutoCloseable {
       } else {
         ownExecutor = Executors.newCachedThreadPool(daemonThreads(threadPrefix + "-job-"));
         executor = ownExecutor;
+      }
+      if (config.rollupNanos > 0) {
+        rollups = new Rollups(dataSource, store.sql, config.rollupNanos, state::workerId);
+        events = withRollups(rollups, listener);
+      } else {
+        rollups = null;
+        events = listener;
       }
       Map<String, Fetcher> fs = new LinkedHashMap<>();
       completer = new Completer(dataSource, store);
@@ -231,7 +247,7 @@ public final class Worker implements AutoCloseable {
       control =
           new ControlLoop(config, dataSource, store, state, Map.copyOf(fs),
               config.queueNames(), names, watchdog::cancel);
-      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), listener, watchdog);
+      maintenance = new Maintenance(config, dataSource, store, state, Map.copyOf(fs), events, watchdog);
       shutdownHook = config.shutdownHook ? new Thread(Worker.this::close, threadPrefix + "-shutdown-hook") : null;
       // Every field is set: only now start threads that read them. Each part is running before
       // the parts that hand it work: the completer (fetchers and handlers submit outcomes to it),
@@ -242,6 +258,9 @@ public final class Worker implements AutoCloseable {
         watchdog.start(threadPrefix + "-watchdog");
         control.start(threadPrefix + "-control");
         maintenance.start(threadPrefix + "-maintenance");
+        if (rollups != null) {
+          rollups.start(threadPrefix + "-rollup");
+        }
         for (Fetcher f : fetchers.values()) {
           f.start(threadPrefix + "-fetch-" + f.queue);
         }
@@ -282,7 +301,7 @@ public final class Worker implements AutoCloseable {
       ClaimedJob job = first;
       while (job != null) {
         Registration<?> reg = config.registrations.get(job.name());
-        JobRun run = new JobRun(job, reg, codec, sink, listener, reg.timeoutNanos, support);
+        JobRun run = new JobRun(job, reg, codec, sink, events, reg.timeoutNanos, support);
         watchdog.started(run);
         fetcher.entered();
         try {
@@ -362,6 +381,11 @@ public final class Worker implements AutoCloseable {
         watchdog.stop(WATCHDOG_STOP_WAIT_MILLIS);
         completer.stop(COMPLETER_STOP_WAIT_MILLIS);
         maintenance.stop(CONTROL_STOP_WAIT_MILLIS);
+        // Every outcome event has been reported (attempts settled, maintenance ended) and the
+        // registration still stands: write the last counts under this worker's id.
+        if (rollups != null) {
+          rollups.stop(CONTROL_STOP_WAIT_MILLIS);
+        }
         control.stop(CONTROL_STOP_WAIT_MILLIS);
       } finally {
         if (ownExecutor != null) {
@@ -427,13 +451,14 @@ public final class Worker implements AutoCloseable {
    * <p>Idempotent; safe to call from any thread, including a shutdown hook, and at any time: before
    * {@link #start()} it only marks the worker closed; during a start it makes that start undo
    * itself. A concurrent call returns once the first has finished, waiting at most the shutdown
-   * timeout, the timeout grace and about 30 seconds more. A closed worker cannot be started again.
+   * timeout, the timeout grace and about 50 seconds more. A closed worker cannot be started again.
    */
   @Override
   public void close() {
     long bound = config.shutdownNanos + config.graceNanos + FETCHER_STOP_WAIT_NANOS
         + TimeUnit.MILLISECONDS.toNanos(
-            WATCHDOG_STOP_WAIT_MILLIS + COMPLETER_STOP_WAIT_MILLIS + 2 * CONTROL_STOP_WAIT_MILLIS + 5_000);
+            WATCHDOG_STOP_WAIT_MILLIS + COMPLETER_STOP_WAIT_MILLIS + 3 * CONTROL_STOP_WAIT_MILLIS
+                + TimeUnit.SECONDS.toMillis(Rollups.QUERY_TIMEOUT_SECONDS) + 5_000);
     lifecycle.close(Running::stop, bound);
   }
 
@@ -555,6 +580,17 @@ public final class Worker implements AutoCloseable {
     return new long[] {claims, jobs};
   }
 
+  /** The rollup counts first (it never throws), then the user's listeners, if any. */
+  private static JobListener withRollups(Rollups rollups, JobListener user) {
+    if (user == null) {
+      return rollups;
+    }
+    return e -> {
+      rollups.onEvent(e);
+      user.onEvent(e);
+    };
+  }
+
   private static ThreadFactory daemonThreads(String prefix) {
     AtomicInteger n = new AtomicInteger();
     return r -> {
@@ -612,6 +648,7 @@ public final class Worker implements AutoCloseable {
     int maxAbandonedThreads = DEFAULT_MAX_ABANDONED_THREADS;
     Duration discardedRetention = DEFAULT_DISCARDED_RETENTION;
     Duration progressInterval = DEFAULT_PROGRESS_INTERVAL;
+    Duration rollupInterval = DEFAULT_ROLLUP_INTERVAL;
     Backoff backoff = Backoff.DEFAULT;
     final List<JobListener> listeners = new ArrayList<>();
     final List<JobInterceptor> interceptors = new ArrayList<>();
@@ -909,6 +946,27 @@ public final class Worker implements AutoCloseable {
     public Builder progressInterval(Duration progressInterval) {
       this.progressInterval =
           range("progressInterval", progressInterval, Duration.ofMillis(10), Duration.ofHours(1));
+      return this;
+    }
+
+    /**
+     * How often the worker adds the outcomes of its jobs (succeeded, retried, discarded, cancelled,
+     * snoozed, rescued) to the {@code job_rollups} table, which {@link JobQueue#throughput} reads
+     * for charts. Outcomes are counted in memory (no I/O per job) and written in one upsert per
+     * interval, on a connection borrowed from the pool for that statement alone; never inside the
+     * completer's or the heartbeat's statements. A failed write keeps the counts for the next one;
+     * {@link Worker#close()} writes the last counts; a JVM killed without a graceful shutdown
+     * loses at most the counts of the last interval. Defaults to {@link #DEFAULT_ROLLUP_INTERVAL}
+     * (10 seconds); {@link Duration#ZERO} turns the rollup off (nothing counted, nothing written).
+     *
+     * @param rollupInterval zero, or between 1 second and 1 hour
+     * @return this builder
+     * @throws IllegalArgumentException if null, negative, or out of range
+     */
+    public Builder rollupInterval(Duration rollupInterval) {
+      this.rollupInterval = Duration.ZERO.equals(rollupInterval)
+          ? Duration.ZERO
+          : range("rollupInterval", rollupInterval, Duration.ofSeconds(1), Duration.ofHours(1));
       return this;
     }
 

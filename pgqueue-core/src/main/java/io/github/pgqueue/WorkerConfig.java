@@ -36,6 +36,8 @@ final class WorkerConfig {
   final long retentionMillis;
   /** Least time between two progress writes of one attempt. */
   final long progressNanos;
+  /** Interval of the throughput rollup's flush; 0: no rollup. */
+  final long rollupNanos;
   final ConnectionFactory dedicatedConnection;
   final boolean shutdownHook;
   /** Every listener as one, or null for none. */
@@ -77,6 +79,7 @@ final class WorkerConfig {
     this.maxAbandonedThreads = b.maxAbandonedThreads;
     this.retentionMillis = b.discardedRetention.toMillis();
     this.progressNanos = b.progressInterval.toNanos();
+    this.rollupNanos = b.rollupInterval.toNanos();
     this.dedicatedConnection = b.dedicatedConnection;
     this.shutdownHook = b.shutdownHook;
     this.listener = combine(List.copyOf(b.listeners));

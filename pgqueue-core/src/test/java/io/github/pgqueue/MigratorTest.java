@@ -28,14 +28,14 @@ class MigratorTest {
     Migrator m = Migrator.create(db.dataSource(), "fresh");
     assertThat(m.installedVersion()).isZero();
 
-    assertThat(m.migrate()).containsExactly(1, 2, 3, 4, 5, 6);
+    assertThat(m.migrate()).containsExactly(1, 2, 3, 4, 5, 6, 7);
     assertThat(m.installedVersion()).isEqualTo(Migrator.latestVersion());
     assertThat(m.migrate()).isEmpty();
     assertThat(db.queryLong("SELECT count(*) FROM fresh.schema_migrations"))
         .isEqualTo(Migrator.latestVersion());
     assertThat(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'fresh'"))
-        .as("jobs, workers, cron_schedules, job_progress, queue_controls, schema_migrations")
-        .isEqualTo(6);
+        .as("jobs, workers, cron_schedules, job_progress, queue_controls, job_rollups, schema_migrations")
+        .isEqualTo(7);
   }
 
   @Test
@@ -60,7 +60,7 @@ class MigratorTest {
     pool.shutdown();
 
     assertThat(appliedByAll).as("each migration applied by exactly one migrator")
-        .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6);
+        .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6, 7);
     assertThat(db.queryLong("SELECT count(*) FROM racing.schema_migrations"))
         .isEqualTo(Migrator.latestVersion());
   }

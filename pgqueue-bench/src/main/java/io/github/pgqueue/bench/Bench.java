@@ -32,6 +32,9 @@ import java.util.stream.Collectors;
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
  *                       on the queue (docs/flow-control.md), reported as process_cC_limitN
+ * --rollup-compare      also process the last phase twice more in one process, with the worker's
+ *                       throughput rollup off then on, reported as process_cC_rollup_off and
+ *                       process_cC_rollup_on (docs/performance.md)
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * --dashboard           instead of the workload: load 1,000,000 available and 200,000 discarded
@@ -50,6 +53,7 @@ public final class Bench {
     boolean notify = true;
     Integer bufferFactor;
     Integer globalLimit;
+    boolean rollupCompare;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -63,6 +67,9 @@ public final class Bench {
       m.put("buffer_factor", bufferFactor == null ? "default" : bufferFactor);
       if (globalLimit != null) {
         m.put("global_limit", globalLimit);
+      }
+      if (rollupCompare) {
+        m.put("rollup_compare", true);
       }
       return m;
     }
@@ -175,6 +182,15 @@ public final class Bench {
             .append("% of process_c").append(c).append(" without a limit (same run)\n");
       }
     }
+    if (o.rollupCompare) {
+      int c = o.concurrency.get(o.concurrency.size() - 1);
+      if (medians.get("process_c" + c + "_rollup_on") instanceof Number on
+          && medians.get("process_c" + c + "_rollup_off") instanceof Number off && off.doubleValue() > 0) {
+        sb.append("- process_c").append(c).append("_rollup_on: ")
+            .append(Math.round(100 * on.doubleValue() / off.doubleValue()))
+            .append("% of process_c").append(c).append("_rollup_off (same run)\n");
+      }
+    }
     System.out.println(sb);
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("system", "pgqueue");
@@ -253,6 +269,7 @@ public final class Bench {
         case "--notify" -> { o.notify = v.equals("on"); i++; }
         case "--buffer-factor" -> { o.bufferFactor = Integer.parseInt(v); i++; }
         case "--global-limit" -> { o.globalLimit = Integer.parseInt(v); i++; }
+        case "--rollup-compare" -> o.rollupCompare = true;
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");

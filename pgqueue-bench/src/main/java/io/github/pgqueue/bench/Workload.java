@@ -120,6 +120,23 @@ final class Workload {
         queue.removeConcurrencyLimit("default");
       }
 
+      // 5c. the last phase twice more in one process, the throughput rollup off then on (the
+      // library default is on): what counting outcomes in memory and the 10 s upsert cost.
+      if (o.rollupCompare) {
+        int c = o.concurrency.get(o.concurrency.size() - 1);
+        for (boolean on : new boolean[] {false, true}) {
+          long base = on ? 6_000_000L : 7_000_000L;
+          queue.enqueueAll(NOOP, IntStream.range(0, o.n).mapToObj(i -> new Noop(base + i)).toList());
+          checkpoint(pool);
+          rollup = on;
+          try {
+            r.putAll(prefix("process_c" + c + "_rollup_" + (on ? "on" : "off"), process(pool, c, o.n, 1)));
+          } finally {
+            rollup = true;
+          }
+        }
+      }
+
       // 6. pickup latency
       r.putAll(latency(pool, queue));
 
@@ -164,6 +181,9 @@ final class Workload {
     }
   }
 
+  /** Whether the next phase's worker runs the throughput rollup (the library default: on). */
+  private boolean rollup = true;
+
   private Worker.Builder workerBuilder(HikariDataSource pool, int concurrency) {
     Worker.Builder b = Worker.builder(pool)
         .queue("default", concurrency)
@@ -171,6 +191,9 @@ final class Workload {
         .handle(NOOP, (job, ctx) -> onJob(job.n()));
     if (o.bufferFactor != null) {
       b.bufferFactor(o.bufferFactor);
+    }
+    if (!rollup) {
+      b.rollupInterval(java.time.Duration.ZERO);
     }
     return b;
   }

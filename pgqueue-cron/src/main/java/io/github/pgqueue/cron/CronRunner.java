@@ -47,6 +47,8 @@ final class CronRunner implements Runnable {
     STOOD_DOWN,
     /** The row is gone; the schedule is registered again on the next step. */
     UNREGISTERED,
+    /** The schedule is disabled (CronAdmin); this process fires nothing until the poll sees it enabled. */
+    DISABLED,
     /** The payload function or the enqueue failed; the job's backoff is running. */
     FAILED
   }
@@ -58,6 +60,9 @@ final class CronRunner implements Runnable {
   private final Duration missedAfter;
   private final List<ScheduleState> schedules;
   private final FailureStreak database;
+  private final long pollNanos;
+  /** When the next admin poll is due (System.nanoTime); the first step polls. */
+  private long nextPollNanos = System.nanoTime();
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition wakeUp = lock.newCondition();
@@ -71,12 +76,14 @@ final class CronRunner implements Runnable {
       Duration missedAfter,
       Duration retryMin,
       Duration retryMax,
+      Duration pollInterval,
       List<CronJob<?>> jobs) {
     this.queue = queue;
     this.dataSource = dataSource;
     this.store = new ScheduleStore(new CronSql(queue.schema()));
     this.clock = clock;
     this.missedAfter = missedAfter;
+    this.pollNanos = pollInterval.toNanos();
     this.database = new FailureStreak(log, "database", retryMin, retryMax);
     List<ScheduleState> states = new ArrayList<>(jobs.size());
     for (CronJob<?> job : jobs) {
@@ -152,10 +159,14 @@ final class CronRunner implements Runnable {
     if (database.waiting(nowNanos)) {
       return Math.max(0, Math.min(wait, database.retryAtNanos() - nowNanos));
     }
+    wait = Math.min(wait, nextPollNanos - nowNanos);
     Instant now = clock.instant();
     for (ScheduleState s : schedules) {
       if (!s.registered) {
         return 0;
+      }
+      if (s.disabled) {
+        continue; // nothing to fire; the poll notices when it is enabled again
       }
       if (s.failures.waiting(nowNanos)) {
         wait = Math.min(wait, s.failures.retryAtNanos() - nowNanos);
@@ -184,11 +195,15 @@ final class CronRunner implements Runnable {
           register(s);
         }
       }
+      if (System.nanoTime() - nextPollNanos >= 0 && !stopping) {
+        poll();
+        nextPollNanos = System.nanoTime() + pollNanos;
+      }
       for (ScheduleState s : schedules) {
         if (stopping) {
           return;
         }
-        if (s.registered && !s.failures.waiting(System.nanoTime())) {
+        if (s.registered && !s.disabled && !s.failures.waiting(System.nanoTime())) {
           fireDue(s);
         }
       }
@@ -208,7 +223,7 @@ final class CronRunner implements Runnable {
     if (!next.isAfter(missedUntil)) {
       // Firings were missed: decide on what the database says, not on what this process last saw.
       refresh(s);
-      if (!s.registered) {
+      if (!s.registered || s.disabled) {
         return;
       }
       if (!s.next().isAfter(missedUntil) && !catchUp(s, missedUntil)) {
@@ -221,7 +236,7 @@ final class CronRunner implements Runnable {
         return;
       }
       Outcome outcome = fire(s, next, true);
-      if (outcome == Outcome.FAILED || outcome == Outcome.UNREGISTERED) {
+      if (outcome == Outcome.FAILED || outcome == Outcome.UNREGISTERED || outcome == Outcome.DISABLED) {
         return;
       }
     }
@@ -249,7 +264,7 @@ final class CronRunner implements Runnable {
     switch (policy.mode()) {
       case ONE, SKIP -> {
         Outcome outcome = fire(s, lastMissed, policy.mode() == CatchUp.Mode.ONE);
-        if (outcome == Outcome.FAILED || outcome == Outcome.UNREGISTERED) {
+        if (outcome == Outcome.FAILED || outcome == Outcome.UNREGISTERED || outcome == Outcome.DISABLED) {
           return false;
         }
         claimed = outcome == Outcome.FIRED;
@@ -264,7 +279,7 @@ final class CronRunner implements Runnable {
             continue;
           }
           Outcome outcome = fire(s, t, true);
-          if (outcome == Outcome.FAILED || outcome == Outcome.UNREGISTERED) {
+          if (outcome == Outcome.FAILED || outcome == Outcome.UNREGISTERED || outcome == Outcome.DISABLED) {
             return false;
           }
           if (outcome == Outcome.FIRED) {
@@ -299,15 +314,21 @@ final class CronRunner implements Runnable {
         try {
           // One READ COMMITTED transaction, committed whatever the pool's defaults (Borrowed).
           done = Borrowed.transaction(c, false, tx -> {
-            ScheduleStore.Row inserted = store.insertIfAbsent(tx, s.name, s.definition);
+            ScheduleStore.Row inserted = store.insertIfAbsent(tx, s.name, s.definition, description(s));
             if (inserted != null) {
               return new Registration(inserted, true, null);
             }
             ScheduleStore.Row locked = store.lock(tx, s.name);
-            if (locked == null || locked.definition().equals(s.definition)) {
-              return new Registration(locked, false, null); // null: deleted in between
+            if (locked == null) {
+              return new Registration(null, false, null); // deleted in between
             }
-            return new Registration(store.redefine(tx, s.name, s.definition), false, locked.definition());
+            String previous = null;
+            if (!locked.definition().equals(s.definition)) {
+              previous = locked.definition();
+              locked = store.redefine(tx, s.name, s.definition);
+            }
+            store.describe(tx, s.name, s.definition, description(s));
+            return new Registration(locked, false, previous);
           });
         } catch (SQLException e) {
           if (Borrowed.isTransient(e) && attempt < TRANSIENT_RETRIES) {
@@ -329,6 +350,10 @@ final class CronRunner implements Runnable {
         s.foreignDefinition = null;
         s.origin = row.origin();
         s.cursor = row.lastFired();
+        s.disabled = !row.enabled();
+        if (s.disabled) {
+          log.info("pgqueue cron: {}: disabled (CronAdmin); it fires nothing until enabled", s);
+        }
         if (created) {
           log.info("pgqueue cron: {}: new schedule, registered; it starts from {}", s, row.lastFired());
         } else if (previous != null) {
@@ -438,6 +463,115 @@ final class CronRunner implements Runnable {
     }
   }
 
+  /**
+   * The admin poll: one query for the rows of every registered schedule. Adopts a change of the
+   * enabled flag, and serves each pending trigger request of a schedule whose stored definition is
+   * this process's.
+   */
+  private void poll() {
+    List<String> names = new ArrayList<>();
+    for (ScheduleState s : schedules) {
+      if (s.registered) {
+        names.add(s.name);
+      }
+    }
+    if (names.isEmpty()) {
+      return;
+    }
+    Connection c = connect("polling the cron schedules");
+    List<ScheduleStore.Polled> rows;
+    try {
+      rows = Borrowed.transaction(c, true, tx -> store.poll(tx, names.toArray(new String[0])));
+    } catch (SQLException e) {
+      throw new DatabaseFailure("polling the cron schedules", e);
+    } finally {
+      Borrowed.close(c);
+    }
+    database.succeeded(System.nanoTime());
+    for (ScheduleStore.Polled p : rows) {
+      ScheduleState s = byName(p.name());
+      if (s == null || !s.registered || stopping) {
+        continue;
+      }
+      if (s.disabled != !p.row().enabled()) {
+        adopt(s, p.row(), null);
+      }
+      if (p.triggerRequestedAt() != null && p.row().definition().equals(s.definition)
+          && !s.failures.waiting(System.nanoTime())) {
+        trigger(s, p.triggerRequestedAt());
+      }
+    }
+  }
+
+  private ScheduleState byName(String name) {
+    for (ScheduleState s : schedules) {
+      if (s.name.equals(name)) {
+        return s;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Serves a "trigger now" request in one transaction: takes the request (the guarded UPDATE, so
+   * one process serves it however many poll), and enqueues the job as a firing at the request's
+   * instant would. A failure leaves the request pending for the next poll.
+   */
+  private void trigger(ScheduleState s, Instant requestedAt) {
+    for (int attempt = 1; ; attempt++) {
+      Connection c = connect("triggering " + s);
+      try {
+        boolean taken = Borrowed.transaction(c, false, tx -> {
+          if (!store.takeTrigger(tx, s.name, requestedAt, s.definition)) {
+            return false;
+          }
+          enqueue(tx, s.job, payload(s, requestedAt), requestedAt);
+          return true;
+        });
+        database.succeeded(System.nanoTime());
+        if (taken) {
+          s.failures.succeeded(System.nanoTime());
+          log.info("pgqueue cron: {}: triggered now (CronAdmin request of {}); enqueued", s, requestedAt);
+        }
+        return;
+      } catch (SQLException e) {
+        if (Borrowed.isTransient(e) && attempt < TRANSIENT_RETRIES) {
+          continue;
+        }
+        throw new DatabaseFailure("triggering " + s, e);
+      } catch (JobFailure f) {
+        if (f.transientFailure && attempt < TRANSIENT_RETRIES) {
+          continue;
+        }
+        if (f.databaseDown) {
+          throw new DatabaseFailure(f.what, f.getCause());
+        }
+        s.failures.failed("triggering now (request of " + requestedAt + ")", f.getCause(), System.nanoTime());
+        return;
+      } finally {
+        Borrowed.close(c);
+      }
+    }
+  }
+
+  /** What this process would enqueue for {@code s}, stored for CronAdmin. */
+  private static ScheduleStore.Description description(ScheduleState s) {
+    CronJob<?> job = s.job;
+    String queue = job.options().queue() != null ? job.options().queue()
+        : job.type().defaults().queue() != null ? job.type().defaults().queue()
+        : EnqueueOptions.DEFAULT_QUEUE;
+    return new ScheduleStore.Description(catchUpText(job.catchUp()), job.type().name(), queue);
+  }
+
+  /** The stored form of a catch-up policy: one, skip or all(N). CronAdmin parses it back. */
+  static String catchUpText(CatchUp c) {
+    return switch (c.mode()) {
+      case ONE -> "one";
+      case SKIP -> "skip";
+      case ALL -> "all(" + c.max() + ")";
+    };
+  }
+
   private Object payload(ScheduleState s, Instant at) {
     try {
       return s.job.payload().apply(at);
@@ -499,6 +633,19 @@ final class CronRunner implements Runnable {
       log.info("pgqueue cron: {}: the stored definition is this process's again; resuming", s);
       s.standingDown = false;
       s.foreignDefinition = null;
+    }
+    if (!row.enabled()) {
+      if (!s.disabled) {
+        log.info("pgqueue cron: {}: disabled (CronAdmin); it fires nothing until enabled", s);
+        s.disabled = true;
+      }
+      s.origin = row.origin();
+      s.cursor = max(row.lastFired(), at == null ? row.lastFired() : at);
+      return Outcome.DISABLED;
+    }
+    if (s.disabled) {
+      log.info("pgqueue cron: {}: enabled again (CronAdmin); it fires from {} on", s, row.lastFired());
+      s.disabled = false;
     }
     boolean progress = at == null || !row.lastFired().isBefore(at) || !row.origin().equals(s.origin);
     s.origin = row.origin();

@@ -81,6 +81,12 @@ public final class CronScheduler implements AutoCloseable {
   /** How long {@link #close()} waits for the transaction in progress to end: 10 seconds. */
   public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
 
+  /**
+   * Default interval of the admin poll ({@link Builder#pollInterval}): how soon a scheduler serves
+   * a {@link CronAdmin#triggerNow} request and notices a schedule enabled again.
+   */
+  public static final Duration DEFAULT_POLL_INTERVAL = Duration.ofSeconds(5);
+
   private static final Logger log = LoggerFactory.getLogger(CronScheduler.class);
   private static final AtomicInteger THREADS = new AtomicInteger();
 
@@ -98,7 +104,8 @@ public final class CronScheduler implements AutoCloseable {
     this.queue = b.queue;
     this.jobs = jobs;
     this.runner =
-        new CronRunner(b.queue, b.dataSource, b.clock, b.missedAfter, b.retryMin, b.retryMax, jobs);
+        new CronRunner(b.queue, b.dataSource, b.clock, b.missedAfter, b.retryMin, b.retryMax,
+            b.pollInterval, jobs);
   }
 
   /**
@@ -228,6 +235,7 @@ public final class CronScheduler implements AutoCloseable {
     private Duration retryMin = DEFAULT_RETRY_MIN;
     private Duration retryMax = DEFAULT_RETRY_MAX;
     private Duration missedAfter = DEFAULT_MISSED_AFTER;
+    private Duration pollInterval = DEFAULT_POLL_INTERVAL;
 
     private Builder(JobQueue queue, DataSource dataSource) {
       if (queue == null) {
@@ -322,6 +330,28 @@ public final class CronScheduler implements AutoCloseable {
             "missedAfter must be between 1 second and 1 day, got: " + missedAfter);
       }
       this.missedAfter = missedAfter;
+      return this;
+    }
+
+    /**
+     * How often the scheduler reads the admin state of its schedules ({@link CronAdmin}): one
+     * query for all of them, that serves pending {@link CronAdmin#triggerNow} requests and notices
+     * schedules {@link CronAdmin#enable enabled} again. A {@link CronAdmin#disable disabled}
+     * schedule needs no poll to stop: every firing's claim checks the flag. Defaults to {@link
+     * #DEFAULT_POLL_INTERVAL} (5 seconds).
+     *
+     * @param pollInterval at least 100 ms, at most 10 minutes
+     * @return this builder
+     * @throws IllegalArgumentException if null or out of range
+     */
+    public Builder pollInterval(Duration pollInterval) {
+      if (pollInterval == null
+          || pollInterval.compareTo(Duration.ofMillis(100)) < 0
+          || pollInterval.compareTo(Duration.ofMinutes(10)) > 0) {
+        throw new IllegalArgumentException(
+            "pollInterval must be between 100 ms and 10 minutes, got: " + pollInterval);
+      }
+      this.pollInterval = pollInterval;
       return this;
     }
 

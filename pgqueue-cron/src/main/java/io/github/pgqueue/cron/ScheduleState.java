@@ -24,6 +24,8 @@ final class ScheduleState {
   boolean standingDown;
   /** The stored definition this process last warned about while standing down. */
   String foreignDefinition;
+  /** The stored row says disabled ({@code CronAdmin.disable}): this process fires nothing for it. */
+  boolean disabled;
 
   ScheduleState(CronJob<?> job, FailureStreak failures) {
     this.job = job;
