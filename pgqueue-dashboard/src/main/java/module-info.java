@@ -6,6 +6,7 @@
  */
 module io.github.pgqueue.dashboard {
   requires io.github.pgqueue;
+  requires io.github.pgqueue.cron;
   requires org.postgresql.jdbc;
   // Dashboard.httpHandler() returns a com.sun.net.httpserver.HttpHandler.
   requires transitive jdk.httpserver;

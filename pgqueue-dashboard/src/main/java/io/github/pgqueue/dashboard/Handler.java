@@ -15,6 +15,7 @@ import io.github.pgqueue.JobQuery;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobState;
 import io.github.pgqueue.PgQueueException;
+import io.github.pgqueue.cron.CronAdmin;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -51,18 +52,21 @@ final class Handler {
 
   private static final Pattern JOB = Pattern.compile("/jobs/(\\d{1,19})");
   private static final Pattern JOB_ACTION = Pattern.compile("/jobs/(\\d{1,19})/(retry|run|cancel|delete)");
+  private static final Pattern CRON_ACTION = Pattern.compile("/cron/([^/]{1,600})/(trigger|enable|disable)");
   private static final Pattern QUEUE_ACTION = Pattern.compile("/queues/([^/]{1,100})/(pause|resume)");
   private static final Set<String> ASSETS = Set.of("dashboard.css", "dashboard.js");
 
   private final Dashboard dashboard;
   private final JobQueue queue;
   private final Reads reads;
+  private final CronAdmin cron;
   private final Csrf csrf = new Csrf();
   private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private final Map<String, byte[]> assets = new TreeMap<>();
 
-  Handler(Dashboard dashboard, JobQueue queue, Reads reads) {
+  Handler(Dashboard dashboard, JobQueue queue, Reads reads, CronAdmin cron) {
     this.dashboard = dashboard;
+    this.cron = cron;
     this.queue = queue;
     this.reads = reads;
     for (String a : ASSETS) {
@@ -191,8 +195,15 @@ final class Handler {
       return api ? json(Map.of("workers", workersJson(ws))) : page(ctx, "Workers", workersPage(ws));
     }
     if (p.equals("/cron")) {
-      List<Reads.CronRow> cs = reads.cron();
-      return api ? json(Map.of("schedules", cronJson(cs))) : page(ctx, "Cron", cronPage(cs));
+      List<CronAdmin.ScheduleInfo> cs = cron.schedules();
+      return api ? json(Map.of("schedules", cronJson(cs))) : page(ctx, "Cron", cronPage(ctx, cs));
+    }
+    if (p.equals("/throughput")) {
+      if (!api) {
+        return error(req, 404, "no such page");
+      }
+      return json(Map.of("lastHourByMinute", throughputJson(reads.throughput(false)),
+          "lastDayByHour", throughputJson(reads.throughput(true))));
     }
     if (api && p.equals("/csrf")) {
       return json(Map.of("token", ctx.token(), "header", Csrf.HEADER, "field", Csrf.FIELD));
@@ -300,6 +311,19 @@ final class Handler {
     }
     if (p.equals("/jobs/bulk")) {
       return bulk(ctx, api);
+    }
+    if ((m = CRON_ACTION.matcher(p)).matches()) {
+      String name = java.net.URLDecoder.decode(m.group(1).replace("+", "%2B"), StandardCharsets.UTF_8);
+      String action = m.group(2);
+      String outcome = switch (action) {
+        case "trigger" -> cron.triggerNow(name).name().toLowerCase(Locale.ROOT);
+        case "enable" -> cron.enable(name) ? "enabled" : "unknown_schedule";
+        default -> cron.disable(name) ? "disabled" : "unknown_schedule";
+      };
+      if (api) {
+        return json(Map.of("schedule", name, "action", action, "result", outcome));
+      }
+      return Response.redirect(dashboard.mountPath() + "/cron?msg=" + url(action + " " + name + ": " + outcome));
     }
     return error(req, 404, "no such action");
   }
@@ -435,6 +459,9 @@ final class Handler {
     }
     h.append("</table>");
     h.append(countsNote(qs));
+    h.append("<h2>Throughput</h2><div class=\"charts\">")
+        .append(Charts.bars("last hour, per minute", reads.throughput(false)))
+        .append(Charts.bars("last day, per hour", reads.throughput(true))).append("</div>");
     h.append("<h2>Health</h2><table class=\"kv\">")
         .append(kv("live workers", Long.toString(hl.liveWorkers())))
         .append(kv("dead tuples in jobs", Html.count(hl.deadTuples())))
@@ -659,17 +686,33 @@ final class Handler {
     return h.toString();
   }
 
-  private String cronPage(List<Reads.CronRow> cs) {
-    StringBuilder h = new StringBuilder("<table><tr><th>name</th><th>definition</th><th>last fired</th>"
-        + "<th>updated</th></tr>");
-    for (Reads.CronRow c : cs) {
+  private String cronPage(Ctx ctx, List<CronAdmin.ScheduleInfo> cs) {
+    Instant now = reads.now();
+    StringBuilder h = new StringBuilder("<table><tr><th>name</th><th>definition</th><th>zone</th><th>catch-up</th>"
+        + "<th>job</th><th>last fired</th><th>next firing</th><th>trigger</th><th>state</th><th></th></tr>");
+    for (CronAdmin.ScheduleInfo c : cs) {
+      String cp = "/cron/" + url(c.name());
       h.append("<tr><td>").append(esc(c.name())).append("</td><td><code>").append(esc(c.definition()))
-          .append("</code></td><td>").append(esc(Html.time(c.lastFired()))).append("</td><td>")
-          .append(esc(Html.time(c.updatedAt()))).append("</td></tr>");
+          .append("</code></td><td>").append(esc(c.zone())).append("</td><td>")
+          .append(esc(catchUp(c))).append("</td><td>")
+          .append(esc(c.jobName() == null ? "" : c.jobName() + (c.jobQueue() == null ? "" : " on " + c.jobQueue())))
+          .append("</td><td>").append(esc(Html.time(c.lastFired()))).append("</td><td>")
+          .append(esc(Html.time(c.nextFiring()))).append(c.nextFiring() != null && c.nextFiring().isBefore(now)
+              ? " <b>late</b>" : "").append("</td><td>")
+          .append(c.triggerRequestedAt() != null ? "pending since " + esc(Html.time(c.triggerRequestedAt()))
+              : c.lastTriggeredAt() != null ? "last " + esc(Html.time(c.lastTriggeredAt())) : "")
+          .append("</td><td>").append(c.enabled() ? "enabled" : "<b>disabled</b>").append("</td><td>")
+          .append(form(ctx, cp + "/trigger", "Trigger now", "", ""))
+          .append(form(ctx, cp + (c.enabled() ? "/disable" : "/enable"), c.enabled() ? "Disable" : "Enable",
+              c.enabled() ? "danger" : "", ""))
+          .append("</td></tr>");
     }
     h.append("</table>");
     if (cs.isEmpty()) {
       h.append("<p>No cron schedule is registered.</p>");
+    } else {
+      h.append("<p class=\"note\">Trigger now is served by a cron process running the schedule, within its poll "
+          + "interval.</p>");
     }
     return h.toString();
   }
@@ -751,14 +794,43 @@ final class Handler {
     return out;
   }
 
-  private static List<Map<String, Object>> cronJson(List<Reads.CronRow> cs) {
+  private static List<Map<String, Object>> cronJson(List<CronAdmin.ScheduleInfo> cs) {
     List<Map<String, Object>> out = new ArrayList<>();
-    for (Reads.CronRow c : cs) {
+    for (CronAdmin.ScheduleInfo c : cs) {
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("name", c.name());
       m.put("definition", c.definition());
+      m.put("zone", c.zone() == null ? null : c.zone().getId());
+      m.put("catchUp", c.catchUp() == null ? null : catchUp(c));
+      m.put("jobName", c.jobName());
+      m.put("jobQueue", c.jobQueue());
+      m.put("enabled", c.enabled());
       m.put("lastFired", str(c.lastFired()));
+      m.put("nextFiring", str(c.nextFiring()));
+      m.put("triggerRequestedAt", str(c.triggerRequestedAt()));
+      m.put("lastTriggeredAt", str(c.lastTriggeredAt()));
       m.put("updatedAt", str(c.updatedAt()));
+      out.add(m);
+    }
+    return out;
+  }
+
+  private static String catchUp(CronAdmin.ScheduleInfo c) {
+    if (c.catchUp() == null) {
+      return "";
+    }
+    String mode = c.catchUp().mode().name().toLowerCase(Locale.ROOT);
+    return c.catchUp().mode() == io.github.pgqueue.cron.CatchUp.Mode.ALL ? mode + " (up to " + c.catchUp().max() + ")" : mode;
+  }
+
+  private static List<Map<String, Object>> throughputJson(List<Object[]> rows) {
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (Object[] r : rows) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("at", r[0].toString());
+      m.put("succeeded", r[1]);
+      m.put("failed", r[2]);
+      m.put("other", r[3]);
       out.add(m);
     }
     return out;

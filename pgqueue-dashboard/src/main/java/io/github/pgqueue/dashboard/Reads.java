@@ -76,9 +76,6 @@ final class Reads {
   record Health(long liveTuples, long deadTuples, Instant lastVacuum, long totalBytes, Long oldestXminAge,
       Duration oldestTransactionAge, long liveWorkers, List<String[]> unhandledAtHead) {}
 
-  /** A cron schedule row. */
-  record CronRow(String name, String definition, Instant origin, Instant lastFired, Instant updatedAt) {}
-
   /** A page of jobs and the cursor of the next. */
   record Jobs(List<JobInfo> jobs, String nextCursor) {}
 
@@ -284,10 +281,20 @@ final class Reads {
     }
   }
 
-  List<CronRow> cron() {
-    return query("SELECT name, definition, origin, last_fired, updated_at FROM " + s + ".cron_schedules"
-        + " ORDER BY name LIMIT 1000", ps -> {}, rs -> new CronRow(rs.getString(1), rs.getString(2),
-            instant(rs.getTimestamp(3)), instant(rs.getTimestamp(4)), instant(rs.getTimestamp(5))));
+  /**
+   * Outcomes per bucket from job_rollups (read through its primary key, which starts with the
+   * minute): per minute over the last hour, or per hour over the last day.
+   *
+   * @return bucket start, then counts of succeeded, failed (retried + discarded + rescued) and other
+   */
+  List<Object[]> throughput(boolean day) {
+    String bucket = day ? "date_trunc('hour', minute)" : "minute";
+    return query("SELECT " + bucket + ", sum(count) FILTER (WHERE outcome = 'succeeded'),"
+        + " sum(count) FILTER (WHERE outcome IN ('retried', 'discarded', 'rescued')),"
+        + " sum(count) FILTER (WHERE outcome IN ('cancelled', 'snoozed'))"
+        + " FROM " + s + ".job_rollups WHERE minute >= date_trunc('minute', now()) - interval '"
+        + (day ? "1 day" : "1 hour") + "' GROUP BY 1 ORDER BY 1", ps -> {}, rs -> new Object[] {
+            rs.getTimestamp(1).toInstant(), rs.getLong(2), rs.getLong(3), rs.getLong(4)});
   }
 
   // ---- plumbing ------------------------------------------------------------------------------

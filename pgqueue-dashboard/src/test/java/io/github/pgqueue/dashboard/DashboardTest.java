@@ -288,6 +288,36 @@ class DashboardTest {
   }
 
   @Test
+  void cronSchedulesAreListedTriggeredDisabledAndEnabled() {
+    db.execute("INSERT INTO " + db.schema() + ".cron_schedules (name, definition, origin, last_fired, catch_up,"
+        + " job_name, job_queue) VALUES ('nightly-report', 'cron 0 3 * * * Europe/Berlin', now(), now(), 'one',"
+        + " 'report', 'default')");
+    Client c = new Client(acting(), null);
+    String page = body(c.get("/cron"));
+    assertThat(page).contains("nightly-report").contains("Europe/Berlin").contains("<td>one</td>").contains("Trigger now").contains("Disable");
+    assertThat(body(c.post("/api/cron/nightly-report/trigger", "_csrf", c.token()))).contains("\"requested\"");
+    assertThat(body(c.post("/api/cron/nightly-report/trigger", "_csrf", c.token()))).contains("\"already_pending\"");
+    assertThat(c.post("/cron/nightly-report/disable", "_csrf", c.token()).status()).isEqualTo(303);
+    assertThat(body(c.get("/api/cron"))).contains("\"enabled\" : false").contains("\"triggerRequestedAt\" : \"");
+    assertThat(body(c.post("/api/cron/nightly-report/enable", "_csrf", c.token()))).contains("\"enabled\"");
+    assertThat(body(c.post("/api/cron/nope/enable", "_csrf", c.token()))).contains("unknown_schedule");
+    assertThat(c.post("/api/cron/%01bad/enable", "_csrf", c.token()).status()).isEqualTo(400);
+  }
+
+  @Test
+  void throughputChartsReadTheRollups() {
+    db.execute("INSERT INTO " + db.schema() + ".job_rollups (minute, queue, name, outcome, worker, count) VALUES"
+        + " (date_trunc('minute', now()) - interval '2 minutes', 'default', 'send_mail', 'succeeded', 'w1', 40),"
+        + " (date_trunc('minute', now()) - interval '2 minutes', 'default', 'send_mail', 'discarded', 'w1', 2),"
+        + " (date_trunc('minute', now()) - interval '3 hours', 'default', 'send_mail', 'retried', 'w2', 5)");
+    Client c = new Client(acting(), null);
+    String page = body(c.get("/"));
+    assertThat(page).contains("last hour, per minute: 42 finished, 2 failed").contains("last day, per hour: 47 finished, 7 failed")
+        .contains("<svg");
+    assertThat(body(c.get("/api/throughput"))).contains("\"succeeded\" : 40").contains("\"failed\" : 5");
+  }
+
+  @Test
   void hiddenPayloadsAreNotShown() {
     long id = discarded(db, "default", "send_mail", "secret-card-number", "boom");
     Dashboard d = Dashboard.builder(db.dataSource()).schema(db.schema()).hidePayloads(true).build();
