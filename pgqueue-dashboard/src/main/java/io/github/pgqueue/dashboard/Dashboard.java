@@ -74,8 +74,9 @@ public final class Dashboard {
 
   /**
    * A handler for a JDK {@code HttpServer} context created at {@link #mountPath()} (for example
-   * {@code server.createContext("/pgqueue", dashboard.httpHandler())}). The request's principal
-   * is the exchange's (set by an {@code Authenticator} on the context).
+   * {@code server.createContext("/pgqueue", dashboard.httpHandler())}; for the root, "/"). Paths
+   * are taken relative to the mount path. The request's principal is the exchange's (set by an
+   * {@code Authenticator} on the context).
    *
    * @return the handler; it may be shared by several contexts with the same path
    */

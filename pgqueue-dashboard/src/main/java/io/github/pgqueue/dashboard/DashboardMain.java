@@ -128,6 +128,8 @@ public final class DashboardMain {
     });
     http.setExecutor(threads);
     HttpContext ctx = http.createContext("/", dashboard.httpHandler());
+    // The stylesheet and script are public, as any site's are: no credentials needed for them.
+    http.createContext("/assets/", dashboard.httpHandler());
     if (user != null) {
       byte[] u = user.getBytes(StandardCharsets.UTF_8);
       byte[] p = password.getBytes(StandardCharsets.UTF_8);

@@ -23,8 +23,10 @@ final class JdkHandler implements HttpHandler {
       Response r;
       try {
         String full = ex.getRequestURI().getRawPath();
-        String ctx = ex.getHttpContext().getPath();
-        String path = full.startsWith(ctx) ? full.substring(ctx.length()) : full;
+        // Relative to the dashboard's mount path (not the context's: a context for /assets alone
+        // may serve the same handler).
+        String mount = dashboard.mountPath();
+        String path = full.startsWith(mount) ? full.substring(mount.length()) : full;
         if (!path.startsWith("/")) {
           path = "/" + path;
         }
