@@ -110,8 +110,9 @@ final class Reads {
         + (AVAILABLE_SAMPLE + 1) + ") x) a WHERE qs.queue IS NOT NULL", ps -> {}, rs -> {
           counts.put(rs.getString(1), new long[] {rs.getLong(2), rs.getLong(3), 0, 0});
           sampled.put(rs.getString(1), rs.getLong(4) > AVAILABLE_SAMPLE);
+          String name = rs.getString(1);
           long ms = rs.getLong(5);
-          oldest.put(rs.getString(1), rs.wasNull() ? null : Duration.ofMillis(Math.max(0, ms)));
+          oldest.put(name, rs.wasNull() ? null : Duration.ofMillis(Math.max(0, ms)));
           return null;
         });
     query("SELECT queue, count(*) FROM " + s + ".jobs WHERE state = 'running' GROUP BY queue", ps -> {}, rs -> {

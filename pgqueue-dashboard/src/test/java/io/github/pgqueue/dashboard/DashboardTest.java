@@ -243,7 +243,12 @@ class DashboardTest {
     assertThat(c.get("/jobs?queue=bad%20queue").status()).isEqualTo(400);
     assertThat(c.get("/jobs?from=yesterday").status()).isEqualTo(400);
     assertThat(c.get("/nope").status()).isEqualTo(404);
-    assertThat(body(c.get("/api/queues"))).contains("\"queue\" : \"mail\"", "\"queue\" : \"other\"");
+    queue.enqueue(MAIL, Map.of("to", "c"), io.github.pgqueue.EnqueueOptions.builder().queue("later")
+        .runAt(java.time.Instant.now().plusSeconds(3600)).build());
+    String queues = body(c.get("/api/queues"));
+    assertThat(queues).contains("\"queue\" : \"mail\"", "\"queue\" : \"other\"");
+    // Only "later" has nothing due: exactly one queue without an oldest due age.
+    assertThat(queues.split("\"oldestDueAgeMs\" : null", -1)).hasSize(2);
     assertThat(body(c.get("/"))).contains("mail").contains("Health");
     assertThat(c.get("/workers").status()).isEqualTo(200);
     assertThat(c.get("/cron").status()).isEqualTo(200);
