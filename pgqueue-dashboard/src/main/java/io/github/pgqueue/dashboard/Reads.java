@@ -155,12 +155,6 @@ final class Reads {
     return out;
   }
 
-  /** Whether more than {@value #DISCARDED_COUNT_CAP} jobs are discarded, and how many up to that. */
-  long discardedUpToCap() {
-    return query("SELECT count(*) FROM (SELECT 1 FROM " + s + ".jobs WHERE state = 'discarded' LIMIT "
-        + (DISCARDED_COUNT_CAP + 1) + ") d", ps -> {}, rs -> rs.getLong(1)).get(0);
-  }
-
   List<WorkerRow> workers() {
     return query("SELECT w.id, w.host, w.pid, w.queues, w.job_names, w.paused_queues, w.started_at,"
         + " w.heartbeat_at, " + alive() + ", (SELECT count(*) FROM " + s + ".jobs j"
