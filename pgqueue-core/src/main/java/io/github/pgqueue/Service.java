@@ -2,7 +2,8 @@ package io.github.pgqueue;
 
 /**
  * A long-lived part of a worker that runs on a thread of its own: the {@link ControlLoop}, each
- * {@link Fetcher}, the {@link Completer}, the {@link Watchdog} and {@link Maintenance}. They follow
+ * {@link Fetcher}, the {@link Completer}, the {@link Watchdog}, {@link Maintenance} and {@link
+ * Rollups}. They follow
  * one contract, the parts' version of the {@link Lifecycle} rules that {@link Worker} and the cron
  * scheduler follow, and implement it the same way, with a {@link ServiceThread}:
  *
@@ -21,9 +22,9 @@ package io.github.pgqueue;
  * </ul>
  *
  * <p>The worker starts its parts in this order: completer, watchdog, control loop, maintenance,
- * fetchers (each part is running before the parts that hand it work); and stops them in this
- * order: fetchers stop claiming, running jobs finish, fetchers end, then watchdog, completer,
- * maintenance, control loop (see {@code Worker.Running.stop()} for why).
+ * rollup, fetchers (each part is running before the parts that hand it work); and stops them in
+ * this order: fetchers stop claiming, running jobs finish, fetchers end, then watchdog, completer,
+ * maintenance, rollup, control loop (see {@code Worker.Running.stop()} for why).
  */
 interface Service {
 

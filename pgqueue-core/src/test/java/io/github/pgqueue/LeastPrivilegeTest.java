@@ -138,7 +138,9 @@ class LeastPrivilegeTest {
     adminExecute("INSERT INTO pgqueue.workers (id, heartbeat_at, heartbeat_ms, stale_after_ms) OVERRIDING SYSTEM VALUE"
         + " VALUES (999999, now() - interval '1 hour', 100, 300)",
         "INSERT INTO pgqueue.jobs (name, payload, state, attempt, locked_by, locked_at)"
-            + " VALUES ('item', '{\"n\": 100, \"fail\": false}', 'running', 1, 999999, now())");
+            + " VALUES ('item', '{\"n\": 100, \"fail\": false}', 'running', 1, 999999, now())",
+        // A throughput rollup row past its 8 days: the worker role prunes it.
+        "INSERT INTO pgqueue.job_rollups VALUES (now() - interval '9 days', 'default', 'item', 'succeeded', '1', 5)");
     List<Integer> done = new CopyOnWriteArrayList<>();
     Worker w = Worker.builder(as(worker))
         .heartbeatInterval(Duration.ofMillis(100)).staleAfter(Duration.ofMillis(300))
@@ -163,6 +165,12 @@ class LeastPrivilegeTest {
       w.close();
     }
     assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers WHERE id <> 999999")).as("deregistered").isZero();
+    // The rollup was written (upsert) and pruned by the worker role.
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.job_rollups WHERE minute < now() - interval '8 days'")).isZero();
+    assertThat(db.queryLong("SELECT sum(count) FROM pgqueue.job_rollups WHERE outcome = 'succeeded'")).isEqualTo(17);
+    assertThat(db.queryLong("SELECT sum(count) FROM pgqueue.job_rollups WHERE outcome = 'retried'")).isEqualTo(4);
+    assertThat(db.queryLong("SELECT sum(count) FROM pgqueue.job_rollups WHERE outcome = 'discarded'")).isEqualTo(4);
+    assertThat(db.queryLong("SELECT sum(count) FROM pgqueue.job_rollups WHERE outcome = 'rescued'")).isEqualTo(1);
 
     for (String forbidden : new String[] {
         "INSERT INTO pgqueue.jobs (name, payload) VALUES ('x', '{}')",

@@ -29,7 +29,7 @@ class ServiceContractTest {
   record Item(int n) {}
 
   static final JobType<Item> ITEM = JobType.of("item", Item.class);
-  static final List<String> KINDS = List.of("completer", "watchdog", "maintenance", "control", "fetcher");
+  static final List<String> KINDS = List.of("completer", "watchdog", "maintenance", "control", "fetcher", "rollup");
 
   TestDatabase db;
   JobStore store = new JobStore(new Sql("pgqueue"));
@@ -56,6 +56,7 @@ class ServiceContractTest {
           config.jobNames(), (owner, id, token) -> {});
       case "fetcher" -> new Fetcher("default", 1, 0, config.pollNanos, config.jobNames(), db.dataSource(), store,
           (job, from) -> {}, completer, state, config.staleNanos);
+      case "rollup" -> new Rollups(db.dataSource(), store.sql, config.rollupNanos, state::workerId);
       default -> throw new IllegalArgumentException(kind);
     };
   }

@@ -275,6 +275,12 @@ public final class Bench {
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
       }
     }
+    if (o.rollupCompare && o.concurrency.size() < 2) {
+      // With one phase the bulk enqueue is never processed, and the compare phases would start
+      // with its jobs still queued: their rates would count twice the work.
+      throw new IllegalArgumentException("--rollup-compare needs at least two --concurrency phases, got "
+          + o.concurrency);
+    }
     if (o.n % 1_000 != 0 || o.n <= 0) {
       throw new IllegalArgumentException("--n must be a positive multiple of 1000, got " + o.n);
     }

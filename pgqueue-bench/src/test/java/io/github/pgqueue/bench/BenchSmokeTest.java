@@ -33,6 +33,24 @@ class BenchSmokeTest {
   }
 
   @Test
+  void theRollupComparisonProcessesTheLastPhaseOffThenOn(TestDatabase db) throws Exception {
+    db.truncate(); // the other tiny run shares this database
+    Bench.Options o = Bench.parse(new String[] {"--n", "1000", "--samples", "2", "--no-ceiling", "--rollup-compare"});
+    Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
+
+    for (String rate : List.of("process_c20", "process_c20_rollup_off", "process_c20_rollup_on")) {
+      assertThat(((Number) r.get(rate)).doubleValue()).as(rate).isPositive();
+    }
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+    // Every phase but the "off" one counted its jobs: warm-up 500, then 3 phases of 1,000.
+    assertThat(db.queryLong("SELECT sum(count) FROM pgqueue.job_rollups WHERE outcome = 'succeeded'"))
+        .isEqualTo(500 + 3 * 1_000 + 2);
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () -> Bench.parse(new String[] {"--concurrency", "20", "--rollup-compare"}))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--rollup-compare");
+  }
+
+  @Test
   void mulberry32DrawsTheWorkloadsGaps() {
     Mulberry32 r = new Mulberry32(42);
     int[] first = new int[5];

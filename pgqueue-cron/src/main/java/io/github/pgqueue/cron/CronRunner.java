@@ -30,7 +30,8 @@ final class CronRunner implements Runnable {
   private static final Logger log = LoggerFactory.getLogger(CronScheduler.class);
 
   /**
-   * The longest single sleep. Sleeping is not polling (no query is sent on waking); the cap only
+   * The longest single sleep. Waking is not polling (no query is sent on waking; the admin poll has
+   * its own interval); the cap only
    * bounds how late a firing can be when the wall clock is stepped forward during a long sleep.
    */
   static final Duration MAX_SLEEP = Duration.ofSeconds(5);

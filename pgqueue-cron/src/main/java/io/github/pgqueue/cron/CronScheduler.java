@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * stops it (its row stays); renaming one starts a new schedule.
  *
  * <p><b>Time.</b> The scheduler sleeps until the next firing of any of its cron jobs, by the
- * injected {@link Builder#clock clock}; no query runs while nothing is due. Interval schedules
+ * injected {@link Builder#clock clock}; while nothing is due, the only query is the admin poll,
+ * one statement per {@link Builder#pollInterval pollInterval} (see {@link CronAdmin}). Interval schedules
  * fire on a grid anchored in the database, so every process computes the same instants. A process
  * whose clock runs ahead fires early (the job still runs at the scheduled instant); one whose
  * clock lags finds the firing already claimed.

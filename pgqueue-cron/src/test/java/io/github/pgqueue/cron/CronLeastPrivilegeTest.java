@@ -103,6 +103,50 @@ class CronLeastPrivilegeTest {
     db.execute("TRUNCATE pgqueue.jobs");
   }
 
+  /**
+   * CronAdmin as an ops role with the grants of docs/security.md ({@code SELECT, UPDATE} on
+   * {@code cron_schedules}, and reading the schema version), and the cron role serving its
+   * trigger request.
+   */
+  @Test
+  void anOpsRoleAdministersSchedulesAndTheCronRoleServesItsTrigger() throws SQLException {
+    String ops = roles.cron + "_ops";
+    roles.adminExecute(
+        "CREATE ROLE " + ops + " LOGIN",
+        "GRANT USAGE ON SCHEMA pgqueue TO " + ops,
+        "GRANT SELECT ON pgqueue.schema_migrations TO " + ops,
+        "GRANT SELECT, UPDATE ON pgqueue.cron_schedules TO " + ops);
+    DataSource cronDs = roles.as(roles.cron);
+    CronScheduler s = CronScheduler.builder(JobQueue.create(cronDs), cronDs)
+        .pollInterval(Duration.ofMillis(200))
+        .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(40))
+        .add(CronJob.of("yearly", Schedule.cron("0 0 1 1 *"), FIRED, at -> new Fired("ops", at)))
+        .build();
+    try {
+      s.start();
+      await().atMost(WAIT).until(() -> row(db, "yearly") != null);
+      CronAdmin admin = CronAdmin.create(roles.as(ops));
+      assertThat(admin.schedules()).extracting(CronAdmin.ScheduleInfo::name).contains("yearly");
+      assertThat(admin.disable("yearly")).isTrue();
+      assertThat(admin.enable("yearly")).isTrue();
+      assertThat(admin.triggerNow("yearly")).isEqualTo(CronAdmin.TriggerResult.REQUESTED);
+      await().atMost(WAIT).until(() -> jobs(db).stream().anyMatch(j -> j.by().equals("ops")));
+      await().atMost(WAIT).until(() -> admin.schedule("yearly").orElseThrow().triggerRequestedAt() == null);
+      for (String forbidden : new String[] {
+          "DELETE FROM pgqueue.cron_schedules",
+          "INSERT INTO pgqueue.cron_schedules (name, definition, origin, last_fired) VALUES ('x', 'every PT1S', now(), now())",
+          "SELECT count(*) FROM pgqueue.jobs",
+      }) {
+        assertThatThrownBy(() -> roles.executeAs(ops, forbidden)).as(forbidden)
+            .isInstanceOfSatisfying(PSQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"));
+      }
+    } finally {
+      s.close();
+      db.execute("TRUNCATE pgqueue.jobs");
+      roles.adminExecute("DROP OWNED BY " + ops, "DROP ROLE " + ops);
+    }
+  }
+
   private static CronScheduler scheduler(DataSource ds, TestClock clock, String cron, String by) {
     return CronScheduler.builder(JobQueue.create(ds), ds)
         .clock(clock)
