@@ -42,6 +42,7 @@ class ApiSnapshotTest {
     "pgqueue-core, io.github.pgqueue.JobQueue",
     "pgqueue-cron, io.github.pgqueue.cron.CronScheduler",
     "pgqueue-cli, io.github.pgqueue.cli.PgQueueCli",
+    "pgqueue-dashboard, io.github.pgqueue.dashboard.Dashboard",
     "pgqueue-micrometer, io.github.pgqueue.micrometer.PgQueueMetrics",
     "pgqueue-spring, io.github.pgqueue.spring.SpringPgQueue",
     "pgqueue-spring-boot-starter, io.github.pgqueue.spring.boot.PgQueueAutoConfiguration",

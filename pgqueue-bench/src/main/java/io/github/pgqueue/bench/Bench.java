@@ -43,6 +43,8 @@ import java.util.stream.Collectors;
  *                       key, fairness on), reported as process_cC_keyed
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
+ * --dashboard           instead of the workload: load 1,000,000 available and 200,000 discarded
+ *                       jobs and print the time of each dashboard page and JSON call (DashboardBench)
  * </pre>
  */
 public final class Bench {
@@ -84,6 +86,13 @@ public final class Bench {
   }
 
   public static void main(String[] args) throws Exception {
+    if (java.util.Arrays.asList(args).contains("--dashboard")) {
+      java.util.List<String> rest = new ArrayList<>(java.util.Arrays.asList(args));
+      rest.remove("--dashboard");
+      int u = rest.indexOf("--url");
+      DashboardBench.main(u >= 0 && u + 1 < rest.size() ? rest.get(u + 1) : null);
+      return;
+    }
     Options o = parse(args);
     TestPostgres embedded = null;
     String adminUrl = o.url;

@@ -26,7 +26,8 @@ public final class AllInOne {
     Config config = Main.config(env);
     HikariDataSource pool = Database.pool(config.database(), "all-in-one", 24);
     Database.migrate(pool);
-    WebApp web = Pillars.web(config, pool);
+    // The dashboard may act on the embedded database this process started (a dev database).
+    WebApp web = Pillars.web(config, pool, pg != null || config.database().dev());
     Worker worker = Pillars.worker(config, pool);
     CronScheduler cron = Pillars.cron(config, pool);
     EmbeddedPostgres server = pg;

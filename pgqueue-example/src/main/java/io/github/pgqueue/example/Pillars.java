@@ -18,7 +18,14 @@ final class Pillars {
   private Pillars() {}
 
   static WebApp web(Config config, DataSource pool) throws IOException {
-    WebApp web = new WebApp(pool, JobQueue.create(pool), config.port());
+    return web(config, pool, config.database().dev());
+  }
+
+  /**
+   * @param dashboardActions whether the dashboard may act: on an embedded dev database only
+   */
+  static WebApp web(Config config, DataSource pool, boolean dashboardActions) throws IOException {
+    WebApp web = new WebApp(pool, JobQueue.create(pool), config.port(), dashboardActions);
     web.start();
     return web;
   }

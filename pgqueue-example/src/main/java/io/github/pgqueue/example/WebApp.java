@@ -11,6 +11,8 @@ import io.github.pgqueue.JobId;
 import io.github.pgqueue.JobInfo;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.QueueStats;
+import io.github.pgqueue.dashboard.Dashboard;
+import io.github.pgqueue.dashboard.DashboardAuthorizer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -50,12 +52,23 @@ final class WebApp implements AutoCloseable {
   private final HttpServer server;
   private final ExecutorService threads = Executors.newFixedThreadPool(8);
 
-  WebApp(DataSource db, JobQueue queue, int port) throws IOException {
+  /**
+   * @param dashboardActions whether the dashboard at /pgqueue may act (retry, cancel, delete,
+   *     pause): only for the local dev database; with a real DATABASE_URL it is read-only, since
+   *     the example has no login to decide who may act
+   */
+  WebApp(DataSource db, JobQueue queue, int port, boolean dashboardActions) throws IOException {
     this.db = db;
     this.queue = queue;
     this.server = HttpServer.create(new InetSocketAddress(port), 64);
     server.setExecutor(threads);
     server.createContext("/", this::route);
+    // The pgqueue dashboard, on the same server; its JDK handler serves everything under /pgqueue.
+    Dashboard dashboard = Dashboard.builder(db).schema(queue.schema()).mountPath("/pgqueue")
+        .authorizer(dashboardActions ? (principal, header) -> DashboardAuthorizer.Access.ACT
+            : DashboardAuthorizer.readOnly())
+        .build();
+    server.createContext("/pgqueue", dashboard.httpHandler());
   }
 
   void start() {
@@ -212,6 +225,7 @@ final class WebApp implements AutoCloseable {
         .append("table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}")
         .append("form.inline{display:inline}.muted{color:#777}</style></head><body>")
         .append("<h1>pgqueue example: web, worker, cron</h1>")
+        .append("<p><a href=/pgqueue id=dashboard>Open the pgqueue dashboard</a></p>")
         .append("<form method=post action=/signup><input name=email type=email placeholder=you@example.com required>")
         .append(" <button id=signup>Sign up</button></form>")
         .append("<p class=muted>A signup writes the user and enqueues its welcome email in one transaction.</p>");

@@ -64,6 +64,13 @@ class BrowserIT {
           return page.contains("ada@example.com") && page.matches("(?s).*ada@example.com.*class=\"welcome\">sent .*");
         });
         Files.write(Path.of("target", "browser-it.png"), browser.screenshotPng());
+
+        // The dashboard, mounted at /pgqueue; on the embedded database it may act (no read-only badge).
+        browser.click(browser.find("#dashboard"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> browser.pageSource().contains("Overview"));
+        assertThat(browser.pageSource()).contains("Health").contains("Throughput").doesNotContain("read-only");
+        browser.open(url + "pgqueue/workers");
+        assertThat(browser.pageSource()).contains("live");
       }
     } finally {
       driver.destroy();
