@@ -471,8 +471,11 @@ public final class JobQueue {
    * Due, scheduled and running jobs per queue, and the age of the oldest due job: the cheap part of
    * {@link #stats()}, for gauges read at an interval. One statement that reads only available and
    * running rows, each through its partial index, so its cost follows the backlog and the running
-   * jobs, never the discarded rows kept for inspection (which {@link #stats()} counts). Still a
-   * read of the whole backlog: call it at an interval and cache the result, never per scrape.
+   * jobs, not the discarded rows kept for inspection (which {@link #stats()} counts). When the
+   * backlog is most of the table (a million due jobs beside a few discarded ones), PostgreSQL reads
+   * the table sequentially instead, because that is then the cheaper way to count the backlog.
+   * Either way a read of the whole backlog: call it at an interval and cache the result, never per
+   * scrape.
    *
    * @return one entry per queue that has an available or running job, sorted by queue name
    * @throws PgQueueException if the read fails
