@@ -11,7 +11,8 @@ import javax.crypto.spec.SecretKeySpec;
 
 /**
  * CSRF tokens: a signed double-submit cookie. The token is 16 random bytes and their HMAC-SHA256
- * under a key made per dashboard instance; it is set as an HttpOnly, SameSite=Strict cookie and
+ * under a key made per dashboard instance, or derived from the configured secret so that several
+ * instances accept each other's tokens; it is set as an HttpOnly, SameSite=Strict cookie and
  * put into every form (and into a meta tag for scripts, which send it as {@code X-CSRF-Token}). An
  * action is accepted only when the submitted token equals the cookie (compared in constant time)
  * and the cookie's signature is ours, so a token planted by a sibling subdomain is refused too.
@@ -25,8 +26,23 @@ final class Csrf {
   private final SecureRandom random = new SecureRandom();
   private final byte[] key = new byte[32];
 
+  /** With a random key of this instance's own. */
   Csrf() {
     random.nextBytes(key);
+  }
+
+  /** With the given key (see {@link #keyOf}). */
+  Csrf(byte[] key) {
+    System.arraycopy(key, 0, this.key, 0, this.key.length);
+  }
+
+  /** The 32-byte key for a configured secret: its SHA-256. */
+  static byte[] keyOf(String secret) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(secret.getBytes(StandardCharsets.UTF_8));
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("SHA-256 is unavailable", e);
+    }
   }
 
   String newToken() {

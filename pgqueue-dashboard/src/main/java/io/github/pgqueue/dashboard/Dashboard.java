@@ -31,6 +31,7 @@ public final class Dashboard {
   private final boolean readOnly;
   private final boolean hidePayloads;
   private final DashboardAuthorizer authorizer;
+  private final byte[] csrfKey;
   private final Handler handler;
 
   private Dashboard(Builder b) {
@@ -38,9 +39,10 @@ public final class Dashboard {
     this.readOnly = b.readOnly;
     this.hidePayloads = b.hidePayloads;
     this.authorizer = b.authorizer == null ? DashboardAuthorizer.readOnly() : b.authorizer;
+    this.csrfKey = b.csrfSecret == null ? null : Csrf.keyOf(b.csrfSecret);
     JobQueue queue = JobQueue.builder(b.dataSource).schema(b.schema).build();
     Reads reads = new Reads(b.dataSource, queue, b.schema, Worker.DEFAULT_STALE_AFTER.toMillis());
-    this.handler = new Handler(this, queue, reads, CronAdmin.create(b.dataSource, b.schema));
+    this.handler = new Handler(this, queue, reads, CronAdmin.create(b.dataSource, b.schema), csrfKey);
   }
 
   /**
@@ -108,6 +110,7 @@ public final class Dashboard {
     private boolean readOnly;
     private boolean hidePayloads;
     private DashboardAuthorizer authorizer;
+    private String csrfSecret;
 
     private Builder(DataSource dataSource) {
       this.dataSource = dataSource;
@@ -185,6 +188,28 @@ public final class Dashboard {
      */
     public Builder authorizer(DashboardAuthorizer authorizer) {
       this.authorizer = Objects.requireNonNull(authorizer, "authorizer");
+      return this;
+    }
+
+    /**
+     * The secret the CSRF tokens are signed with. Without one, each dashboard instance makes a
+     * random key of its own, so a token is valid only on the instance that issued it: when several
+     * instances serve the same users behind one address (web pods behind a load balancer), give
+     * them all the same secret, or an action posted to another instance than the page came from is
+     * refused (403) and the user must reload. Keep it secret, like a session key.
+     *
+     * @param secret at least 32 characters
+     * @return this builder
+     * @throws IllegalArgumentException if secret is shorter than 32 characters
+     * @throws NullPointerException if secret is null
+     */
+    public Builder csrfSecret(String secret) {
+      Objects.requireNonNull(secret, "csrfSecret");
+      if (secret.length() < 32) {
+        throw new IllegalArgumentException(
+            "csrfSecret must be at least 32 characters, got " + secret.length() + " (the value is not shown)");
+      }
+      this.csrfSecret = secret;
       return this;
     }
 

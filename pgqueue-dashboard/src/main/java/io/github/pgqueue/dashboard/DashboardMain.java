@@ -36,6 +36,9 @@ import org.slf4j.LoggerFactory;
  *       127.0.0.1 without</td></tr>
  *   <tr><td>{@code PGQUEUE_DASHBOARD_READ_ONLY}</td><td>{@code true} refuses every action</td></tr>
  *   <tr><td>{@code PGQUEUE_DASHBOARD_HIDE_PAYLOADS}</td><td>{@code true} hides payloads</td></tr>
+ *   <tr><td>{@code PGQUEUE_DASHBOARD_CSRF_SECRET}</td><td>at least 32 characters, the same for
+ *       every instance behind one address (see {@link Dashboard.Builder#csrfSecret}); default: a
+ *       random key per process</td></tr>
  * </table>
  */
 public final class DashboardMain {
@@ -104,6 +107,14 @@ public final class DashboardMain {
           .schema(env.getOrDefault("PGQUEUE_SCHEMA", Migrator.DEFAULT_SCHEMA))
           .readOnly("true".equalsIgnoreCase(env.get("PGQUEUE_DASHBOARD_READ_ONLY")))
           .hidePayloads("true".equalsIgnoreCase(env.get("PGQUEUE_DASHBOARD_HIDE_PAYLOADS")));
+      String secret = blankToNull(env.get("PGQUEUE_DASHBOARD_CSRF_SECRET"));
+      if (secret != null) {
+        try {
+          b.csrfSecret(secret);
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("PGQUEUE_DASHBOARD_CSRF_SECRET: " + e.getMessage(), e);
+        }
+      }
     } catch (IllegalArgumentException e) {
       pool.close();
       throw e;

@@ -60,12 +60,13 @@ final class Handler {
   private final JobQueue queue;
   private final Reads reads;
   private final CronAdmin cron;
-  private final Csrf csrf = new Csrf();
+  private final Csrf csrf;
   private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private final Map<String, byte[]> assets = new TreeMap<>();
 
-  Handler(Dashboard dashboard, JobQueue queue, Reads reads, CronAdmin cron) {
+  Handler(Dashboard dashboard, JobQueue queue, Reads reads, CronAdmin cron, byte[] csrfKey) {
     this.dashboard = dashboard;
+    this.csrf = csrfKey == null ? new Csrf() : new Csrf(csrfKey);
     this.cron = cron;
     this.queue = queue;
     this.reads = reads;

@@ -208,6 +208,34 @@ class DashboardTest {
   }
 
   @Test
+  void instancesSharingACsrfSecretAcceptEachOthersTokensAndOthersDoNot() {
+    String secret = "a shared secret of at least thirty-two characters";
+    Dashboard a = Dashboard.builder(db.dataSource()).schema(db.schema()).mountPath("/pgqueue")
+        .authorizer((p, h) -> DashboardAuthorizer.Access.ACT).csrfSecret(secret).build();
+    Dashboard b = Dashboard.builder(db.dataSource()).schema(db.schema()).mountPath("/pgqueue")
+        .authorizer((p, h) -> DashboardAuthorizer.Access.ACT).csrfSecret(secret).build();
+    Dashboard other = Dashboard.builder(db.dataSource()).schema(db.schema()).mountPath("/pgqueue")
+        .authorizer((p, h) -> DashboardAuthorizer.Access.ACT).csrfSecret(secret + "!").build();
+    long id = discarded(db, "default", "send_mail", "p", "boom");
+    Client onA = new Client(a, null);
+    onA.get("/jobs/" + id);
+    // The page came from instance a; the action reaches instance b (a load balancer's choice).
+    Client onOther = new Client(other, null);
+    onOther.cookie = onA.cookie;
+    assertThat(onOther.post("/jobs/" + id + "/retry", "_csrf", onA.token()).status())
+        .as("an instance with another secret").isEqualTo(403);
+    assertThat(queue.find(new JobId(id)).orElseThrow().state()).isEqualTo(JobState.DISCARDED);
+    Client onB = new Client(b, null);
+    onB.cookie = onA.cookie;
+    assertThat(onB.post("/jobs/" + id + "/retry", "_csrf", onA.token()).status())
+        .as("an instance with the same secret").isEqualTo(303);
+    assertThat(queue.find(new JobId(id)).orElseThrow().state()).isEqualTo(JobState.AVAILABLE);
+    assertThatThrownBy(() -> Dashboard.builder(db.dataSource()).csrfSecret("too short"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("csrfSecret must be at least 32 characters, got 9");
+  }
+
+  @Test
   void errorSearchFindsDiscardedJobsByTheirLastErrorAndPagesByKey() {
     for (int i = 0; i < 7; i++) {
       discarded(db, "mail", "send_mail", "p" + i, "SMTP timeout talking to relay " + i);

@@ -24,8 +24,10 @@ import org.springframework.core.env.Environment;
  * <p>It is read-only unless the application provides a {@link DashboardAuthorizer} bean, which
  * decides per request from the request's principal (Spring Security's, for example) who may read
  * and who may act. {@code pgqueue.dashboard.read-only=true} refuses every action whatever the
- * authorizer says; {@code pgqueue.dashboard.hide-payloads=true} hides payloads. See
- * docs/dashboard.md.
+ * authorizer says; {@code pgqueue.dashboard.hide-payloads=true} hides payloads; {@code
+ * pgqueue.dashboard.csrf-secret} (at least 32 characters) signs the CSRF tokens, the same for every
+ * instance of the application so that an action may reach another instance than its page came
+ * from. See docs/dashboard.md.
  */
 @AutoConfiguration(after = PgQueueAutoConfiguration.class)
 @ConditionalOnClass({Dashboard.class, ServletRegistrationBean.class, jakarta.servlet.Servlet.class})
@@ -46,6 +48,14 @@ public class PgQueueDashboardAutoConfiguration {
         .mountPath(context + path(env))
         .readOnly(env.getProperty("pgqueue.dashboard.read-only", Boolean.class, false))
         .hidePayloads(env.getProperty("pgqueue.dashboard.hide-payloads", Boolean.class, false));
+    String secret = env.getProperty("pgqueue.dashboard.csrf-secret");
+    if (secret != null && !secret.isBlank()) {
+      try {
+        b.csrfSecret(secret);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("pgqueue.dashboard.csrf-secret: " + e.getMessage());
+      }
+    }
     DashboardAuthorizer a = authorizer.getIfUnique();
     if (a != null) {
       b.authorizer(a);

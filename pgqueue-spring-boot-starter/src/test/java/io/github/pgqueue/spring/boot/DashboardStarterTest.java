@@ -89,6 +89,17 @@ class DashboardStarterTest {
   }
 
   @Test
+  void aCsrfSecretTooShortFailsStartUpNamingTheProperty() {
+    runner.withPropertyValues("pgqueue.dashboard.enabled=true", "pgqueue.dashboard.csrf-secret=short")
+        .run(context -> assertThat(context).hasFailed().getFailure().rootCause()
+            .hasMessageContaining("pgqueue.dashboard.csrf-secret")
+            .hasMessageContaining("at least 32 characters, got 5"));
+    runner.withPropertyValues("pgqueue.dashboard.enabled=true",
+            "pgqueue.dashboard.csrf-secret=a shared secret of at least thirty-two characters")
+        .run(context -> assertThat(context).hasNotFailed().hasSingleBean(Dashboard.class));
+  }
+
+  @Test
   void nothingUnlessEnabled() {
     runner.run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(Dashboard.class)
         .doesNotHaveBean("pgqueueDashboardServlet"));
