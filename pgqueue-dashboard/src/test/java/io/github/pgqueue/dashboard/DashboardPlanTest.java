@@ -79,9 +79,9 @@ class DashboardPlanTest {
           + " FROM generate_series(0, 1439) m, generate_series(0, 19) q, generate_series(0, 1) n,"
           + " unnest(ARRAY['succeeded', 'retried']) o, generate_series(1, 1) w");
       st.execute("ANALYZE " + s + ".job_rollups");
-      // What autovacuum does to a freshly loaded table (the jobs table's insert threshold is 2,000
-      // rows): statistics and the visibility map, which index-only counts rely on.
-      st.execute("VACUUM ANALYZE " + s + ".jobs");
+      // Statistics only, no VACUUM: without a visibility map no index-only scan looks cheap, so the
+      // plans hold before autovacuum has been by as well (they also held after VACUUM ANALYZE).
+      st.execute("ANALYZE " + s + ".jobs");
       st.execute("ANALYZE " + s + ".workers");
     }
   }
