@@ -102,7 +102,7 @@ final class BenchBridge implements BenchAccess {
     @Override
     public long registerWorker(Connection c, String name) throws SQLException {
       return store.registerWorker(c, "raw-ceiling", ProcessHandle.current().pid(),
-          new String[] {EnqueueOptions.DEFAULT_QUEUE}, new String[] {name}, 5_000, 86_400_000L);
+          new String[] {EnqueueOptions.DEFAULT_QUEUE}, new Integer[] {1}, new String[] {name}, 5_000, 86_400_000L);
     }
 
     /** Removes a row made by {@link #registerWorker}. */

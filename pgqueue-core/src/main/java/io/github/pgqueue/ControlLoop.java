@@ -295,7 +295,7 @@ final class ControlLoop implements Runnable, Service {
       state.heartbeatSucceeded(sent);
       return;
     }
-    long newId = store.registerWorker(c, host, pid, queues, names,
+    long newId = store.registerWorker(c, host, pid, queues, config.queueConcurrency(), names,
         TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos));
     if (id != 0) {
       log.warn(

@@ -46,7 +46,9 @@ final class InlineRunner {
     try {
       config.requireCurrentSchema();
       long id = Borrowed.transaction(dataSource, true,
-          c -> store.registerWorker(c, "drain", ProcessHandle.current().pid(), config.queueNames(), names,
+          // One job at a time, whatever the configured concurrency: that is what the row says.
+          c -> store.registerWorker(c, "drain", ProcessHandle.current().pid(), config.queueNames(),
+              java.util.Collections.nCopies(config.queueNames().length, 1).toArray(new Integer[0]), names,
               TimeUnit.NANOSECONDS.toMillis(config.heartbeatNanos), TimeUnit.NANOSECONDS.toMillis(config.staleNanos)));
       long[] token = {0};
       // The inline jobs may run long: keep the registration fresh, or a peer would judge this

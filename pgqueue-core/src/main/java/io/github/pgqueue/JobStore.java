@@ -759,15 +759,16 @@ final class JobStore {
   }
 
   /** Registers a worker with its own heartbeat interval and stale threshold; returns its id. */
-  long registerWorker(Connection c, String host, long pid, String[] queues, String[] names,
+  long registerWorker(Connection c, String host, long pid, String[] queues, Integer[] concurrency, String[] names,
       long heartbeatMillis, long staleAfterMillis) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.registerWorker)) {
       ps.setString(1, host);
       ps.setLong(2, pid);
       ps.setArray(3, c.createArrayOf("text", queues));
-      ps.setArray(4, c.createArrayOf("text", names));
-      ps.setLong(5, heartbeatMillis);
-      ps.setLong(6, staleAfterMillis);
+      ps.setArray(4, c.createArrayOf("int4", concurrency));
+      ps.setArray(5, c.createArrayOf("text", names));
+      ps.setLong(6, heartbeatMillis);
+      ps.setLong(7, staleAfterMillis);
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
         return rs.getLong(1);

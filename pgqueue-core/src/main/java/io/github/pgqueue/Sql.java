@@ -572,8 +572,8 @@ final class Sql {
                               CASE current_setting('synchronous_commit') WHEN 'off' THEN 'local'
                                    ELSE current_setting('synchronous_commit') END, true)
           )
-          INSERT INTO {s}.workers (host, pid, queues, job_names, heartbeat_ms, stale_after_ms)
-          SELECT ?, ?, ?::text[], ?::text[], ?, ? FROM durable
+          INSERT INTO {s}.workers (host, pid, queues, concurrency, job_names, heartbeat_ms, stale_after_ms)
+          SELECT ?, ?, ?::text[], ?::integer[], ?::text[], ?, ? FROM durable
           RETURNING id
           """);
     heartbeat = q("UPDATE {s}.workers SET heartbeat_at = now() WHERE id = ?");

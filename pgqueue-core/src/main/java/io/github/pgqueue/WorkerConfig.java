@@ -114,6 +114,11 @@ final class WorkerConfig {
     return queues.keySet().toArray(new String[0]);
   }
 
+  /** Each queue's concurrency, in the order of {@link #queueNames()}, for the registration. */
+  Integer[] queueConcurrency() {
+    return java.util.Arrays.stream(queueNames()).map(queues::get).toArray(Integer[]::new);
+  }
+
   /** Prune every half retention, between once a second and once every ten minutes. */
   long pruneEveryNanos() {
     long half = TimeUnit.MILLISECONDS.toNanos(retentionMillis) / 2;

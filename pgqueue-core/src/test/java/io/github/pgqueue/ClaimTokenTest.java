@@ -32,7 +32,7 @@ class ClaimTokenTest {
   }
 
   long register(Connection c) throws Exception {
-    return store.registerWorker(c, "test", 1, new String[] {"default"}, new String[] {"item"}, 100, 30_000);
+    return store.registerWorker(c, "test", 1, new String[] {"default"}, new Integer[] {1}, new String[] {"item"}, 100, 30_000);
   }
 
   @Test

@@ -77,6 +77,30 @@ class FleetSettingsTest {
 
   /** stats() judges each worker by the threshold on its own row, as the rescuer does. */
   @Test
+  void aWorkersRowRecordsEachQueuesConcurrencyAndDrainRecordsOne() {
+    Worker w = Worker.builder(db.dataSource()).queue("mail", 3).queue("reports", 7)
+        .handle(ITEM, (item, ctx) -> {}).build();
+    w.start();
+    try {
+      await().atMost(Duration.ofSeconds(10)).until(() -> w.workerId() != 0);
+      for (String q : List.of("mail", "reports")) {
+        assertThat(db.queryLong("SELECT concurrency[array_position(queues, '" + q + "')] FROM pgqueue.workers"
+            + " WHERE id = " + w.workerId())).as("slots of %s", q).isEqualTo(q.equals("mail") ? 3 : 7);
+      }
+      assertThat(db.queryLong("SELECT cardinality(concurrency) FROM pgqueue.workers WHERE id = " + w.workerId()))
+          .isEqualTo(2);
+    } finally {
+      w.close();
+    }
+    // drain() runs one job at a time, and its row says so while it runs.
+    List<Long> seen = new CopyOnWriteArrayList<>();
+    queue.enqueue(ITEM, new Item(1, 0));
+    Worker.builder(db.dataSource()).queue("default", 5).handle(ITEM, (item, ctx) -> seen.add(
+        db.queryLong("SELECT concurrency[1] FROM pgqueue.workers WHERE host = 'drain'"))).build().drain(10);
+    assertThat(seen).containsExactly(1L);
+  }
+
+  @Test
   void statsCountsEachWorkerAsLiveByItsOwnThreshold() {
     db.execute("DELETE FROM pgqueue.workers");
     db.execute("INSERT INTO pgqueue.workers (host, queues, job_names, heartbeat_at, heartbeat_ms, stale_after_ms) VALUES"

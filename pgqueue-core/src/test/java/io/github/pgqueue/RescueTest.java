@@ -102,7 +102,7 @@ class RescueTest {
     queue.enqueue(ITEM, new Item(1));
     JobStore store = new JobStore(new Sql("pgqueue"));
     try (var c = db.dataSource().getConnection(); var st = c.createStatement()) {
-      long me = store.registerWorker(c, "test", 1, new String[] {"default"}, new String[] {"item"}, 100, 30_000);
+      long me = store.registerWorker(c, "test", 1, new String[] {"default"}, new Integer[] {1}, new String[] {"item"}, 100, 30_000);
       st.execute("SET synchronous_commit = on"); // the test server runs with it off
       assertThat(store.claim(c, "default", new String[] {"item"}, 10, me, 1)).hasSize(1);
       try (var rs = st.executeQuery("SHOW synchronous_commit")) {

@@ -650,13 +650,15 @@ final class Handler {
 
   private String queuesPage(Ctx ctx, List<Reads.QueueRow> qs) {
     StringBuilder h = new StringBuilder("<table><tr><th>queue</th><th>due</th><th>scheduled</th><th>running</th>"
-        + "<th>discarded</th><th>live workers</th><th>concurrency limit</th><th>rate limit</th><th>state</th><th></th></tr>");
+        + "<th>discarded</th><th>live workers</th><th>their slots</th><th>concurrency limit</th><th>rate limit</th>"
+        + "<th>state</th><th></th></tr>");
     for (Reads.QueueRow q : qs) {
       h.append("<tr><td>").append(esc(q.queue())).append("</td><td class=\"n\">").append(Html.count(q.due()))
           .append(q.availableCapped() ? "+" : "").append("</td><td class=\"n\">").append(Html.count(q.scheduled()))
           .append(q.availableCapped() ? "+" : "").append("</td><td class=\"n\">")
           .append(Html.count(q.running())).append("</td><td class=\"n\">").append(Html.count(q.discarded()))
           .append(q.discardedCapped() ? "+" : "").append("</td><td class=\"n\">").append(q.liveWorkers())
+          .append("</td><td class=\"n\">").append(q.liveSlots() == null ? "?" : q.liveSlots())
           .append("</td><td class=\"n\">").append(q.maxRunning() == null ? "" : q.maxRunning()).append("</td><td>")
           .append(q.rateLimit() == null ? "" : esc(q.rateLimit() + " per " + q.ratePeriodMs() + " ms")).append("</td><td>")
           .append(q.paused() ? "<b>paused</b>" : "running").append("</td><td>")
@@ -673,7 +675,8 @@ final class Handler {
         + "<th>started</th><th>last heartbeat</th><th>busy</th><th></th></tr>");
     for (Reads.WorkerRow w : ws) {
       h.append("<tr><td>").append(w.id()).append("</td><td>").append(esc(w.host())).append("</td><td>")
-          .append(w.pid() == null ? "" : w.pid()).append("</td><td>").append(esc(String.join(", ", w.queues())))
+          .append(w.pid() == null ? "" : w.pid()).append("</td><td>").append(esc(w.queues().stream()
+              .map(q -> w.slots(q) == null ? q : q + " \u00d7 " + w.slots(q)).collect(java.util.stream.Collectors.joining(", "))))
           .append(w.pausedQueues().isEmpty() ? "" : " (paused: " + esc(String.join(", ", w.pausedQueues())) + ")")
           .append("</td><td>").append(esc(String.join(", ", w.names()))).append("</td><td>")
           .append(esc(Html.time(w.startedAt()))).append("</td><td>").append(esc(Html.ago(w.heartbeatAt(), now)))
@@ -771,6 +774,7 @@ final class Handler {
       m.put("rateLimit", q.rateLimit());
       m.put("ratePeriodMs", q.ratePeriodMs());
       m.put("liveWorkers", q.liveWorkers());
+      m.put("liveSlots", q.liveSlots());
       out.add(m);
     }
     return out;
@@ -784,6 +788,7 @@ final class Handler {
       m.put("host", w.host());
       m.put("pid", w.pid());
       m.put("queues", w.queues());
+      m.put("concurrency", w.concurrency());
       m.put("names", w.names());
       m.put("pausedQueues", w.pausedQueues());
       m.put("startedAt", str(w.startedAt()));

@@ -19,7 +19,9 @@ import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import javax.sql.DataSource;
 
 /**
@@ -66,11 +68,21 @@ final class Reads {
   /** One queue on the overview and queues pages. */
   record QueueRow(String queue, long due, long scheduled, boolean availableCapped, long running, long discarded,
       boolean discardedCapped, Duration oldestDueAge, boolean paused, Integer maxRunning,
-      Integer rateLimit, Long ratePeriodMs, int liveWorkers) {}
+      Integer rateLimit, Long ratePeriodMs, int liveWorkers, Integer liveSlots) {}
 
-  /** A worker row. */
-  record WorkerRow(long id, String host, Long pid, List<String> queues, List<String> names,
-      List<String> pausedQueues, Instant startedAt, Instant heartbeatAt, boolean alive, long busy) {}
+  /**
+   * A worker row. {@code concurrency} is each queue's slots, in the order of {@code queues}; null
+   * for a worker of a release that did not record them.
+   */
+  record WorkerRow(long id, String host, Long pid, List<String> queues, List<Integer> concurrency, List<String> names,
+      List<String> pausedQueues, Instant startedAt, Instant heartbeatAt, boolean alive, long busy) {
+
+    /** The slots this worker has for {@code queue}, or null when unknown. */
+    Integer slots(String queue) {
+      int i = queues.indexOf(queue);
+      return concurrency == null || i < 0 || i >= concurrency.size() ? null : concurrency.get(i);
+    }
+  }
 
   /** The jobs table's health. */
   record Health(long liveTuples, long deadTuples, Instant lastVacuum, long totalBytes, Long oldestXminAge,
@@ -136,10 +148,19 @@ final class Reads {
           return null;
         });
     Map<String, Integer> served = new TreeMap<>();
+    // The live workers' slots per queue; absent when a live worker serving it did not record them.
+    Map<String, Integer> slots = new TreeMap<>();
+    Set<String> slotsUnknown = new TreeSet<>();
     for (WorkerRow w : workers()) {
       if (w.alive()) {
         for (String q : w.queues()) {
           served.merge(q, 1, Integer::sum);
+          Integer n = w.slots(q);
+          if (n == null) {
+            slotsUnknown.add(q);
+          } else {
+            slots.merge(q, n, Integer::sum);
+          }
         }
       }
     }
@@ -150,7 +171,8 @@ final class Reads {
       out.add(new QueueRow(e.getKey(), c[0], c[1], sampled.getOrDefault(e.getKey(), false), c[2], c[3], capped[0],
           oldest.get(e.getKey()),
           (Boolean) ctl[0], (Integer) ctl[1], (Integer) ctl[2], (Long) ctl[3],
-          served.getOrDefault(e.getKey(), 0)));
+          served.getOrDefault(e.getKey(), 0),
+          slotsUnknown.contains(e.getKey()) ? null : slots.getOrDefault(e.getKey(), 0)));
     }
     return out;
   }
@@ -158,11 +180,13 @@ final class Reads {
   List<WorkerRow> workers() {
     return query("SELECT w.id, w.host, w.pid, w.queues, w.job_names, w.paused_queues, w.started_at,"
         + " w.heartbeat_at, " + alive() + ", (SELECT count(*) FROM " + s + ".jobs j"
-        + " WHERE j.state = 'running' AND j.locked_by = w.id)"
+        + " WHERE j.state = 'running' AND j.locked_by = w.id), w.concurrency"
         + " FROM " + s + ".workers w ORDER BY w.id LIMIT 1000", ps -> {}, rs -> {
           long pid = rs.getLong(3);
           Long pidOrNull = rs.wasNull() ? null : pid;
+          Array concurrency = rs.getArray(11);
           return new WorkerRow(rs.getLong(1), rs.getString(2), pidOrNull, strings(rs.getArray(4)),
+              concurrency == null ? null : Arrays.asList((Integer[]) concurrency.getArray()),
               strings(rs.getArray(5)), strings(rs.getArray(6)), instant(rs.getTimestamp(7)),
               instant(rs.getTimestamp(8)), rs.getBoolean(9), rs.getLong(10));
         });

@@ -236,6 +236,30 @@ class DashboardTest {
   }
 
   @Test
+  void queuesShowTheLiveWorkersSlotsAndUnknownWhenAWorkerDidNotRecordThem() {
+    discarded(db, "mail", "send_mail", "p", "boom");
+    discarded(db, "reports", "report", "p", "boom");
+    db.execute("INSERT INTO pgqueue.workers (host, queues, concurrency, job_names, heartbeat_ms, stale_after_ms) VALUES"
+        + " ('a', '{mail,reports}', '{4,2}', '{send_mail,report}', 1000, 60000),"
+        + " ('b', '{mail}', '{6}', '{send_mail}', 1000, 60000),"
+        // a stale worker's slots do not count
+        + " ('dead', '{mail}', '{100}', '{send_mail}', 1000, 60000),"
+        // a worker of an earlier release, without the column
+        + " ('old', '{reports}', NULL, '{report}', 1000, 60000)");
+    db.execute("UPDATE pgqueue.workers SET heartbeat_at = now() - interval '1 hour' WHERE host = 'dead'");
+    Client c = new Client(acting(), null);
+    String api = body(c.get("/api/queues")).replaceAll("\\s+", "");
+    assertThat(api).contains("\"queue\":\"mail\"").contains("\"liveWorkers\":2,\"liveSlots\":10");
+    assertThat(api).contains("\"liveWorkers\":2,\"liveSlots\":null");
+    String page = body(c.get("/queues"));
+    assertThat(page).contains("<td class=\"n\">10</td>").contains("<td class=\"n\">?</td>");
+    String workers = body(c.get("/api/workers")).replaceAll("\\s+", "");
+    assertThat(workers).contains("\"queues\":[\"mail\",\"reports\"],\"concurrency\":[4,2]")
+        .contains("\"queues\":[\"reports\"],\"concurrency\":null");
+    assertThat(body(c.get("/workers"))).contains("mail \u00d7 4, reports \u00d7 2");
+  }
+
+  @Test
   void errorSearchFindsDiscardedJobsByTheirLastErrorAndPagesByKey() {
     for (int i = 0; i < 7; i++) {
       discarded(db, "mail", "send_mail", "p" + i, "SMTP timeout talking to relay " + i);
