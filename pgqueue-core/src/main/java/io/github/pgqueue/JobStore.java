@@ -589,7 +589,12 @@ final class JobStore {
 
   /** Sets or clears (0) a queue's global concurrency limit and notifies the workers. */
   void setMaxRunning(Connection c, String queue, int max) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.setMaxRunning)) {
+    setLimit(c, sql.setMaxRunning, queue, max);
+  }
+
+  /** Runs {@code statement} (parameters: queue, limit or null for 0) and notifies the workers. */
+  private void setLimit(Connection c, String statement, String queue, int max) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(statement)) {
       ps.setString(1, queue);
       if (max > 0) {
         ps.setInt(2, max);
@@ -621,16 +626,7 @@ final class JobStore {
 
   /** Sets or clears (0) a queue's per-key concurrency limit and notifies the workers. */
   void setKeyMaxRunning(Connection c, String queue, int max) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.setKeyMaxRunning)) {
-      ps.setString(1, queue);
-      if (max > 0) {
-        ps.setInt(2, max);
-      } else {
-        ps.setNull(2, java.sql.Types.INTEGER);
-      }
-      ps.executeUpdate();
-    }
-    controlsChanged(c, queue);
+    setLimit(c, sql.setKeyMaxRunning, queue, max);
   }
 
   /** Turns fairness between keys on or off for a queue and notifies the workers. */
