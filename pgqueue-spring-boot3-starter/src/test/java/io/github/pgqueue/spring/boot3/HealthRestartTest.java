@@ -10,6 +10,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.actuate.health.HealthIndicator;
 import org.springframework.boot.actuate.health.Status;
@@ -29,7 +30,9 @@ class HealthRestartTest {
   static void start() {
     server = TestPostgres.startEmbedded();
     TestDatabase db = server.createDatabase("pgqueue");
-    app = new SpringApplicationBuilder(TestApp.class).properties(
+    // Not a web application, whatever the test class path holds (spring-web and the servlet API
+    // are there for DashboardStarterTest, and without NONE Boot would look for a servlet container).
+    app = new SpringApplicationBuilder(TestApp.class).web(WebApplicationType.NONE).properties(
         "spring.datasource.url=" + db.jdbcUrl(),
         "spring.datasource.username=" + db.user(),
         "spring.datasource.password=" + db.password(),
