@@ -4,6 +4,10 @@
 # so benchmark runs neither disturb nor depend on any other server. Uses the machine's PostgreSQL
 # binaries (Debian: /usr/lib/postgresql/<major>/bin; newest major found unless PG_BIN is set).
 # Prints the JDBC URL. `scripts/bench-postgres.sh stop` stops it.
+# PGQUEUE_BENCH_STATEMENTS=on starts it with pg_stat_statements loaded (shared_preload_libraries,
+# from PostgreSQL's contrib), for Bench's --process-scaling profile; off by default, since it
+# hooks every statement and is not one of the workload's settings. It takes effect when this
+# script starts the server: stop a running one first.
 set -euo pipefail
 port="${PGQUEUE_BENCH_PORT:-5440}"
 dir="${PGQUEUE_BENCH_PGDATA:-/tmp/pgqueue-bench-pg}"
@@ -48,6 +52,10 @@ autovacuum = on
 CONF
 fi
 if ! as_pg "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-  as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
+  opts=()
+  if [ "${PGQUEUE_BENCH_STATEMENTS:-off}" = on ]; then
+    opts=(-o "-c shared_preload_libraries=pg_stat_statements")
+  fi
+  as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w "${opts[@]}" start >/dev/null
 fi
 echo "jdbc:postgresql://127.0.0.1:$port/postgres?user=postgres"

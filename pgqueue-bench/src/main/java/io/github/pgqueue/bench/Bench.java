@@ -27,7 +27,16 @@ import java.util.stream.Collectors;
  * --n N                 jobs per phase (default 20000)
  * --concurrency A,B     the two processing phases (default 10,20)
  * --samples N           pickup latency samples (default 200)
- * --worker-processes N  worker processes sharing the concurrency (default 1)
+ * --worker-processes N  worker processes in every processing phase, EACH at the phase's
+ *                       concurrency (so 2 processes at c10 run 20 slots; splitting a fixed total
+ *                       would shrink each claim and confound the result); the others are
+ *                       separate JVMs, started and built before the clock starts (default 1)
+ * --process-scaling A,B also process the first phase's concurrency again with A, B, ... worker
+ *                       processes, each at that concurrency, each on a fresh backlog of --n jobs,
+ *                       reported as process_cC_xA, process_cC_xB beside the first count's figure
+ *                       and the ceiling; prints a profile of each (pg_stat_activity wait events
+ *                       sampled every 25 ms, WAL per job, and the top statements when the server
+ *                       loads pg_stat_statements)
  * --notify on|off       enqueue NOTIFY (default on)
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
@@ -61,6 +70,7 @@ public final class Bench {
     Integer globalLimit;
     boolean rollupCompare;
     Integer keyScale;
+    List<Integer> processScaling;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -80,6 +90,9 @@ public final class Bench {
       }
       if (keyScale != null) {
         m.put("key_scale", keyScale);
+      }
+      if (processScaling != null) {
+        m.put("process_scaling", processScaling);
       }
       return m;
     }
@@ -192,6 +205,29 @@ public final class Bench {
             .append("% of process_c").append(c).append(" without a limit (same run)\n");
       }
     }
+    if (o.processScaling != null) {
+      int c = o.concurrency.get(0);
+      String one = "process_c" + c + "_x" + o.processScaling.get(0);
+      for (int k : o.processScaling) {
+        String name = "process_c" + c + "_x" + k;
+        if (medians.get(name) instanceof Number a) {
+          sb.append("- ").append(name).append(": ");
+          if (k != o.processScaling.get(0) && medians.get(one) instanceof Number b && b.doubleValue() > 0) {
+            sb.append(Math.round(100 * a.doubleValue() / b.doubleValue())).append("% of ").append(one)
+                .append(" (same run); ");
+          }
+          Object mean = medians.get(name + "_mean_claim");
+          if (mean != null) {
+            String raw = "raw_process_b" + nearestBatch(o.ceilingBatches, ((Number) mean).doubleValue());
+            if (medians.get(raw) instanceof Number b && b.doubleValue() > 0) {
+              sb.append(Math.round(100 * a.doubleValue() / b.doubleValue())).append("% of ").append(raw)
+                  .append(" (one connection)");
+            }
+          }
+          sb.append('\n');
+        }
+      }
+    }
     if (o.rollupCompare) {
       int c = o.concurrency.get(o.concurrency.size() - 1);
       if (medians.get("process_c" + c + "_rollup_on") instanceof Number on
@@ -281,6 +317,7 @@ public final class Bench {
         case "--global-limit" -> { o.globalLimit = Integer.parseInt(v); i++; }
         case "--rollup-compare" -> o.rollupCompare = true;
         case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
+        case "--process-scaling" -> { o.processScaling = ints(v); i++; }
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
@@ -291,6 +328,13 @@ public final class Bench {
       // with its jobs still queued: their rates would count twice the work.
       throw new IllegalArgumentException("--rollup-compare needs at least two --concurrency phases, got "
           + o.concurrency);
+    }
+    if (o.workerProcesses < 1) {
+      throw new IllegalArgumentException("--worker-processes must be at least 1, got " + o.workerProcesses);
+    }
+    if (o.processScaling != null && (o.processScaling.isEmpty() || o.processScaling.stream().anyMatch(k -> k < 1))) {
+      throw new IllegalArgumentException("--process-scaling must list process counts of at least 1, got "
+          + o.processScaling);
     }
     if (o.n % 1_000 != 0 || o.n <= 0) {
       throw new IllegalArgumentException("--n must be a positive multiple of 1000, got " + o.n);

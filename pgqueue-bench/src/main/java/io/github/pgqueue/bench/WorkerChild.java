@@ -1,21 +1,92 @@
 package io.github.pgqueue.bench;
 
 import io.github.pgqueue.Worker;
+import io.github.pgqueue.internal.SharedSecrets;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.DriverManager;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import org.postgresql.ds.PGSimpleDataSource;
+import java.util.concurrent.TimeUnit;
 
-/** A second worker process for the multi-process variant: same handler, same settings. */
+/**
+ * One more worker process for the multi-process variant: same handler, same settings, at the
+ * concurrency it is given (the phase's own, not a share of it). The parent talks to it over its
+ * standard streams, so that JVM start-up is not timed and every process starts claiming at once:
+ * the child builds its worker and prints {@code ready}; on {@code start} it starts the worker; on
+ * {@code stop} it closes the worker (running jobs finish), prints {@code claims STATEMENTS JOBS}
+ * and exits.
+ */
 public final class WorkerChild {
   private WorkerChild() {}
 
-  static Process start(String url, String user, String password, int concurrency, Integer bufferFactor)
-      throws java.io.IOException {
+  /** A started child, built and waiting for {@link #go()}. */
+  static final class Handle {
+    private final Process process;
+    private final BufferedReader out;
+    private final PrintWriter in;
+
+    private Handle(Process process) {
+      this.process = process;
+      this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+      this.in = new PrintWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8), true);
+    }
+
+    /** Waits for the child's {@code ready}. */
+    void awaitReady() throws IOException {
+      String line;
+      while ((line = out.readLine()) != null) {
+        if (line.equals("ready")) {
+          return;
+        }
+      }
+      throw new IOException("worker child exited before it was ready (exit " + exitCode() + ")");
+    }
+
+    void go() {
+      in.println("start");
+    }
+
+    /**
+     * Stops the child's worker and returns its claim counters, {statements, jobs}; {0, 0} if it
+     * did not answer.
+     */
+    long[] stop() throws IOException, InterruptedException {
+      in.println("stop");
+      long[] claims = {0, 0};
+      String line;
+      while ((line = out.readLine()) != null) {
+        if (line.startsWith("claims ")) {
+          String[] p = line.split(" ");
+          claims = new long[] {Long.parseLong(p[1]), Long.parseLong(p[2])};
+          break;
+        }
+      }
+      if (!process.waitFor(30, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+      }
+      return claims;
+    }
+
+    void kill() {
+      process.destroyForcibly();
+    }
+
+    private String exitCode() {
+      return process.isAlive() ? "none yet" : Integer.toString(process.exitValue());
+    }
+  }
+
+  static Handle start(String url, String user, String password, int concurrency, Integer bufferFactor,
+      boolean rollup) throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add("-Xmx256m");
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(WorkerChild.class.getName());
@@ -24,7 +95,9 @@ public final class WorkerChild {
     cmd.add(password == null ? "" : password);
     cmd.add(Integer.toString(concurrency));
     cmd.add(bufferFactor == null ? "" : bufferFactor.toString());
-    return new ProcessBuilder(cmd).inheritIO().start();
+    cmd.add(Boolean.toString(rollup));
+    // stdout is the protocol; the child's log goes to our stderr.
+    return new Handle(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
   }
 
   public static void main(String[] args) throws Exception {
@@ -36,15 +109,36 @@ public final class WorkerChild {
     hc.setUsername(user);
     hc.setPassword(password);
     hc.setMaximumPoolSize(8);
-    Worker.Builder b = Worker.builder(new com.zaxxer.hikari.HikariDataSource(hc))
-        .queue("default", Integer.parseInt(args[3]))
-        .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
-        .shutdownHook(true)
-        .handle(Workload.NOOP, (job, ctx) -> {});
-    if (!args[4].isEmpty()) {
-      b.bufferFactor(Integer.parseInt(args[4]));
+    hc.setMinimumIdle(8);
+    try (com.zaxxer.hikari.HikariDataSource pool = new com.zaxxer.hikari.HikariDataSource(hc)) {
+      Worker.Builder b = Worker.builder(pool)
+          .queue("default", Integer.parseInt(args[3]))
+          .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
+          .handle(Workload.NOOP, (job, ctx) -> {});
+      if (!args[4].isEmpty()) {
+        b.bufferFactor(Integer.parseInt(args[4]));
+      }
+      if (!Boolean.parseBoolean(args[5])) {
+        b.rollupInterval(java.time.Duration.ZERO);
+      }
+      Worker worker = b.build();
+      BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+      System.out.println("ready");
+      System.out.flush();
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (line.equals("start")) {
+          worker.start();
+        } else if (line.equals("stop")) {
+          break;
+        }
+      }
+      // stop, or the parent died (stdin closed): stop gracefully either way. The counters are
+      // read first: a closed worker no longer has them.
+      long[] c = SharedSecrets.benchAccess().claimCounters(worker);
+      worker.close();
+      System.out.println("claims " + c[0] + " " + c[1]);
+      System.out.flush();
     }
-    b.build().start();
-    new CountDownLatch(1).await();
   }
 }

@@ -153,6 +153,13 @@ final class Workload {
         queue.setKeyFairness("default", false);
       }
 
+      // 5e. with --process-scaling: the first phase's concurrency again with 1, 2, 4, ...
+      // processes, each at that concurrency, each count on a fresh backlog of n jobs, with a
+      // profile of where the database spends the phase.
+      if (o.processScaling != null) {
+        r.putAll(processScaling(pool, queue));
+      }
+
       // 6. pickup latency
       r.putAll(latency(pool, queue));
 
@@ -219,19 +226,30 @@ final class Workload {
     return b;
   }
 
-  /** A processing phase: start the worker, wait for n handler calls, then for nothing unfinished. */
+  /**
+   * A processing phase: start the worker(s), wait for n handler calls, then for nothing
+   * unfinished. With more than one process, every process runs at {@code concurrency} (the
+   * phase's concurrency per process, not a share of it); the other processes are started and built
+   * before the clock starts and released together with this one, so JVM start-up is not timed.
+   */
   private Map<String, Object> process(HikariDataSource pool, int concurrency, int n, int processes) throws Exception {
     handled.set(0);
-    List<Process> children = new ArrayList<>();
-    int perProcess = Math.max(1, concurrency / processes);
-    Worker worker = workerBuilder(pool, perProcess).build();
-    long t0 = System.nanoTime();
-    for (int p = 1; p < processes; p++) {
-      children.add(WorkerChild.start(url, user, password, perProcess, o.bufferFactor));
-    }
-    worker.start();
+    List<WorkerChild.Handle> children = new ArrayList<>();
+    Worker worker = workerBuilder(pool, concurrency).build();
     Map<String, Object> r = new LinkedHashMap<>();
     try {
+      for (int p = 1; p < processes; p++) {
+        children.add(WorkerChild.start(url, user, password, concurrency, o.bufferFactor, rollup));
+      }
+      for (WorkerChild.Handle c : children) {
+        c.awaitReady();
+      }
+      r.put("load1", loadAverage());
+      long t0 = System.nanoTime();
+      for (WorkerChild.Handle c : children) {
+        c.go();
+      }
+      worker.start();
       long deadline = t0 + TimeUnit.SECONDS.toNanos(300);
       // With several processes the hook only sees this process's calls; the end is the table.
       if (processes == 1) {
@@ -253,16 +271,64 @@ final class Workload {
         r.put("handlers_done_ms", ms(handlersDone - t0));
       }
       long[] claims = SharedSecrets.benchAccess().claimCounters(worker);
-      r.put("claims", claims[0]);
-      r.put("mean_claim", claims[0] == 0 ? 0 : Math.round(10.0 * claims[1] / claims[0]) / 10.0);
+      worker.close();
+      long statements = claims[0];
+      long jobs = claims[1];
+      for (WorkerChild.Handle c : children) {
+        long[] cc = c.stop();
+        statements += cc[0];
+        jobs += cc[1];
+      }
+      children.clear();
+      r.put("claims", statements);
+      r.put("mean_claim", statements == 0 ? 0 : Math.round(10.0 * jobs / statements) / 10.0);
     } finally {
       worker.close();
-      for (Process c : children) {
-        c.destroy();
-        c.waitFor(30, TimeUnit.SECONDS);
+      for (WorkerChild.Handle c : children) {
+        c.kill();
+      }
+    }
+    // The load figure goes last, apart from the phase's own figures.
+    Object load = r.remove("load1");
+    r.put("load1", load);
+    return r;
+  }
+
+  /** The process-scaling phases; each prints its profile as it ends. */
+  private Map<String, Object> processScaling(HikariDataSource pool, JobQueue queue) throws Exception {
+    Map<String, Object> r = new LinkedHashMap<>();
+    int c = o.concurrency.get(0);
+    try (Profile profile = Profile.open(url, user, password)) {
+      long base = 9_000_000L;
+      for (int k : o.processScaling) {
+        for (int call = 0; call < o.n / 1_000; call++) {
+          long from = base + call * 1_000L;
+          queue.enqueueAll(NOOP, IntStream.range(0, 1_000).mapToObj(i -> new Noop(from + i)).toList());
+        }
+        base += o.n;
+        try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
+          st.execute("VACUUM " + queue.schema() + ".jobs"); // every count starts on a table as clean
+        }
+        checkpoint(pool);
+        String phase = "process_c" + c + "_x" + k;
+        profile.start();
+        Map<String, Object> m = process(pool, c, o.n, k);
+        System.out.print(profile.stop(phase + " (" + k + " process" + (k == 1 ? "" : "es") + " at concurrency " + c
+            + " each, load " + m.get("load1") + ")", o.n));
+        r.putAll(prefix(phase, m));
       }
     }
     return r;
+  }
+
+  /** The machine's 1-minute load average before a phase (Linux), or -1 where unknown. */
+  static double loadAverage() {
+    try {
+      String s = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg"));
+      return Double.parseDouble(s.split(" ")[0]);
+    } catch (Exception e) {
+      return -1;
+    }
   }
 
   private Map<String, Object> latency(HikariDataSource pool, JobQueue queue) throws Exception {

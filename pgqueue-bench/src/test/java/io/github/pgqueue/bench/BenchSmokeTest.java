@@ -51,6 +51,34 @@ class BenchSmokeTest {
   }
 
   @Test
+  void severalWorkerProcessesEachRunThePhasesConcurrencyAndTheScalingPhasesReportEachCount(TestDatabase db)
+      throws Exception {
+    db.truncate(); // the other tiny runs share this database
+    Bench.Options o = Bench.parse(new String[] {
+        "--n", "1000", "--samples", "2", "--no-ceiling", "--worker-processes", "2", "--process-scaling", "1,2"});
+    Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
+
+    for (String rate : List.of("process_c10", "process_c20", "process_c10_x1", "process_c10_x2")) {
+      assertThat(((Number) r.get(rate)).doubleValue()).as(rate).isPositive();
+      assertThat(((Number) r.get(rate + "_claims")).longValue()).as(rate + "_claims").isPositive();
+      assertThat(r).as(rate).doesNotContainKey(rate + "_timed_out");
+    }
+    // Only a one-process phase can see every handler call in the driver.
+    assertThat(r).containsKey("process_c10_x1_handlers_done_ms").doesNotContainKey("process_c10_x2_handlers_done_ms");
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+    // The worker processes deregistered when they stopped.
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).isZero();
+  }
+
+  @Test
+  void processCountsBelowOneAreRefusedByName() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Bench.parse(new String[] {"--worker-processes", "0"}))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--worker-processes").hasMessageContaining("0");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Bench.parse(new String[] {"--process-scaling", "1,0"}))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--process-scaling").hasMessageContaining("[1, 0]");
+  }
+
+  @Test
   void mulberry32DrawsTheWorkloadsGaps() {
     Mulberry32 r = new Mulberry32(42);
     int[] first = new int[5];
