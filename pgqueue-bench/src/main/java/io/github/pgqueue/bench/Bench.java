@@ -50,6 +50,11 @@ import java.util.stream.Collectors;
  *                       claim (fair and ordinary order) beside the unkeyed claim on the same backlog;
  *                       and process the last phase again with keyed jobs (1,000 keys, limit 2 per
  *                       key, fairness on), reported as process_cC_keyed
+ * --partitioning        instead of the workload: the partitioning experiment (PartitionBench,
+ *                       docs/scaling.md): pgqueue's claim-then-delete loop and VACUUM on the jobs
+ *                       table and on a copy list-partitioned by state, each holding --discarded N
+ *                       discarded jobs (default 200000), over --rounds R rounds (default 5) of --n
+ *                       available jobs each
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * --dashboard           instead of the workload: load 1,000,000 available and 200,000 discarded
@@ -71,6 +76,9 @@ public final class Bench {
     boolean rollupCompare;
     Integer keyScale;
     List<Integer> processScaling;
+    boolean partitioning;
+    int discarded = 200_000;
+    int rounds = 5;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -119,6 +127,26 @@ public final class Bench {
           ResultSet rs = st.executeQuery("SHOW server_version")) {
         rs.next();
         version = rs.getString(1);
+      }
+      if (o.partitioning) {
+        String db = "pgqueue_partition_" + System.currentTimeMillis();
+        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+          st.execute("CREATE DATABASE " + db);
+        }
+        try {
+          String[] cred = credentials(adminUrl);
+          double load = Workload.loadAverage();
+          Map<String, Object> r = PartitionBench.run(withDatabase(adminUrl, db), cred[0], cred[1], o.discarded, o.n, o.rounds);
+          System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
+              + " cores, load before " + load + " (1 min), after "
+              + Workload.loadAverage());
+          System.out.println("JSON " + toJson(r));
+        } finally {
+          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+          }
+        }
+        return;
       }
       List<Map<String, Object>> runs = new ArrayList<>();
       for (int i = 0; i < o.repeats; i++) {
@@ -318,6 +346,9 @@ public final class Bench {
         case "--rollup-compare" -> o.rollupCompare = true;
         case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
         case "--process-scaling" -> { o.processScaling = ints(v); i++; }
+        case "--partitioning" -> o.partitioning = true;
+        case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
+        case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
