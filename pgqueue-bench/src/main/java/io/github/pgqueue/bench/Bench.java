@@ -36,7 +36,9 @@ import java.util.stream.Collectors;
  *                       reported as process_cC_xA, process_cC_xB beside the first count's figure
  *                       and the ceiling; prints a profile of each (pg_stat_activity wait events
  *                       sampled every 25 ms, WAL per job, and the top statements when the server
- *                       loads pg_stat_statements)
+ *                       loads pg_stat_statements). A count may repeat (1,2,4,4,2,1 evens out
+ *                       the order); its later phases are reported as process_cC_xA_r2, ...
+ * --scaling-n N         jobs per process-scaling phase (default: --n)
  * --notify on|off       enqueue NOTIFY (default on)
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
@@ -76,6 +78,7 @@ public final class Bench {
     boolean rollupCompare;
     Integer keyScale;
     List<Integer> processScaling;
+    Integer scalingN;
     boolean partitioning;
     int discarded = 200_000;
     int rounds = 5;
@@ -235,12 +238,13 @@ public final class Bench {
     }
     if (o.processScaling != null) {
       int c = o.concurrency.get(0);
-      String one = "process_c" + c + "_x" + o.processScaling.get(0);
+      String one = scalingPhase(c, o.processScaling.get(0), 1);
+      Map<Integer, Integer> seen = new java.util.HashMap<>();
       for (int k : o.processScaling) {
-        String name = "process_c" + c + "_x" + k;
+        String name = scalingPhase(c, k, seen.merge(k, 1, Integer::sum));
         if (medians.get(name) instanceof Number a) {
           sb.append("- ").append(name).append(": ");
-          if (k != o.processScaling.get(0) && medians.get(one) instanceof Number b && b.doubleValue() > 0) {
+          if (!name.equals(one) && medians.get(one) instanceof Number b && b.doubleValue() > 0) {
             sb.append(Math.round(100 * a.doubleValue() / b.doubleValue())).append("% of ").append(one)
                 .append(" (same run); ");
           }
@@ -273,6 +277,11 @@ public final class Bench {
     json.put("median", medians);
     json.put("runs", runs);
     System.out.println("JSON " + toJson(json));
+  }
+
+  /** The name of a process-scaling phase: the second run of the same count gets {@code _r2}, and so on. */
+  static String scalingPhase(int concurrency, int processes, int occurrence) {
+    return "process_c" + concurrency + "_x" + processes + (occurrence == 1 ? "" : "_r" + occurrence);
   }
 
   private static void share(StringBuilder sb, Map<String, Object> m, String ours, String raw) {
@@ -346,6 +355,7 @@ public final class Bench {
         case "--rollup-compare" -> o.rollupCompare = true;
         case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
         case "--process-scaling" -> { o.processScaling = ints(v); i++; }
+        case "--scaling-n" -> { o.scalingN = Integer.parseInt(v); i++; }
         case "--partitioning" -> o.partitioning = true;
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
         case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
@@ -366,6 +376,9 @@ public final class Bench {
     if (o.processScaling != null && (o.processScaling.isEmpty() || o.processScaling.stream().anyMatch(k -> k < 1))) {
       throw new IllegalArgumentException("--process-scaling must list process counts of at least 1, got "
           + o.processScaling);
+    }
+    if (o.scalingN != null && (o.scalingN % 1_000 != 0 || o.scalingN <= 0)) {
+      throw new IllegalArgumentException("--scaling-n must be a positive multiple of 1000, got " + o.scalingN);
     }
     if (o.n % 1_000 != 0 || o.n <= 0) {
       throw new IllegalArgumentException("--n must be a positive multiple of 1000, got " + o.n);

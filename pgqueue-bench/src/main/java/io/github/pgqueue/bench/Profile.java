@@ -83,7 +83,10 @@ final class Profile implements AutoCloseable {
   private void sample() {
     String q = "SELECT CASE WHEN backend_type = 'client backend' THEN '' ELSE backend_type || ' ' END"
         + " || CASE WHEN state = 'idle in transaction' THEN 'idle in transaction'"
-        + " ELSE coalesce(wait_event_type || ':' || wait_event, 'CPU') END, count(*)"
+        + " ELSE coalesce(wait_event_type || ':' || wait_event, 'CPU') END"
+        // A heavyweight lock wait names its statement: who waits for whom is the finding.
+        + " || CASE WHEN wait_event_type = 'Lock' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40) || ')'"
+        + " ELSE '' END, count(*)"
         + " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
         + " AND ((datname = current_database() AND state IN ('active', 'idle in transaction'))"
         + " OR (backend_type NOT IN ('client backend', 'autovacuum launcher', 'logical replication launcher')"

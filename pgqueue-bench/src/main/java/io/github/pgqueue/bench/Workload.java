@@ -298,21 +298,24 @@ final class Workload {
     int c = o.concurrency.get(0);
     try (Profile profile = Profile.open(url, user, password)) {
       long base = 9_000_000L;
+      int n = o.scalingN != null ? o.scalingN : o.n;
+      Map<Integer, Integer> seen = new java.util.HashMap<>();
       for (int k : o.processScaling) {
-        for (int call = 0; call < o.n / 1_000; call++) {
+        for (int call = 0; call < n / 1_000; call++) {
           long from = base + call * 1_000L;
           queue.enqueueAll(NOOP, IntStream.range(0, 1_000).mapToObj(i -> new Noop(from + i)).toList());
         }
-        base += o.n;
+        base += n;
         try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
           st.execute("VACUUM " + queue.schema() + ".jobs"); // every count starts on a table as clean
         }
         checkpoint(pool);
-        String phase = "process_c" + c + "_x" + k;
+        int occurrence = seen.merge(k, 1, Integer::sum);
+        String phase = Bench.scalingPhase(c, k, occurrence);
         profile.start();
-        Map<String, Object> m = process(pool, c, o.n, k);
+        Map<String, Object> m = process(pool, c, n, k);
         System.out.print(profile.stop(phase + " (" + k + " process" + (k == 1 ? "" : "es") + " at concurrency " + c
-            + " each, load " + m.get("load1") + ")", o.n));
+            + " each, load " + m.get("load1") + ")", n));
         r.putAll(prefix(phase, m));
       }
     }
