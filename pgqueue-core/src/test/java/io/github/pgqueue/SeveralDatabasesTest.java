@@ -76,18 +76,28 @@ class SeveralDatabasesTest {
     // One process, two databases: each its own DataSource, JobQueue and Worker.
     JobQueue orderQueue = JobQueue.create(ordersDb);
     JobQueue billingQueue = JobQueue.create(billingDb);
-    ordersWorker = Worker.builder(orderQueue)
+    Worker ordersWorker = Worker.builder(orderQueue)
         .queue("default", 10)
-        .handle(SHIP_ORDER, (order, ctx) -> shipped.add(order.n()))
+        .handle(SHIP_ORDER, (order, ctx) -> ship(order))
         .build();
-    billingWorker = Worker.builder(billingQueue)
+    Worker billingWorker = Worker.builder(billingQueue)
         .queue("default", 10)
-        .handle(SEND_INVOICE, (invoice, ctx) -> invoiced.add(invoice.n()))
+        .handle(SEND_INVOICE, (invoice, ctx) -> send(invoice))
         .build();
     ordersWorker.start();
     billingWorker.start();
-    // On shutdown: ordersWorker.close(); billingWorker.close();
+    // On shutdown, close both: ordersWorker.close(); billingWorker.close();
     // docs/scaling.md: end
+    this.ordersWorker = ordersWorker;
+    this.billingWorker = billingWorker;
+  }
+
+  void ship(Order order) {
+    shipped.add(order.n());
+  }
+
+  void send(Invoice invoice) {
+    invoiced.add(invoice.n());
   }
 
   @AfterEach
