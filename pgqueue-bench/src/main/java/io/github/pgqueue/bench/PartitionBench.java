@@ -29,12 +29,17 @@ import java.util.Map;
  * other indexes as they are. Autovacuum is off on both, so every VACUUM is one this class runs
  * and times. Each round inserts {@code perRound} available jobs into both (the enqueue's bulk
  * statement), runs pgqueue's own claim-then-delete loop at batch 50 on each (the order alternates
- * by round), then VACUUMs each (alternating too). Prints the medians; asserts nothing.
+ * by round), then VACUUMs each (alternating too). Last, the claim alone: {@link #CLAIMS} claims of
+ * {@link #BATCH} on each table in turn, each rolled back, from a backlog of {@link #CLAIM_BACKLOG}.
+ * Prints the medians; asserts nothing.
  */
 final class PartitionBench {
   private PartitionBench() {}
 
   static final int BATCH = 50;
+  /** Claims timed on each table in the interleaved comparison, and the backlog they claim from. */
+  static final int CLAIMS = 200;
+  static final int CLAIM_BACKLOG = 5_000;
 
   static Map<String, Object> run(String url, String user, String password, int discarded, int perRound, int rounds)
       throws Exception {
@@ -94,9 +99,33 @@ final class PartitionBench {
           }
         }
       }
+      // The claim alone, interleaved: one claim of BATCH on each table in turn (the order
+      // alternating), each rolled back so every claim sees the same backlog; medians.
+      Map<String, List<Double>> claims = Map.of("plain", new ArrayList<>(), "part", new ArrayList<>());
+      try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
+        for (String s : raw.keySet()) {
+          raw.get(s).insertAll(c, "noop", 0, CLAIM_BACKLOG);
+          st.execute("VACUUM ANALYZE " + s + ".jobs");
+        }
+        c.setAutoCommit(false);
+        for (int i = 0; i < CLAIMS + 10; i++) {
+          String[] order = i % 2 == 0 ? new String[] {"plain", "part"} : new String[] {"part", "plain"};
+          for (String s : order) {
+            long t0 = System.nanoTime();
+            raw.get(s).claim(c, "default", "noop", BATCH, owners.get(s));
+            double ms = (System.nanoTime() - t0) / 1e6;
+            c.rollback();
+            if (i >= 10) { // the first ten warm the plan cache
+              claims.get(s).add(ms);
+            }
+          }
+        }
+        c.setAutoCommit(true);
+      }
       Map<String, Object> r = new LinkedHashMap<>();
       for (String s : new String[] {"plain", "part"}) {
         r.put(s + "_claim_delete_b" + BATCH, Math.round(median(rates.get(s))));
+        r.put(s + "_claim_ms", Math.round(median(claims.get(s)) * 1000) / 1000.0);
         r.put(s + "_vacuum_ms", Math.round(median(vacuums.get(s)) * 10) / 10.0);
       }
       try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
@@ -112,11 +141,13 @@ final class PartitionBench {
       }
       System.out.printf(Locale.ROOT,
           "%nPARTITIONING: %d discarded jobs, %d rounds of %d available jobs, claim-then-delete at batch %d,"
-              + " medians:%n| table | claim-then-delete jobs/s | VACUUM after a round, ms | index size, kB |%n"
-              + "|---|---|---|---|%n| jobs (as shipped) | %d | %.1f | %d |%n"
-              + "| jobs by state (available+running / discarded) | %d | %.1f | %d + %d |%n",
-          discarded, rounds, perRound, BATCH, r.get("plain_claim_delete_b" + BATCH), r.get("plain_vacuum_ms"),
-          r.get("plain_index_kb"), r.get("part_claim_delete_b" + BATCH), r.get("part_vacuum_ms"),
+              + " then %d claims of %d interleaved (rolled back, %d available), medians:%n"
+              + "| table | claim-then-delete jobs/s | one claim, ms | VACUUM after a round, ms | index size, kB |%n"
+              + "|---|---|---|---|---|%n| jobs (as shipped) | %d | %.3f | %.1f | %d |%n"
+              + "| jobs by state (available+running / discarded) | %d | %.3f | %.1f | %d + %d |%n",
+          discarded, rounds, perRound, BATCH, CLAIMS, BATCH, CLAIM_BACKLOG,
+          r.get("plain_claim_delete_b" + BATCH), r.get("plain_claim_ms"), r.get("plain_vacuum_ms"),
+          r.get("plain_index_kb"), r.get("part_claim_delete_b" + BATCH), r.get("part_claim_ms"), r.get("part_vacuum_ms"),
           r.get("part_live_index_kb"), r.get("part_discarded_index_kb"));
       return r;
     }

@@ -75,13 +75,19 @@ class BenchSmokeTest {
     TestDatabase own = io.github.pgqueue.testing.postgres.TestPostgres.server().createDatabase("pgqueue");
     try {
       Map<String, Object> r = PartitionBench.run(own.jdbcUrl(), own.user(), own.password(), 2_000, 1_000, 2);
-      for (String figure : List.of("plain_claim_delete_b50", "part_claim_delete_b50", "plain_vacuum_ms", "part_vacuum_ms")) {
+      for (String figure : List.of("plain_claim_delete_b50", "part_claim_delete_b50", "plain_claim_ms", "part_claim_ms",
+          "plain_vacuum_ms", "part_vacuum_ms")) {
         assertThat(((Number) r.get(figure)).doubleValue()).as(figure).isPositive();
       }
-      // Every available job was claimed and deleted; the discarded ones stayed, in their partition.
-      assertThat(own.queryLong("SELECT count(*) FROM plain.jobs")).isEqualTo(2_000);
+      // Every job of the rounds was claimed and deleted, the timed claims were rolled back (their
+      // backlog stays available), and the discarded jobs stayed, in their partition.
+      assertThat(own.queryLong("SELECT count(*) FROM plain.jobs WHERE state = 'discarded'")).isEqualTo(2_000);
+      assertThat(own.queryLong("SELECT count(*) FROM plain.jobs WHERE state = 'available'"))
+          .isEqualTo(PartitionBench.CLAIM_BACKLOG);
       assertThat(own.queryLong("SELECT count(*) FROM part.jobs_discarded")).isEqualTo(2_000);
-      assertThat(own.queryLong("SELECT count(*) FROM part.jobs_live")).isZero();
+      assertThat(own.queryLong("SELECT count(*) FROM part.jobs_live WHERE state = 'available'"))
+          .isEqualTo(PartitionBench.CLAIM_BACKLOG);
+      assertThat(own.queryLong("SELECT count(*) FROM part.jobs_live")).isEqualTo(PartitionBench.CLAIM_BACKLOG);
     } finally {
       own.drop();
     }
