@@ -36,7 +36,8 @@ import java.util.stream.Collectors;
  *                       reported as process_cC_xA, process_cC_xB beside the first count's figure
  *                       and the ceiling; prints a profile of each (pg_stat_activity wait events
  *                       sampled every 25 ms, WAL per job, and the top statements when the server
- *                       loads pg_stat_statements). A count may repeat (1,2,4,4,2,1 evens out
+ *                       loads pg_stat_statements: PGQUEUE_BENCH_STATEMENTS=on
+ *                       scripts/bench-postgres.sh). A count may repeat (1,2,4,4,2,1 evens out
  *                       the order); its later phases are reported as process_cC_xA_r2, ...
  * --scaling-n N         jobs per process-scaling phase (default: --n)
  * --notify on|off       enqueue NOTIFY (default on)
