@@ -245,6 +245,9 @@ final class Workload {
         c.awaitReady();
       }
       r.put("load1", loadAverage());
+      if (phaseProfile != null) {
+        phaseProfile.start(); // after the other JVMs' start-up, which is not the phase's
+      }
       long t0 = System.nanoTime();
       for (WorkerChild.Handle c : children) {
         c.go();
@@ -292,6 +295,9 @@ final class Workload {
     return r;
   }
 
+  /** The profile the next processing phase starts when its clock starts, if any. */
+  private Profile phaseProfile;
+
   /** The process-scaling phases; each prints its profile as it ends. */
   private Map<String, Object> processScaling(HikariDataSource pool, JobQueue queue) throws Exception {
     Map<String, Object> r = new LinkedHashMap<>();
@@ -312,8 +318,13 @@ final class Workload {
         checkpoint(pool);
         int occurrence = seen.merge(k, 1, Integer::sum);
         String phase = Bench.scalingPhase(c, k, occurrence);
-        profile.start();
-        Map<String, Object> m = process(pool, c, n, k);
+        Map<String, Object> m;
+        phaseProfile = profile;
+        try {
+          m = process(pool, c, n, k);
+        } finally {
+          phaseProfile = null;
+        }
         System.out.print(profile.stop(phase + " (" + k + " process" + (k == 1 ? "" : "es") + " at concurrency " + c
             + " each, load " + m.get("load1") + ")", n));
         r.putAll(prefix(phase, m));
