@@ -16,7 +16,8 @@ import java.util.TreeMap;
 /**
  * Where the database spends a phase: {@code pg_stat_activity} sampled every 25 ms on a
  * connection of its own (each backend that is running a statement or holds a transaction open,
- * counted by wait event; a backend with no wait event is on a CPU or waiting for one), the WAL the
+ * counted by wait event; a backend with no wait event is on a CPU or waiting for one; a
+ * heavyweight lock wait is labelled with its statement and its first blocker's), the WAL the
  * phase wrote (the difference of {@code pg_current_wal_lsn()}, so the whole server's), and, if
  * the server loads {@code pg_stat_statements} ({@code shared_preload_libraries}), the statements
  * by total execution time. Prints a short
@@ -84,10 +85,14 @@ final class Profile implements AutoCloseable {
     String q = "SELECT CASE WHEN backend_type = 'client backend' THEN '' ELSE backend_type || ' ' END"
         + " || CASE WHEN state = 'idle in transaction' THEN 'idle in transaction'"
         + " ELSE coalesce(wait_event_type || ':' || wait_event, 'CPU') END"
-        // A heavyweight lock wait names its statement: who waits for whom is the finding.
-        + " || CASE WHEN wait_event_type = 'Lock' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40) || ')'"
-        + " ELSE '' END, count(*)"
-        + " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+        // A heavyweight lock wait names its statement and the first blocker's: who waits for whom
+        // is the finding.
+        + " || CASE WHEN wait_event_type = 'Lock' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40)"
+        + " || ' waits for ' || coalesce((SELECT left(regexp_replace(b.query, '\\s+', ' ', 'g'), 40)"
+        + " || CASE WHEN b.state = 'active' THEN '' ELSE ' [' || b.state || ']' END"
+        + " FROM pg_stat_activity b WHERE b.pid = (pg_blocking_pids(a.pid))[1]), 'a backend gone')"
+        + " || ')' ELSE '' END, count(*)"
+        + " FROM pg_stat_activity a WHERE pid <> pg_backend_pid()"
         + " AND ((datname = current_database() AND state IN ('active', 'idle in transaction'))"
         + " OR (backend_type NOT IN ('client backend', 'autovacuum launcher', 'logical replication launcher')"
         + " AND wait_event_type IS DISTINCT FROM 'Activity'))"
