@@ -40,6 +40,9 @@ import java.util.stream.Collectors;
  *                       scripts/bench-postgres.sh). A count may repeat (1,2,4,4,2,1 evens out
  *                       the order); its later phases are reported as process_cC_xA_r2, ...
  * --scaling-n N         jobs per process-scaling phase (default: --n)
+ * --scaling-in-one-jvm  the process-scaling phases run their workers in the driver's JVM instead
+ *                       of separate processes (each with its own pool and dedicated connection):
+ *                       the database sees the same clients without the other JVMs' CPU
  * --notify on|off       enqueue NOTIFY (default on)
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
@@ -80,6 +83,7 @@ public final class Bench {
     Integer keyScale;
     List<Integer> processScaling;
     Integer scalingN;
+    boolean scalingInOneJvm;
     boolean partitioning;
     int discarded = 200_000;
     int rounds = 5;
@@ -105,6 +109,9 @@ public final class Bench {
       }
       if (processScaling != null) {
         m.put("process_scaling", processScaling);
+        if (scalingInOneJvm) {
+          m.put("scaling_in_one_jvm", true);
+        }
       }
       return m;
     }
@@ -357,6 +364,7 @@ public final class Bench {
         case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
         case "--process-scaling" -> { o.processScaling = ints(v); i++; }
         case "--scaling-n" -> { o.scalingN = Integer.parseInt(v); i++; }
+        case "--scaling-in-one-jvm" -> o.scalingInOneJvm = true;
         case "--partitioning" -> o.partitioning = true;
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
         case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }

@@ -177,13 +177,17 @@ final class Workload {
   }
 
   private HikariDataSource pool() {
+    return pool(16, "bench");
+  }
+
+  private HikariDataSource pool(int size, String name) {
     HikariConfig c = new HikariConfig();
     c.setJdbcUrl(url);
     c.setUsername(user);
     c.setPassword(password);
-    c.setMaximumPoolSize(16);
-    c.setMinimumIdle(16);
-    c.setPoolName("bench");
+    c.setMaximumPoolSize(size);
+    c.setMinimumIdle(size);
+    c.setPoolName(name);
     return new HikariDataSource(c);
   }
 
@@ -235,11 +239,21 @@ final class Workload {
   private Map<String, Object> process(HikariDataSource pool, int concurrency, int n, int processes) throws Exception {
     handled.set(0);
     List<WorkerChild.Handle> children = new ArrayList<>();
+    // With --scaling-in-one-jvm, the scaling phases' other "processes" are workers of this JVM,
+    // each with a pool and a dedicated connection of its own, as a process would have them.
+    List<Worker> siblings = new ArrayList<>();
+    List<HikariDataSource> siblingPools = new ArrayList<>();
     Worker worker = workerBuilder(pool, concurrency).build();
     Map<String, Object> r = new LinkedHashMap<>();
     try {
       for (int p = 1; p < processes; p++) {
-        children.add(WorkerChild.start(url, user, password, concurrency, o.bufferFactor, rollup));
+        if (inOneJvm) {
+          HikariDataSource own = pool(8, "sibling-" + p);
+          siblingPools.add(own);
+          siblings.add(workerBuilder(own, concurrency).build());
+        } else {
+          children.add(WorkerChild.start(url, user, password, concurrency, o.bufferFactor, rollup));
+        }
       }
       for (WorkerChild.Handle c : children) {
         c.awaitReady();
@@ -252,6 +266,7 @@ final class Workload {
       for (WorkerChild.Handle c : children) {
         c.go();
       }
+      siblings.forEach(Worker::start);
       worker.start();
       long deadline = t0 + TimeUnit.SECONDS.toNanos(300);
       // The hook sees this process's calls; the other processes report theirs.
@@ -260,7 +275,7 @@ final class Workload {
           && System.nanoTime() < deadline) {
         Thread.sleep(1);
       }
-      handlersDone = processes == 1 ? lastNanos.get() : System.nanoTime();
+      handlersDone = children.isEmpty() ? lastNanos.get() : System.nanoTime();
       while (pending(pool) > 0 && System.nanoTime() < deadline) {
         Thread.sleep(5);
       }
@@ -275,6 +290,12 @@ final class Workload {
       worker.close();
       long statements = claims[0];
       long jobs = claims[1];
+      for (Worker w : siblings) {
+        long[] cc = SharedSecrets.benchAccess().claimCounters(w);
+        w.close();
+        statements += cc[0];
+        jobs += cc[1];
+      }
       for (WorkerChild.Handle c : children) {
         long[] cc = c.stop();
         statements += cc[0];
@@ -285,6 +306,8 @@ final class Workload {
       r.put("mean_claim", statements == 0 ? 0 : Math.round(10.0 * jobs / statements) / 10.0);
     } finally {
       worker.close();
+      siblings.forEach(Worker::close);
+      siblingPools.forEach(HikariDataSource::close);
       for (WorkerChild.Handle c : children) {
         c.kill();
       }
@@ -297,6 +320,9 @@ final class Workload {
 
   /** The profile the next processing phase starts when its clock starts, if any. */
   private Profile phaseProfile;
+
+  /** Whether the next processing phase runs its other workers in this JVM (--scaling-in-one-jvm). */
+  private boolean inOneJvm;
 
   /** The process-scaling phases; each prints its profile as it ends. */
   private Map<String, Object> processScaling(HikariDataSource pool, JobQueue queue) throws Exception {
@@ -320,12 +346,15 @@ final class Workload {
         String phase = Bench.scalingPhase(c, k, occurrence);
         Map<String, Object> m;
         phaseProfile = profile;
+        inOneJvm = o.scalingInOneJvm;
         try {
           m = process(pool, c, n, k);
         } finally {
           phaseProfile = null;
+          inOneJvm = false;
         }
-        System.out.print(profile.stop(phase + " (" + k + " process" + (k == 1 ? "" : "es") + " at concurrency " + c
+        System.out.print(profile.stop(phase + " (" + k + (o.scalingInOneJvm ? " worker" : " process")
+            + (k == 1 ? "" : "es") + " at concurrency " + c
             + " each, load " + m.get("load1") + ")", n));
         r.putAll(prefix(phase, m));
       }

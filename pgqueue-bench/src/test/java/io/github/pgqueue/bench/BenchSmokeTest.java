@@ -71,6 +71,23 @@ class BenchSmokeTest {
   }
 
   @Test
+  void theScalingPhasesCanRunTheirWorkersInOneJvm(TestDatabase db) throws Exception {
+    db.truncate(); // the other tiny runs share this database
+    Bench.Options o = Bench.parse(new String[] {
+        "--n", "1000", "--samples", "2", "--no-ceiling", "--concurrency", "10,20", "--process-scaling", "2,1",
+        "--scaling-in-one-jvm"});
+    Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
+
+    for (String rate : List.of("process_c10_x2", "process_c10_x1")) {
+      assertThat(((Number) r.get(rate)).doubleValue()).as(rate).isPositive();
+      assertThat(((Number) r.get(rate + "_claims")).longValue()).as(rate + "_claims").isPositive();
+      assertThat(r).as(rate).doesNotContainKey(rate + "_timed_out");
+    }
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).isZero();
+  }
+
+  @Test
   void thePartitioningExperimentReportsBothTables() throws Exception {
     TestDatabase own = io.github.pgqueue.testing.postgres.TestPostgres.server().createDatabase("pgqueue");
     try {
