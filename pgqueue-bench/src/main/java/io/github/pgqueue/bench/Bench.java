@@ -251,20 +251,20 @@ public final class Bench {
       for (int k : o.processScaling) {
         String name = scalingPhase(c, k, seen.merge(k, 1, Integer::sum));
         if (medians.get(name) instanceof Number a) {
-          sb.append("- ").append(name).append(": ");
+          List<String> parts = new ArrayList<>();
           if (!name.equals(one) && medians.get(one) instanceof Number b && b.doubleValue() > 0) {
-            sb.append(Math.round(100 * a.doubleValue() / b.doubleValue())).append("% of ").append(one)
-                .append(" (same run); ");
+            parts.add(Math.round(100 * a.doubleValue() / b.doubleValue()) + "% of " + one + " (same run)");
           }
           Object mean = medians.get(name + "_mean_claim");
           if (mean != null) {
             String raw = "raw_process_b" + nearestBatch(o.ceilingBatches, ((Number) mean).doubleValue());
             if (medians.get(raw) instanceof Number b && b.doubleValue() > 0) {
-              sb.append(Math.round(100 * a.doubleValue() / b.doubleValue())).append("% of ").append(raw)
-                  .append(" (one connection)");
+              parts.add(Math.round(100 * a.doubleValue() / b.doubleValue()) + "% of " + raw + " (one connection)");
             }
           }
-          sb.append('\n');
+          if (!parts.isEmpty()) {
+            sb.append("- ").append(name).append(": ").append(String.join("; ", parts)).append('\n');
+          }
         }
       }
     }

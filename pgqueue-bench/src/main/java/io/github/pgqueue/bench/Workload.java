@@ -353,8 +353,9 @@ final class Workload {
           phaseProfile = null;
           inOneJvm = false;
         }
-        System.out.print(profile.stop(phase + " (" + k + (o.scalingInOneJvm ? " worker" : " process")
-            + (k == 1 ? "" : "es") + " at concurrency " + c
+        String unit = o.scalingInOneJvm ? (k == 1 ? " worker" : " workers in one JVM")
+            : (k == 1 ? " process" : " processes");
+        System.out.print(profile.stop(phase + " (" + k + unit + " at concurrency " + c
             + " each, load " + m.get("load1") + ")", n));
         r.putAll(prefix(phase, m));
       }
