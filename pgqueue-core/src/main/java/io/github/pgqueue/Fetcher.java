@@ -91,6 +91,9 @@ final class Fetcher implements Runnable, Service {
    */
   private final List<LostClaim> lostClaims = new ArrayList<>();
   private long nextReleaseNanos; // owned by the fetcher's thread
+  /** The last claim found the queue's global limit reached (see slotsFreed). Guarded by lock. */
+  private boolean heldFull;
+
   /** The claim now due takes the controlled claim. Owned by the fetcher's thread. */
   private boolean controlledClaim;
   /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
@@ -295,8 +298,12 @@ final class Fetcher implements Runnable, Service {
       changed.signalAll();
       long now = System.nanoTime();
       JobStore.Held held = controlled == null ? JobStore.Held.NO : controlled.held();
-      // A claim that filled the queue's free global slots is "full" too: claim again as soon as a
-      // local slot frees (a global one may have freed with it), without growing the buffer.
+      heldFull = held == JobStore.Held.FULL;
+      // A claim that filled the queue's free global slots waits for slots to free: this worker's
+      // own finished jobs count as running until the completer has written them, so it claims
+      // again when the completer has (slotsFreed), or at the next poll for other workers' jobs.
+      // Claiming again on each local slot that frees would only find the limit still reached, or
+      // take one job per claim.
       lastClaimFull = jobs.size() == asked && held == JobStore.Held.NO
           || held == JobStore.Held.FULL && !jobs.isEmpty();
       if (held == JobStore.Held.FULL && !jobs.isEmpty()) {
@@ -304,7 +311,7 @@ final class Fetcher implements Runnable, Service {
       } else {
         bufferTarget =
             lastClaimFull && control.rateLimit() == 0
-                ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+                ? Math.min(bufferCap(), bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
       }
       if (!jobs.isEmpty()) {
         fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
@@ -478,6 +485,37 @@ final class Fetcher implements Runnable, Service {
   }
 
   /** A NOTIFY for this queue arrived, or the worker (re)connected: claim at once. */
+  /**
+   * The largest buffer: {@code concurrency * bufferFactor}, and under a global limit at most half
+   * of the slots the limit leaves beyond this worker's concurrency. A buffered job counts as
+   * running for the limit, and so does a finished one until the completer has written it: a
+   * buffer that filled the limit would leave each claim only the few slots the last write freed.
+   * Guarded by lock.
+   */
+  private int bufferCap() {
+    int max = control.maxRunning();
+    return max > 0 ? Math.min(maxBuffer, Math.max(0, (max - concurrency) / 2)) : maxBuffer;
+  }
+
+  /**
+   * The completer wrote outcomes of this queue: running rows were deleted or released, so global
+   * slots freed. Wakes the fetcher if its last claim found the queue's global limit reached (it
+   * would otherwise wait for its next poll, 20 ms, while its own finished jobs were what held the
+   * slots); otherwise does nothing, so an uncontrolled queue's claims are unchanged.
+   */
+  void slotsFreed() {
+    lock.lock();
+    try {
+      if (heldFull) {
+        heldFull = false;
+        wake = true;
+        changed.signal();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
   void wake() {
     lock.lock();
     try {

@@ -228,8 +228,23 @@ public final class Worker implements AutoCloseable {
         rollups = null;
         events = listener;
       }
+      // A written batch frees global slots: a fetcher held back by its queue's global limit claims
+      // again at once rather than at its next poll (fs is filled before the completer starts).
       Map<String, Fetcher> fs = new LinkedHashMap<>();
-      completer = new Completer(dataSource, store);
+      completer = new Completer(dataSource, store, batch -> {
+        Map<String, Fetcher> byQueue = fs;
+        String last = null;
+        for (Outcome o : batch) {
+          String q = o.job().queue();
+          if (!q.equals(last)) {
+            Fetcher f = byQueue.get(q);
+            if (f != null) {
+              f.slotsFreed();
+            }
+            last = q;
+          }
+        }
+      });
       watchdog = new Watchdog(config.graceNanos, state);
       String[] names = config.jobNames();
       for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
