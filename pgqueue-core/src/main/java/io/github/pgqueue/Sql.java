@@ -1,5 +1,6 @@
 package io.github.pgqueue;
 
+import io.github.pgqueue.internal.HealthSql;
 import io.github.pgqueue.internal.Identifiers;
 
 /**
@@ -761,19 +762,7 @@ final class Sql {
           GROUP BY j.name, j.queue
           ORDER BY j.name, j.queue
           """.formatted(alive("w")));
-    tableHealth =
-        q("""
-          SELECT t.n_live_tup, t.n_dead_tup, greatest(t.last_autovacuum, t.last_vacuum),
-                 pg_total_relation_size(t.relid),
-                 (SELECT max(greatest(age(a.backend_xmin), age(a.backend_xid))) FROM pg_stat_activity a
-                  WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()),
-                 (SELECT (extract(epoch FROM now() - min(a.xact_start)) * 1000)::bigint
-                  FROM pg_stat_activity a
-                  WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.xact_start IS NOT NULL
-                    AND a.pid <> pg_backend_pid())
-          FROM pg_stat_user_tables t
-          WHERE t.schemaname = ? AND t.relname = 'jobs'
-          """);
+    tableHealth = HealthSql.TABLE_HEALTH;
     liveWorkers =
         q("SELECT count(*) FROM {s}.workers w WHERE " + alive("w"));
 
@@ -960,14 +949,14 @@ final class Sql {
     return text.substring(0, at) + to + text.substring(at + from.length());
   }
 
-  /** A worker's own stale threshold in ms; rows of older processes carry none and count as the default. */
+  /** See {@link HealthSql#staleAfterMs}, shared with the dashboard. */
   static String staleAfterMs(String w) {
-    return "coalesce(" + w + ".stale_after_ms, " + Worker.DEFAULT_STALE_AFTER.toMillis() + ")";
+    return HealthSql.staleAfterMs(w);
   }
 
-  /** The worker row {@code w} is alive: its heartbeat, by the database clock, is within its own threshold. */
+  /** See {@link HealthSql#alive}, shared with the dashboard. */
   static String alive(String w) {
-    return "(" + w + ".heartbeat_at > now() - " + staleAfterMs(w) + " * interval '1 millisecond')";
+    return HealthSql.alive(w);
   }
 
   /** The worker row {@code w} heartbeated within half its own threshold: it may claim. */
