@@ -75,6 +75,8 @@ final class Fetcher implements Runnable, Service {
   private boolean closing; // guarded by lock: set once, by stopClaiming()
   private long nextPollNanos = System.nanoTime(); // guarded by lock
   private long fastPollUntilNanos; // guarded by lock
+  private long localWakes; // guarded by lock
+  private long wakes; // guarded by lock: wake() calls (NOTIFY, start, reconnect)
   /**
    * The queue's flow control as the control thread last read it (docs/flow-control.md); NONE
    * until then and for an uncontrolled queue. Guarded by lock.
@@ -155,6 +157,7 @@ final class Fetcher implements Runnable, Service {
         List<ClaimedJob> jobs;
         JobStore.ControlledClaim controlled = null;
         long claimStartedNanos = System.nanoTime();
+        PickupProbe.at(PickupProbe.Point.CLAIM_SENT, 0);
         // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
@@ -177,6 +180,7 @@ final class Fetcher implements Runnable, Service {
             }
             throw e;
           }
+          PickupProbe.at(PickupProbe.Point.CLAIM_RETURNED, jobs.size());
           claims++;
           claimedJobs += jobs.size();
           retryLog.recovered();
@@ -482,8 +486,57 @@ final class Fetcher implements Runnable, Service {
     lock.lock();
     try {
       wake = true;
+      wakes++;
       fastPollUntilNanos = System.nanoTime() + FAST_POLL_WINDOW_NANOS;
       changed.signal();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * A {@link JobQueue} of this JVM committed a job of this queue, due now ({@link LocalWake}):
+   * claim at once. Unlike {@link #wake()} it does not start fast polling: the job is committed, so
+   * the claim finds it unless another worker took it first, and no NOTIFY was skipped that a poll
+   * would have to make up for. A wake-up for nothing (a job already taken) costs one claim.
+   */
+  void wakeLocal() {
+    PickupProbe.at(PickupProbe.Point.WAKE_LOCAL, 0);
+    lock.lock();
+    try {
+      wake = true;
+      localWakes++;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many wake() calls (NOTIFY, start, reconnect) this fetcher received (tests). */
+  long wakes() {
+    lock.lock();
+    try {
+      return wakes;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many in-process wake-ups this fetcher received (tests). */
+  long localWakes() {
+    lock.lock();
+    try {
+      return localWakes;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Nanoseconds until the next poll is due, negative when due (tests: the fetcher is idle). */
+  long nanosToNextPoll() {
+    lock.lock();
+    try {
+      return nextPollNanos - System.nanoTime();
     } finally {
       lock.unlock();
     }
