@@ -979,6 +979,7 @@ public final class JobQueue {
         throw new IllegalStateException("connection source " + source + " returned no connection");
       }
       R result;
+      boolean owned = false;
       try {
         if (source.joinsTransaction(c)) {
           if (c.getAutoCommit()) {
@@ -993,9 +994,7 @@ public final class JobQueue {
           }
         } else {
           result = Borrowed.transaction(c, singleStatement, work);
-          if (afterOwnCommit != null) {
-            afterOwnCommit.accept(result);
-          }
+          owned = true;
         }
       } catch (SQLException | RuntimeException | Error e) {
         releaseAfterFailure(c, e);
@@ -1004,6 +1003,14 @@ public final class JobQueue {
           continue;
         }
         throw e;
+      }
+      if (owned && afterOwnCommit != null) {
+        // Committed: nothing here may turn the call into a failure.
+        try {
+          afterOwnCommit.accept(result);
+        } catch (RuntimeException e) {
+          log.warn("pgqueue: the in-process wake-up after a commit failed; workers still wake by NOTIFY or poll", e);
+        }
       }
       release(c);
       return result;
