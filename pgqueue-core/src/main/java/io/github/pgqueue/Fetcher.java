@@ -16,9 +16,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The claim loop of one queue. It owns the queue's slots (its concurrency) and a small local
  * buffer of claimed jobs waiting for a slot, and claims when a slot would otherwise sit idle and
- * a claim is due: after a wake-up (NOTIFY, start, reconnect), right after a full batch (more are
- * likely waiting), or at the poll interval. After a wake-up or a non-empty claim it polls fast for a
- * short while, so a NOTIFY suppressed by the enqueuer's rate limit costs milliseconds.
+ * a claim is due: after a wake-up (NOTIFY, start, reconnect, or in-process from a {@link JobQueue}
+ * of this JVM, see {@link LocalWake}), right after a full batch (more are
+ * likely waiting), or at the poll interval. After a NOTIFY (start, reconnect) or a non-empty claim it
+ * polls fast for a short while, so a NOTIFY suppressed by the enqueuer's rate limit costs
+ * milliseconds; an in-process wake-up does not start that (no NOTIFY was suppressed for it).
  *
  * <p>The buffer is adaptive: nothing extra after a short claim; while claims come back full it
  * grows (to the concurrency, then doubling) up to {@code bufferFactor} times the concurrency, so
