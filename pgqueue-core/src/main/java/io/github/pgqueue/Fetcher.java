@@ -16,9 +16,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The claim loop of one queue. It owns the queue's slots (its concurrency) and a small local
  * buffer of claimed jobs waiting for a slot, and claims when a slot would otherwise sit idle and
- * a claim is due: after a wake-up (NOTIFY, start, reconnect), right after a full batch (more are
- * likely waiting), or at the poll interval. After a wake-up or a non-empty claim it polls fast for a
- * short while, so a NOTIFY suppressed by the enqueuer's rate limit costs milliseconds.
+ * a claim is due: after a wake-up (NOTIFY, start, reconnect, or in-process from a {@link JobQueue}
+ * of this JVM, see {@link LocalWake}), right after a full batch (more are
+ * likely waiting), or at the poll interval. After a NOTIFY (start, reconnect) or a non-empty claim it
+ * polls fast for a short while, so a NOTIFY suppressed by the enqueuer's rate limit costs
+ * milliseconds; an in-process wake-up does not start that (no NOTIFY was suppressed for it).
  *
  * <p>The buffer is adaptive: nothing extra after a short claim; while claims come back full it
  * grows (to the concurrency, then doubling) up to {@code bufferFactor} times the concurrency, so
@@ -75,6 +77,8 @@ final class Fetcher implements Runnable, Service {
   private boolean closing; // guarded by lock: set once, by stopClaiming()
   private long nextPollNanos = System.nanoTime(); // guarded by lock
   private long fastPollUntilNanos; // guarded by lock
+  private long localWakes; // guarded by lock
+  private long wakes; // guarded by lock: wake() calls (NOTIFY, start, reconnect)
   /**
    * The queue's flow control as the control thread last read it (docs/flow-control.md); NONE
    * until then and for an uncontrolled queue. Guarded by lock.
@@ -158,6 +162,7 @@ final class Fetcher implements Runnable, Service {
         List<ClaimedJob> jobs;
         JobStore.ControlledClaim controlled = null;
         long claimStartedNanos = System.nanoTime();
+        PickupProbe.at(PickupProbe.Point.CLAIM_SENT, 0);
         // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
@@ -180,6 +185,7 @@ final class Fetcher implements Runnable, Service {
             }
             throw e;
           }
+          PickupProbe.at(PickupProbe.Point.CLAIM_RETURNED, jobs.size());
           claims++;
           claimedJobs += jobs.size();
           retryLog.recovered();
@@ -520,8 +526,57 @@ final class Fetcher implements Runnable, Service {
     lock.lock();
     try {
       wake = true;
+      wakes++;
       fastPollUntilNanos = System.nanoTime() + FAST_POLL_WINDOW_NANOS;
       changed.signal();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * A {@link JobQueue} of this JVM committed a job of this queue, due now ({@link LocalWake}):
+   * claim at once. Unlike {@link #wake()} it does not start fast polling: the job is committed, so
+   * the claim finds it unless another worker took it first, and no NOTIFY was skipped that a poll
+   * would have to make up for. A wake-up for nothing (a job already taken) costs one claim.
+   */
+  void wakeLocal() {
+    PickupProbe.at(PickupProbe.Point.WAKE_LOCAL, 0);
+    lock.lock();
+    try {
+      wake = true;
+      localWakes++;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many wake() calls (NOTIFY, start, reconnect) this fetcher received (tests). */
+  long wakes() {
+    lock.lock();
+    try {
+      return wakes;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many in-process wake-ups this fetcher received (tests). */
+  long localWakes() {
+    lock.lock();
+    try {
+      return localWakes;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Nanoseconds until the next poll is due, negative when due (tests: the fetcher is idle). */
+  long nanosToNextPoll() {
+    lock.lock();
+    try {
+      return nextPollNanos - System.nanoTime();
     } finally {
       lock.unlock();
     }

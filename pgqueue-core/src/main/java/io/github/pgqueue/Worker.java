@@ -44,7 +44,9 @@ import org.slf4j.LoggerFactory;
  * time, then id, and only jobs whose names this worker has handlers for: a job nobody here can run
  * waits for a worker that can. Outcomes are written in batches ({@code DELETE} on success). Idle
  * workers wake within milliseconds through LISTEN/NOTIFY on one dedicated connection, and poll as
- * well, so they also work where NOTIFY is not delivered (PgBouncer in transaction mode).
+ * well, so they also work where NOTIFY is not delivered (PgBouncer in transaction mode). A job that
+ * a {@link JobQueue} of the same JVM, on the same {@code DataSource} object and schema, commits
+ * itself wakes the worker in-process at once, without the NOTIFY's round trip.
  *
  * <p><b>Failures.</b> Whatever a handler throws ({@link Error}s included) is recorded on the job,
  * which is retried after the {@link Backoff} until its attempts run out and then discarded (kept
@@ -279,6 +281,9 @@ public final class Worker implements AutoCloseable {
         for (Fetcher f : fetchers.values()) {
           f.start(threadPrefix + "-fetch-" + f.queue);
         }
+        // Enqueues committed by a JobQueue of this JVM on the same DataSource and schema now
+        // wake the fetchers at once (LocalWake); stop() removes them first thing.
+        LocalWake.register(dataSource, config.schema, fetchers.values());
         if (shutdownHook != null) {
           Runtime.getRuntime().addShutdownHook(shutdownHook);
         }
@@ -312,6 +317,7 @@ public final class Worker implements AutoCloseable {
     }
 
     private void runSlot(ClaimedJob first, Fetcher fetcher) {
+      PickupProbe.at(PickupProbe.Point.SLOT_ENTERED, 0);
       QueueSink sink = sinks.get(fetcher.queue);
       ClaimedJob job = first;
       while (job != null) {
@@ -352,6 +358,7 @@ public final class Worker implements AutoCloseable {
 
     /** See {@link Worker#close()}: the order here is what makes its promises hold. */
     void stop() {
+      LocalWake.deregister(dataSource, config.schema, fetchers.values());
       long deadline = System.nanoTime() + config.shutdownNanos;
       state.closing();
       int released = 0;
@@ -584,6 +591,12 @@ public final class Worker implements AutoCloseable {
   }
 
   /** Claim statements run and jobs claimed, over all queues since start (for the benchmark). */
+  /** The fetcher of {@code queue} while started, else null (tests). */
+  Fetcher fetcher(String queue) {
+    Running r = lifecycle.parts();
+    return r == null ? null : r.fetchers.get(queue);
+  }
+
   long[] claimCounters() {
     long claims = 0;
     long jobs = 0;

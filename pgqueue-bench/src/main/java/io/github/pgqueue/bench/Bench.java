@@ -41,6 +41,10 @@ import java.util.stream.Collectors;
  *                       claim (fair and ordinary order) beside the unkeyed claim on the same backlog;
  *                       and process the last phase again with keyed jobs (1,000 keys, limit 2 per
  *                       key, fairness on), reported as process_cC_keyed
+ * --latency-breakdown   the pickup phase takes --samples samples twice, alternating: with the
+ *                       in-process wake-up (the default: the enqueuing JobQueue's commit wakes this
+ *                       JVM's worker) and with NOTIFY alone (reported as latency_notify_only_*);
+ *                       and prints where each sample's milliseconds went, segment by segment
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * --dashboard           instead of the workload: load 1,000,000 available and 200,000 discarded
@@ -61,6 +65,7 @@ public final class Bench {
     Integer globalLimit;
     boolean rollupCompare;
     Integer keyScale;
+    boolean latencyBreakdown;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -80,6 +85,9 @@ public final class Bench {
       }
       if (keyScale != null) {
         m.put("key_scale", keyScale);
+      }
+      if (latencyBreakdown) {
+        m.put("latency_breakdown", true);
       }
       return m;
     }
@@ -281,6 +289,7 @@ public final class Bench {
         case "--global-limit" -> { o.globalLimit = Integer.parseInt(v); i++; }
         case "--rollup-compare" -> o.rollupCompare = true;
         case "--key-scale" -> { o.keyScale = Integer.parseInt(v); i++; }
+        case "--latency-breakdown" -> o.latencyBreakdown = true;
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
