@@ -388,7 +388,7 @@ final class Fetcher implements Runnable, Service {
         running++;
         launching++;
       }
-      changed.signal();
+      changed.signalAll();
       return next;
     } finally {
       lock.unlock();
@@ -409,7 +409,7 @@ final class Fetcher implements Runnable, Service {
         running++;
         launching++;
       }
-      changed.signal();
+      changed.signalAll();
     } finally {
       lock.unlock();
     }
@@ -515,7 +515,7 @@ final class Fetcher implements Runnable, Service {
       if (heldFull) {
         heldFull = false;
         wake = true;
-        changed.signal();
+        changed.signalAll();
       }
     } finally {
       lock.unlock();
@@ -528,7 +528,7 @@ final class Fetcher implements Runnable, Service {
       wake = true;
       wakes++;
       fastPollUntilNanos = System.nanoTime() + FAST_POLL_WINDOW_NANOS;
-      changed.signal();
+      changed.signalAll();
     } finally {
       lock.unlock();
     }
