@@ -25,5 +25,6 @@ module io.github.pgqueue {
       io.github.pgqueue.cron,
       io.github.pgqueue.testing,
       io.github.pgqueue.cli,
+      io.github.pgqueue.dashboard,
       io.github.pgqueue.bench;
 }

@@ -28,6 +28,16 @@ final class BenchBridge implements BenchAccess {
   }
 
   @Override
+  public void probe(BenchAccess.Probe probe) {
+    PickupProbe.probe = probe;
+  }
+
+  @Override
+  public void localWake(JobQueue queue, boolean on) {
+    queue.localWake = on;
+  }
+
+  @Override
   public BenchAccess.Raw raw(String schema) {
     return new Raw(schema);
   }

@@ -27,8 +27,8 @@ final class Completer implements Runnable, Service {
 
   private final DataSource dataSource;
   private final JobStore store;
-  /** Told of each outcome once it is written. */
-  private final java.util.function.Consumer<Outcome> written;
+  /** Told of each batch once it is written (the worker wakes the fetchers whose slots it freed). */
+  private final java.util.function.Consumer<List<Outcome>> written;
   /** Filled by any thread (submit), drained by the completer's thread, or after it ended by lateWrites' holder. */
   private final LinkedBlockingQueue<Outcome> pending = new LinkedBlockingQueue<>();
   /** Thread-safe (its methods are synchronized); used by the completer's thread. */
@@ -47,7 +47,7 @@ final class Completer implements Runnable, Service {
     this(dataSource, store, o -> {});
   }
 
-  Completer(DataSource dataSource, JobStore store, java.util.function.Consumer<Outcome> written) {
+  Completer(DataSource dataSource, JobStore store, java.util.function.Consumer<List<Outcome>> written) {
     this.dataSource = dataSource;
     this.store = store;
     this.written = written;
@@ -80,9 +80,7 @@ final class Completer implements Runnable, Service {
       }
       try {
         write(batch);
-        for (Outcome o : batch) {
-          written.accept(o);
-        }
+        written.accept(batch);
         log.info("pgqueue: wrote {} job outcomes that arrived after shutdown began", batch.size());
       } catch (SQLException | RuntimeException e) {
         log.warn("pgqueue: {} job outcomes that arrived after shutdown could not be written; those jobs will be"
@@ -166,9 +164,7 @@ final class Completer implements Runnable, Service {
       try {
         write(batch);
         retryLog.recovered();
-        for (Outcome o : batch) {
-          written.accept(o);
-        }
+        written.accept(batch);
         return;
       } catch (SQLException | RuntimeException e) {
         long wait = retryLog.failed(e);

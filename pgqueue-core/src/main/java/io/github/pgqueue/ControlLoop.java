@@ -371,6 +371,7 @@ final class ControlLoop implements Runnable, Service {
       }
       Fetcher f = fetchers.get(payload);
       if (f != null) {
+        PickupProbe.at(PickupProbe.Point.WAKE_NOTIFY, 0);
         f.wake();
       }
     }

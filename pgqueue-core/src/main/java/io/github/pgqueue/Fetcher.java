@@ -16,9 +16,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The claim loop of one queue. It owns the queue's slots (its concurrency) and a small local
  * buffer of claimed jobs waiting for a slot, and claims when a slot would otherwise sit idle and
- * a claim is due: after a wake-up (NOTIFY, start, reconnect), right after a full batch (more are
- * likely waiting), or at the poll interval. After a wake-up or a non-empty claim it polls fast for a
- * short while, so a NOTIFY suppressed by the enqueuer's rate limit costs milliseconds.
+ * a claim is due: after a wake-up (NOTIFY, start, reconnect, or in-process from a {@link JobQueue}
+ * of this JVM, see {@link LocalWake}), right after a full batch (more are
+ * likely waiting), or at the poll interval. After a NOTIFY (start, reconnect) or a non-empty claim it
+ * polls fast for a short while, so a NOTIFY suppressed by the enqueuer's rate limit costs
+ * milliseconds; an in-process wake-up does not start that (no NOTIFY was suppressed for it).
  *
  * <p>The buffer is adaptive: nothing extra after a short claim; while claims come back full it
  * grows (to the concurrency, then doubling) up to {@code bufferFactor} times the concurrency, so
@@ -75,6 +77,8 @@ final class Fetcher implements Runnable, Service {
   private boolean closing; // guarded by lock: set once, by stopClaiming()
   private long nextPollNanos = System.nanoTime(); // guarded by lock
   private long fastPollUntilNanos; // guarded by lock
+  private long localWakes; // guarded by lock
+  private long wakes; // guarded by lock: wake() calls (NOTIFY, start, reconnect)
   /**
    * The queue's flow control as the control thread last read it (docs/flow-control.md); NONE
    * until then and for an uncontrolled queue. Guarded by lock.
@@ -91,6 +95,9 @@ final class Fetcher implements Runnable, Service {
    */
   private final List<LostClaim> lostClaims = new ArrayList<>();
   private long nextReleaseNanos; // owned by the fetcher's thread
+  /** The last claim found the queue's global limit reached (see slotsFreed). Guarded by lock. */
+  private boolean heldFull;
+
   /** The claim now due takes the controlled claim. Owned by the fetcher's thread. */
   private boolean controlledClaim;
   /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
@@ -155,6 +162,7 @@ final class Fetcher implements Runnable, Service {
         List<ClaimedJob> jobs;
         JobStore.ControlledClaim controlled = null;
         long claimStartedNanos = System.nanoTime();
+        PickupProbe.at(PickupProbe.Point.CLAIM_SENT, 0);
         // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
@@ -177,6 +185,7 @@ final class Fetcher implements Runnable, Service {
             }
             throw e;
           }
+          PickupProbe.at(PickupProbe.Point.CLAIM_RETURNED, jobs.size());
           claims++;
           claimedJobs += jobs.size();
           retryLog.recovered();
@@ -295,8 +304,12 @@ final class Fetcher implements Runnable, Service {
       changed.signalAll();
       long now = System.nanoTime();
       JobStore.Held held = controlled == null ? JobStore.Held.NO : controlled.held();
-      // A claim that filled the queue's free global slots is "full" too: claim again as soon as a
-      // local slot frees (a global one may have freed with it), without growing the buffer.
+      heldFull = held == JobStore.Held.FULL;
+      // A claim that filled the queue's free global slots waits for slots to free: this worker's
+      // own finished jobs count as running until the completer has written them, so it claims
+      // again when the completer has (slotsFreed), or at the next poll for other workers' jobs.
+      // Claiming again on each local slot that frees would only find the limit still reached, or
+      // take one job per claim.
       lastClaimFull = jobs.size() == asked && held == JobStore.Held.NO
           || held == JobStore.Held.FULL && !jobs.isEmpty();
       if (held == JobStore.Held.FULL && !jobs.isEmpty()) {
@@ -304,7 +317,7 @@ final class Fetcher implements Runnable, Service {
       } else {
         bufferTarget =
             lastClaimFull && control.rateLimit() == 0
-                ? Math.min(maxBuffer, bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
+                ? Math.min(bufferCap(), bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
       }
       if (!jobs.isEmpty()) {
         fastPollUntilNanos = now + FAST_POLL_WINDOW_NANOS;
@@ -375,7 +388,7 @@ final class Fetcher implements Runnable, Service {
         running++;
         launching++;
       }
-      changed.signal();
+      changed.signalAll();
       return next;
     } finally {
       lock.unlock();
@@ -396,7 +409,7 @@ final class Fetcher implements Runnable, Service {
         running++;
         launching++;
       }
-      changed.signal();
+      changed.signalAll();
     } finally {
       lock.unlock();
     }
@@ -478,12 +491,92 @@ final class Fetcher implements Runnable, Service {
   }
 
   /** A NOTIFY for this queue arrived, or the worker (re)connected: claim at once. */
+  /**
+   * The largest buffer: {@code concurrency * bufferFactor}, and under a global limit at most half
+   * of the slots the limit leaves beyond this worker's concurrency. A buffered job counts as
+   * running for the limit, and so does a finished one until the completer has written it: a
+   * buffer that filled the limit would leave each claim only the few slots the last write freed.
+   * Guarded by lock.
+   */
+  private int bufferCap() {
+    int max = control.maxRunning();
+    return max > 0 ? Math.min(maxBuffer, Math.max(0, (max - concurrency) / 2)) : maxBuffer;
+  }
+
+  /**
+   * The completer wrote outcomes of this queue: running rows were deleted or released, so global
+   * slots freed. Wakes the fetcher if its last claim found the queue's global limit reached (it
+   * would otherwise wait for its next poll, 20 ms, while its own finished jobs were what held the
+   * slots); otherwise does nothing, so an uncontrolled queue's claims are unchanged.
+   */
+  void slotsFreed() {
+    lock.lock();
+    try {
+      if (heldFull) {
+        heldFull = false;
+        wake = true;
+        changed.signalAll();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
   void wake() {
     lock.lock();
     try {
       wake = true;
+      wakes++;
       fastPollUntilNanos = System.nanoTime() + FAST_POLL_WINDOW_NANOS;
-      changed.signal();
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * A {@link JobQueue} of this JVM committed a job of this queue, due now ({@link LocalWake}):
+   * claim at once. Unlike {@link #wake()} it does not start fast polling: the job is committed, so
+   * the claim finds it unless another worker took it first, and no NOTIFY was skipped that a poll
+   * would have to make up for. A wake-up for nothing (a job already taken) costs one claim.
+   */
+  void wakeLocal() {
+    PickupProbe.at(PickupProbe.Point.WAKE_LOCAL, 0);
+    lock.lock();
+    try {
+      wake = true;
+      localWakes++;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many wake() calls (NOTIFY, start, reconnect) this fetcher received (tests). */
+  long wakes() {
+    lock.lock();
+    try {
+      return wakes;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many in-process wake-ups this fetcher received (tests). */
+  long localWakes() {
+    lock.lock();
+    try {
+      return localWakes;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Nanoseconds until the next poll is due, negative when due (tests: the fetcher is idle). */
+  long nanosToNextPoll() {
+    lock.lock();
+    try {
+      return nextPollNanos - System.nanoTime();
     } finally {
       lock.unlock();
     }

@@ -35,6 +35,13 @@ import org.slf4j.LoggerFactory;
  * one costs milliseconds. {@link Builder#notify(boolean)} turns NOTIFY off (workers then rely on
  * polling).
  *
+ * <p>An enqueue this queue commits itself (the plain forms, on a connection it owns) also wakes,
+ * right after its commit and before it returns, the started {@link Worker}s of this JVM that serve
+ * the job's queue on the same {@link DataSource} object and schema, without waiting for the NOTIFY,
+ * whether NOTIFY is on or not. The forms that take a {@link Connection}, and a joined transaction,
+ * rely on the NOTIFY sent at the caller's commit. Jobs due later wake nobody. See docs/worker.md,
+ * "Wake-up".
+ *
  * <p>Construction does not touch the database and does not migrate. The first operation checks
  * that the schema is installed at the version this code needs and throws {@link
  * SchemaVersionException} (naming {@link Migrator}) if not; the check is remembered once it passes.
@@ -64,6 +71,11 @@ public final class JobQueue {
   private final boolean notify;
   private final NotifyThrottle throttle;
   private volatile boolean schemaChecked;
+  /**
+   * Whether an enqueue this queue commits itself wakes this JVM's workers of the job's queue at
+   * once ({@link LocalWake}). Always on but for the benchmark's comparison (BenchAccess).
+   */
+  volatile boolean localWake = true;
 
   private JobQueue(Builder b) {
     this.dataSource = b.dataSource;
@@ -181,7 +193,11 @@ public final class JobQueue {
     boolean notifyNow = shouldNotify(row);
     try {
       // One write: the insert (a keyed one may add a read-only lookup of the key's holder).
-      return transaction(true, c -> store.insert(c, row, notifyNow));
+      return transaction(true, 0, c -> store.insert(c, row, notifyNow), result -> {
+        if (!result.duplicate() && dueNow(row)) {
+          wakeLocal(row.queue());
+        }
+      });
     } catch (SQLException e) {
       throw failed("enqueue of \"" + type.name() + "\"", "the job", e);
     }
@@ -252,7 +268,20 @@ public final class JobQueue {
     // Without keyed rows the batch is one statement, atomic on its own: one round trip.
     boolean single = JobStore.singleStatement(rows);
     try {
-      return transaction(single, TRANSIENT_RETRIES, c -> store.insertAll(c, rows, notifyQueues));
+      return transaction(single, TRANSIENT_RETRIES, c -> store.insertAll(c, rows, notifyQueues), results -> {
+        Set<String> due = new LinkedHashSet<>();
+        for (int i = 0; i < rows.size() && i < results.size(); i++) {
+          if (!results.get(i).duplicate() && dueNow(rows.get(i))) {
+            due.add(rows.get(i).queue());
+          }
+        }
+        if (!due.isEmpty()) {
+          PickupProbe.at(PickupProbe.Point.COMMITTED, 0);
+          if (localWake) {
+            LocalWake.wake(dataSource, schema, due);
+          }
+        }
+      });
     } catch (SQLException e) {
       throw failed("bulk enqueue of " + rows.size() + " jobs", "the jobs", e);
     }
@@ -925,7 +954,12 @@ public final class JobQueue {
   }
 
   private <R> R transaction(boolean singleStatement, Borrowed.Work<R> work) throws SQLException {
-    return transaction(singleStatement, 0, work);
+    return transaction(singleStatement, 0, work, null);
+  }
+
+  private <R> R transaction(boolean singleStatement, int transientRetries, Borrowed.Work<R> work)
+      throws SQLException {
+    return transaction(singleStatement, transientRetries, work, null);
   }
 
   /**
@@ -933,16 +967,19 @@ public final class JobQueue {
    * rules (one READ COMMITTED transaction, committed, given back as it came) and a deadlock or
    * serialization failure is retried on a fresh connection up to {@code transientRetries} times. A
    * joined connection is only used: never committed, rolled back or reconfigured, never retried
-   * (its transaction is aborted by a failure).
+   * (its transaction is aborted by a failure). {@code afterOwnCommit}, if not null, is given the
+   * result once an owned connection's transaction committed, before the connection goes back; it
+   * is not called for a joined one, whose commit is someone else's (its NOTIFY wakes the workers).
    */
-  private <R> R transaction(boolean singleStatement, int transientRetries, Borrowed.Work<R> work)
-      throws SQLException {
+  private <R> R transaction(boolean singleStatement, int transientRetries, Borrowed.Work<R> work,
+      java.util.function.Consumer<R> afterOwnCommit) throws SQLException {
     for (int attempt = 0; ; attempt++) {
       Connection c = source.getConnection();
       if (c == null) {
         throw new IllegalStateException("connection source " + source + " returned no connection");
       }
       R result;
+      boolean owned = false;
       try {
         if (source.joinsTransaction(c)) {
           if (c.getAutoCommit()) {
@@ -957,6 +994,7 @@ public final class JobQueue {
           }
         } else {
           result = Borrowed.transaction(c, singleStatement, work);
+          owned = true;
         }
       } catch (SQLException | RuntimeException | Error e) {
         releaseAfterFailure(c, e);
@@ -965,6 +1003,14 @@ public final class JobQueue {
           continue;
         }
         throw e;
+      }
+      if (owned && afterOwnCommit != null) {
+        // Committed: nothing here may turn the call into a failure.
+        try {
+          afterOwnCommit.accept(result);
+        } catch (RuntimeException e) {
+          log.warn("pgqueue: the in-process wake-up after a commit failed; workers still wake by NOTIFY or poll", e);
+        }
       }
       release(c);
       return result;
@@ -1143,6 +1189,24 @@ public final class JobQueue {
     int installed = Borrowed.transaction(dataSource, true, c -> Migrator.installedVersion(c, schema));
     if (installed < Migrator.latestVersion()) {
       throw new SchemaVersionException(schema, installed, Migrator.latestVersion());
+    }
+  }
+
+  /**
+   * Whether a job is due once committed: no delay, and no run time in the future by this JVM's
+   * clock. A run time in the past is due too (the NOTIFY is sent only for jobs without either); a
+   * clock skewed against the database's costs one wake-up for nothing, or leaves the job to the
+   * poll, as without the in-process wake-up.
+   */
+  private static boolean dueNow(JobStore.Row row) {
+    return row.delayMicros() == 0 && (row.runAt() == null || !row.runAt().isAfter(java.time.Instant.now()));
+  }
+
+  /** Wakes this JVM's workers of {@code queue} on this DataSource and schema ({@link LocalWake}). */
+  private void wakeLocal(String queue) {
+    PickupProbe.at(PickupProbe.Point.COMMITTED, 0);
+    if (localWake) {
+      LocalWake.wake(dataSource, schema, queue);
     }
   }
 

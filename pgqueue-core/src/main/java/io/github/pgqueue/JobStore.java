@@ -451,6 +451,7 @@ final class JobStore {
       long running;
       try (PreparedStatement ps = c.prepareStatement(sql.countRunning)) {
         ps.setString(1, queue);
+        ps.setInt(2, maxRunning);
         try (ResultSet rs = ps.executeQuery()) {
           rs.next();
           running = rs.getLong(1);

@@ -44,7 +44,9 @@ import org.slf4j.LoggerFactory;
  * time, then id, and only jobs whose names this worker has handlers for: a job nobody here can run
  * waits for a worker that can. Outcomes are written in batches ({@code DELETE} on success). Idle
  * workers wake within milliseconds through LISTEN/NOTIFY on one dedicated connection, and poll as
- * well, so they also work where NOTIFY is not delivered (PgBouncer in transaction mode).
+ * well, so they also work where NOTIFY is not delivered (PgBouncer in transaction mode). A job that
+ * a {@link JobQueue} of the same JVM, on the same {@code DataSource} object and schema, commits
+ * itself wakes the worker in-process at once, without the NOTIFY's round trip.
  *
  * <p><b>Failures.</b> Whatever a handler throws ({@link Error}s included) is recorded on the job,
  * which is retried after the {@link Backoff} until its attempts run out and then discarded (kept
@@ -228,8 +230,23 @@ public final class Worker implements AutoCloseable {
         rollups = null;
         events = listener;
       }
+      // A written batch frees global slots: a fetcher held back by its queue's global limit claims
+      // again at once rather than at its next poll (fs is filled before the completer starts).
       Map<String, Fetcher> fs = new LinkedHashMap<>();
-      completer = new Completer(dataSource, store);
+      completer = new Completer(dataSource, store, batch -> {
+        Map<String, Fetcher> byQueue = fs;
+        String last = null;
+        for (Outcome o : batch) {
+          String q = o.job().queue();
+          if (!q.equals(last)) {
+            Fetcher f = byQueue.get(q);
+            if (f != null) {
+              f.slotsFreed();
+            }
+            last = q;
+          }
+        }
+      });
       watchdog = new Watchdog(config.graceNanos, state);
       String[] names = config.jobNames();
       for (Map.Entry<String, Integer> q : config.queues.entrySet()) {
@@ -264,6 +281,9 @@ public final class Worker implements AutoCloseable {
         for (Fetcher f : fetchers.values()) {
           f.start(threadPrefix + "-fetch-" + f.queue);
         }
+        // Enqueues committed by a JobQueue of this JVM on the same DataSource and schema now
+        // wake the fetchers at once (LocalWake); stop() removes them first thing.
+        LocalWake.register(dataSource, config.schema, fetchers.values());
         if (shutdownHook != null) {
           Runtime.getRuntime().addShutdownHook(shutdownHook);
         }
@@ -297,6 +317,7 @@ public final class Worker implements AutoCloseable {
     }
 
     private void runSlot(ClaimedJob first, Fetcher fetcher) {
+      PickupProbe.at(PickupProbe.Point.SLOT_ENTERED, 0);
       QueueSink sink = sinks.get(fetcher.queue);
       ClaimedJob job = first;
       while (job != null) {
@@ -337,6 +358,7 @@ public final class Worker implements AutoCloseable {
 
     /** See {@link Worker#close()}: the order here is what makes its promises hold. */
     void stop() {
+      LocalWake.deregister(dataSource, config.schema, fetchers.values());
       long deadline = System.nanoTime() + config.shutdownNanos;
       state.closing();
       int released = 0;
@@ -569,6 +591,12 @@ public final class Worker implements AutoCloseable {
   }
 
   /** Claim statements run and jobs claimed, over all queues since start (for the benchmark). */
+  /** The fetcher of {@code queue} while started, else null (tests). */
+  Fetcher fetcher(String queue) {
+    Running r = lifecycle.parts();
+    return r == null ? null : r.fetchers.get(queue);
+  }
+
   long[] claimCounters() {
     long claims = 0;
     long jobs = 0;

@@ -61,6 +61,10 @@ import java.util.stream.Collectors;
  *                       table and on a copy list-partitioned by state, each holding --discarded N
  *                       discarded jobs (default 200000), over --rounds R rounds (default 5) of --n
  *                       available jobs each
+ * --latency-breakdown   the pickup phase takes --samples samples twice, alternating: with the
+ *                       in-process wake-up (the default: the enqueuing JobQueue's commit wakes this
+ *                       JVM's worker) and with NOTIFY alone (reported as latency_notify_only_*);
+ *                       and prints where each sample's milliseconds went, segment by segment
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * --dashboard           instead of the workload: load 1,000,000 available and 200,000 discarded
@@ -87,6 +91,7 @@ public final class Bench {
     boolean partitioning;
     int discarded = 200_000;
     int rounds = 5;
+    boolean latencyBreakdown;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
 
@@ -112,6 +117,9 @@ public final class Bench {
         if (scalingInOneJvm) {
           m.put("scaling_in_one_jvm", true);
         }
+      }
+      if (latencyBreakdown) {
+        m.put("latency_breakdown", true);
       }
       return m;
     }
@@ -368,6 +376,7 @@ public final class Bench {
         case "--partitioning" -> o.partitioning = true;
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
         case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
+        case "--latency-breakdown" -> o.latencyBreakdown = true;
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");

@@ -51,6 +51,8 @@ final class Workload {
   private final AtomicLong lastNanos = new AtomicLong();
   private volatile CountDownLatch sampleLatch;
   private volatile long sampleStartNanos;
+  /** The breakdown's probe during the pickup phase with --latency-breakdown, else null. */
+  private volatile PickupTrace trace;
 
   Workload(Bench.Options o, String url, String user, String password) {
     this.o = o;
@@ -68,6 +70,10 @@ final class Workload {
     CountDownLatch l = sampleLatch;
     if (l != null) {
       sampleStartNanos = now;
+      PickupTrace t = trace;
+      if (t != null) {
+        t.handler(now);
+      }
       l.countDown();
     }
   }
@@ -381,38 +387,80 @@ final class Workload {
     checkpoint(pool);
     Worker worker = workerBuilder(pool, 10).build();
     worker.start();
+    // With --latency-breakdown: samples alternate between the library default (a JobQueue's own
+    // commit wakes this JVM's worker in-process) and the NOTIFY path alone, o.samples of each, and
+    // core's probe timestamps every sample's way to its handler.
+    boolean compare = o.latencyBreakdown;
+    PickupTrace probe = compare ? new PickupTrace() : null;
     List<Double> samples = new ArrayList<>();
+    List<Double> notifyOnly = new ArrayList<>();
+    List<PickupTrace.Sample> localTrace = new ArrayList<>();
+    List<PickupTrace.Sample> notifyTrace = new ArrayList<>();
     int timeouts = 0;
+    int notifyTimeouts = 0;
+    BenchAccess access = SharedSecrets.benchAccess();
+    if (compare) {
+      trace = probe;
+      access.probe(probe);
+    }
     try {
       Thread.sleep(1_000);
       Mulberry32 gaps = new Mulberry32(42);
-      long phaseEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-      for (int i = 0; i < o.samples && System.nanoTime() < phaseEnd && timeouts < 3; i++) {
+      long phaseEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(compare ? 240 : 120);
+      int total = compare ? 2 * o.samples : o.samples;
+      for (int i = 0; i < total && System.nanoTime() < phaseEnd && timeouts + notifyTimeouts < 3; i++) {
+        boolean local = !compare || i % 2 == 0;
+        access.localWake(queue, local);
         Thread.sleep((int) Math.floor(gaps.next() * 100));
         CountDownLatch latch = new CountDownLatch(1);
         sampleLatch = latch;
         long t0 = System.nanoTime();
+        PickupTrace.Sample traced = compare ? probe.begin(t0) : null;
         queue.enqueue(NOOP, new Noop(5_000_000L + i));
         if (latch.await(10, TimeUnit.SECONDS)) {
-          samples.add((sampleStartNanos - t0) / 1e6);
-        } else {
+          (local ? samples : notifyOnly).add((sampleStartNanos - t0) / 1e6);
+          if (compare) {
+            (local ? localTrace : notifyTrace).add(traced);
+          }
+        } else if (local) {
           timeouts++;
+        } else {
+          notifyTimeouts++;
         }
         sampleLatch = null;
+        if (compare) {
+          probe.end();
+        }
       }
     } finally {
+      access.localWake(queue, true);
+      if (compare) {
+        access.probe(null);
+        trace = null;
+      }
       worker.close();
     }
-    double[] s = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
     Map<String, Object> r = new LinkedHashMap<>();
-    r.put("latency_p50_ms", round(nearestRank(s, 50)));
-    r.put("latency_p90_ms", round(nearestRank(s, 90)));
-    r.put("latency_p99_ms", round(nearestRank(s, 99)));
-    r.put("latency_max_ms", round(s.length == 0 ? Double.NaN : s[s.length - 1]));
-    r.put("latency_mean_ms", round(Arrays.stream(s).average().orElse(Double.NaN)));
-    r.put("latency_n", s.length);
-    r.put("latency_timeouts", timeouts);
+    percentiles(r, "latency", samples, timeouts);
+    if (compare) {
+      percentiles(r, "latency_notify_only", notifyOnly, notifyTimeouts);
+      Map<String, List<PickupTrace.Sample>> modes = new LinkedHashMap<>();
+      modes.put("in-process wake", localTrace);
+      modes.put("NOTIFY only", notifyTrace);
+      System.out.println(PickupTrace.table(modes));
+    }
     return r;
+  }
+
+  private static void percentiles(Map<String, Object> r, String prefix, List<Double> samples, int timeouts) {
+    double[] s = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+    r.put(prefix + "_p50_ms", round(nearestRank(s, 50)));
+    r.put(prefix + "_p90_ms", round(nearestRank(s, 90)));
+    r.put(prefix + "_p99_ms", round(nearestRank(s, 99)));
+    r.put(prefix + "_max_ms", round(s.length == 0 ? Double.NaN : s[s.length - 1]));
+    r.put(prefix + "_mean_ms", round(Arrays.stream(s).average().orElse(Double.NaN)));
+    r.put(prefix + "_n", s.length);
+    r.put(prefix + "_timeouts", timeouts);
   }
 
   /** The same statements in tight loops over JDBC, one connection each, no library machinery. */

@@ -119,6 +119,42 @@ class BenchSmokeTest {
   }
 
   @Test
+  void theLatencyBreakdownTakesSamplesWithAndWithoutTheInProcessWake(TestDatabase db) throws Exception {
+    db.truncate(); // the other tiny runs share this database
+    Bench.Options o = Bench.parse(new String[] {
+        "--n", "1000", "--concurrency", "10", "--samples", "3", "--no-ceiling", "--latency-breakdown"});
+    Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
+
+    assertThat(r.get("latency_n")).isEqualTo(3);
+    assertThat(r.get("latency_notify_only_n")).isEqualTo(3);
+    assertThat(r.get("latency_timeouts")).isEqualTo(0);
+    assertThat(r.get("latency_notify_only_timeouts")).isEqualTo(0);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+  }
+
+  @Test
+  void theBreakdownSplitsASampleIntoItsSegments() {
+    PickupTrace t = new PickupTrace();
+    PickupTrace.Sample s = t.begin(1_000_000);
+    t.at("COMMITTED", 2_000_000, 0);
+    t.at("WAKE_LOCAL", 2_100_000, 0);
+    t.at("CLAIM_SENT", 2_300_000, 0);
+    t.at("CLAIM_RETURNED", 3_300_000, 1);
+    t.at("WAKE_NOTIFY", 3_400_000, 0);
+    t.at("CLAIM_SENT", 3_500_000, 0); // the NOTIFY's claim, which finds nothing
+    t.at("CLAIM_RETURNED", 4_000_000, 0);
+    t.at("SLOT_ENTERED", 3_500_000, 0);
+    t.handler(3_600_000);
+    t.end();
+    t.at("COMMITTED", 9_000_000, 0); // after the sample: ignored
+
+    assertThat(PickupTrace.source(s)).isEqualTo("local");
+    assertThat(PickupTrace.segments(s)).containsExactly(
+        new double[] {1.0, 0.1, 1.4, 0.2, 1.0, 0.2, 0.1, 2.6}, org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(PickupTrace.table(Map.of("in-process wake", List.of(s)))).contains("| 1 / 0 / 0 |");
+  }
+
+  @Test
   void mulberry32DrawsTheWorkloadsGaps() {
     Mulberry32 r = new Mulberry32(42);
     int[] first = new int[5];

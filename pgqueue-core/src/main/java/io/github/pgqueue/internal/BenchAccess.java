@@ -1,5 +1,6 @@
 package io.github.pgqueue.internal;
 
+import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.Worker;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -24,6 +25,36 @@ public interface BenchAccess {
    * @return {claim statements, jobs claimed}
    */
   long[] claimCounters(Worker worker);
+
+  /**
+   * Installs (or, with null, removes) the probe that receives the timestamps of the pickup path,
+   * for the benchmark's latency breakdown. One probe per JVM.
+   *
+   * @param probe the probe, or null
+   */
+  void probe(Probe probe);
+
+  /**
+   * Turns the in-process wake-up of a queue's enqueues on or off (on by default), so the benchmark
+   * can compare pickup with and without it in one run.
+   *
+   * @param queue the queue
+   * @param on whether its own commits wake local workers at once
+   */
+  void localWake(JobQueue queue, boolean on);
+
+  /** Receives timestamps of the pickup path; called on pgqueue's threads, so it must be quick and thread-safe. */
+  @FunctionalInterface
+  interface Probe {
+    /**
+     * A point of the pickup path was passed.
+     *
+     * @param point COMMITTED, WAKE_LOCAL, WAKE_NOTIFY, CLAIM_SENT, CLAIM_RETURNED or SLOT_ENTERED
+     * @param nanos {@link System#nanoTime()} there
+     * @param count the jobs a claim returned (CLAIM_RETURNED), else 0
+     */
+    void at(String point, long nanos, int count);
+  }
 
   /**
    * The raw statements of one schema.

@@ -3,7 +3,6 @@ package io.github.pgqueue.dashboard;
 import com.sun.net.httpserver.HttpHandler;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.Migrator;
-import io.github.pgqueue.Worker;
 import io.github.pgqueue.cron.CronAdmin;
 import java.util.Objects;
 import java.util.regex.Pattern;
@@ -41,7 +40,7 @@ public final class Dashboard {
     this.authorizer = b.authorizer == null ? DashboardAuthorizer.readOnly() : b.authorizer;
     this.csrfKey = b.csrfSecret == null ? null : Csrf.keyOf(b.csrfSecret);
     JobQueue queue = JobQueue.builder(b.dataSource).schema(b.schema).build();
-    Reads reads = new Reads(b.dataSource, queue, b.schema, Worker.DEFAULT_STALE_AFTER.toMillis());
+    Reads reads = new Reads(b.dataSource, queue, b.schema);
     this.handler = new Handler(this, queue, reads, CronAdmin.create(b.dataSource, b.schema), csrfKey);
   }
 

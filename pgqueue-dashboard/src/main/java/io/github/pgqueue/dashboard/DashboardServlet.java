@@ -49,7 +49,7 @@ public class DashboardServlet extends HttpServlet {
         form = Request.parseForm(JdkHandler.readForm(req.getInputStream()));
       }
       Request request = new Request(req.getMethod(), path, Request.parseForm(req.getQueryString()), form,
-          req::getHeader, req.getUserPrincipal());
+          req::getHeader, req.getUserPrincipal(), req.isSecure());
       r = dashboard.handle(request);
     } catch (Request.BadRequest e) {
       r = Response.of(400, "text/plain; charset=utf-8", e.getMessage());

@@ -119,7 +119,7 @@ final class Handler {
     }
     if (ctx != null && ctx.newToken()) {
       r.header("Set-Cookie", Csrf.COOKIE + "=" + ctx.token() + "; Path=" + cookiePath()
-          + "; HttpOnly; SameSite=Strict");
+          + "; HttpOnly; SameSite=Strict" + (ctx.req().overHttps() ? "; Secure" : ""));
     }
     return r;
   }

@@ -35,7 +35,8 @@ final class JdkHandler implements HttpHandler {
           form = Request.parseForm(readForm(ex.getRequestBody()));
         }
         Request req = new Request(ex.getRequestMethod(), path, Request.parseForm(ex.getRequestURI().getRawQuery()),
-            form, ex.getRequestHeaders()::getFirst, ex.getPrincipal());
+            form, ex.getRequestHeaders()::getFirst, ex.getPrincipal(),
+            ex instanceof com.sun.net.httpserver.HttpsExchange);
         r = dashboard.handle(req);
       } catch (Request.BadRequest e) {
         r = Response.of(400, "text/plain; charset=utf-8", e.getMessage());

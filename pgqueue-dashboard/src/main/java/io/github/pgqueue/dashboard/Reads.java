@@ -6,6 +6,7 @@ import io.github.pgqueue.JobQuery;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobState;
 import io.github.pgqueue.PgQueueException;
+import io.github.pgqueue.internal.HealthSql;
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -44,23 +45,19 @@ final class Reads {
   /** How many due jobs at the head of each queue are checked for names no live worker handles. */
   static final int HEAD_SAMPLE = 100;
 
-  private static final String ALIVE =
-      "(w.heartbeat_at > now() - coalesce(w.stale_after_ms, 60000) * interval '1 millisecond')";
-
   private final DataSource dataSource;
   private final JobQueue queue;
   private final String s;
-  private final String staleDefaultMs;
 
-  Reads(DataSource dataSource, JobQueue queue, String schema, long defaultStaleAfterMs) {
+  Reads(DataSource dataSource, JobQueue queue, String schema) {
     this.dataSource = dataSource;
     this.queue = queue;
     this.s = schema;
-    this.staleDefaultMs = Long.toString(defaultStaleAfterMs);
   }
 
-  private String alive() {
-    return ALIVE.replace("60000", staleDefaultMs);
+  /** Core's rule for a live worker row (alias w), so the dashboard never drifts from it. */
+  private static String alive() {
+    return HealthSql.alive("w");
   }
 
   // ---- values --------------------------------------------------------------------------------
@@ -204,18 +201,8 @@ final class Reads {
    * large table must not do.
    */
   Health health(List<String> queuesWithDueJobs) {
-    Object[] t = query("""
-        SELECT t.n_live_tup, t.n_dead_tup, greatest(t.last_autovacuum, t.last_vacuum),
-               pg_total_relation_size(t.relid),
-               (SELECT max(greatest(age(a.backend_xmin), age(a.backend_xid))) FROM pg_stat_activity a
-                WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()),
-               (SELECT (extract(epoch FROM now() - min(a.xact_start)) * 1000)::bigint
-                FROM pg_stat_activity a
-                WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.xact_start IS NOT NULL
-                  AND a.pid <> pg_backend_pid())
-        FROM pg_stat_user_tables t
-        WHERE t.schemaname = ? AND t.relname = 'jobs'
-        """, ps -> ps.setString(1, s), rs -> new Object[] {rs.getLong(1), rs.getLong(2),
+    Object[] t = query(HealthSql.TABLE_HEALTH,
+        ps -> ps.setString(1, s), rs -> new Object[] {rs.getLong(1), rs.getLong(2),
             instant(rs.getTimestamp(3)), rs.getLong(4), rs.getObject(5), rs.getObject(6)})
         .stream().findFirst().orElse(new Object[] {0L, 0L, null, 0L, null, null});
     long live = query("SELECT count(*) FROM " + s + ".workers w WHERE " + alive(), ps -> {},

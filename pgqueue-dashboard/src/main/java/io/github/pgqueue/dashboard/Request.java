@@ -18,6 +18,8 @@ import java.util.function.Function;
  * @param form the decoded form parameters of a POST (application/x-www-form-urlencoded), else empty
  * @param header headers by name, case-insensitive; null when absent
  * @param principal the authenticated user, or null
+ * @param secure the request came over HTTPS to this server (a proxy's {@code X-Forwarded-Proto}
+ *     is read separately, see {@link #overHttps})
  */
 record Request(
     String method,
@@ -25,7 +27,8 @@ record Request(
     Map<String, List<String>> query,
     Map<String, List<String>> form,
     Function<String, String> header,
-    Principal principal) {
+    Principal principal,
+    boolean secure) {
 
   /** Form bodies larger than this are refused (a bulk selection of 1,000 ids fits easily). */
   static final int MAX_FORM_BYTES = 256 * 1024;
@@ -67,6 +70,17 @@ record Request(
       }
     }
     return null;
+  }
+
+  /**
+   * Whether the browser reached us over HTTPS: directly, or through a proxy that terminated TLS
+   * and says so in {@code X-Forwarded-Proto} (fly.io, most load balancers). Used only to mark the
+   * CSRF cookie {@code Secure}, which can only restrict where the browser sends it, so a forged
+   * header cannot weaken anything.
+   */
+  boolean overHttps() {
+    String forwarded = header.apply("X-Forwarded-Proto");
+    return secure || forwarded != null && forwarded.strip().toLowerCase(java.util.Locale.ROOT).startsWith("https");
   }
 
   boolean wantsJson() {

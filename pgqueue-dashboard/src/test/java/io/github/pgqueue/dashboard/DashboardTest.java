@@ -74,7 +74,7 @@ class DashboardTest {
       int q = pathAndQuery.indexOf('?');
       String path = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
       Response r = dashboard.handle(new Request("GET", path,
-          Request.parseForm(q < 0 ? null : pathAndQuery.substring(q + 1)), Map.of(), headers(Map.of()), principal));
+          Request.parseForm(q < 0 ? null : pathAndQuery.substring(q + 1)), Map.of(), headers(Map.of()), principal, false));
       String set = r.headers().get("Set-Cookie");
       if (set != null) {
         cookie = set.substring(0, set.indexOf(';'));
@@ -91,7 +91,7 @@ class DashboardTest {
       for (int i = 0; i < form.length; i += 2) {
         f.computeIfAbsent(form[i], k -> new ArrayList<>()).add(form[i + 1]);
       }
-      return dashboard.handle(new Request("POST", path, Map.of(), f, headers(headers), principal));
+      return dashboard.handle(new Request("POST", path, Map.of(), f, headers(headers), principal, false));
     }
 
     Response post(String path, String... form) {
@@ -174,6 +174,22 @@ class DashboardTest {
         .authorizer((p, h) -> "ops".equals(h.apply("X-Role")) ? DashboardAuthorizer.Access.READ : null).build();
     assertThat(new Client(d, null).get("/").status()).isEqualTo(403);
     assertThat(new Client(d, null).get("/api/jobs").status()).isEqualTo(403);
+  }
+
+  @Test
+  void theCsrfCookieIsSecureWhenTheBrowserCameOverHttps() {
+    Dashboard d = acting();
+    java.util.function.BiFunction<Boolean, String, String> cookieOf = (secure, forwardedProto) -> {
+      Map<String, String> h = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+      if (forwardedProto != null) {
+        h.put("X-Forwarded-Proto", forwardedProto);
+      }
+      return d.handle(new Request("GET", "/", Map.of(), Map.of(), h::get, null, secure)).headers().get("Set-Cookie");
+    };
+    assertThat(cookieOf.apply(false, null)).contains("HttpOnly", "SameSite=Strict").doesNotContain("Secure");
+    assertThat(cookieOf.apply(true, null)).as("HTTPS to this server").contains("; Secure");
+    assertThat(cookieOf.apply(false, "https")).as("TLS ended at a proxy").contains("; Secure");
+    assertThat(cookieOf.apply(false, "http")).doesNotContain("Secure");
   }
 
   @Test
@@ -271,7 +287,7 @@ class DashboardTest {
     List<Long> seen = new ArrayList<>();
     String after = null;
     do {
-      Reads.Jobs page = new Reads(db.dataSource(), queue, db.schema(), 30_000)
+      Reads.Jobs page = new Reads(db.dataSource(), queue, db.schema())
           .searchErrors("smtp timeout", "mail", null, after, 3);
       page.jobs().forEach(j -> seen.add(j.id().value()));
       after = page.nextCursor();
