@@ -99,6 +99,9 @@ final class Sql {
    * worker's clock.
    *
    * <p>Parameters: queue, names (text[]), worker id, limit, worker id, token.
+   *
+   * <p>The same statement is the body of the function {@code claim_v1} (migration V010), which
+   * {@link #claimFn} calls on connections that do not keep prepared statements.
    */
   final String claim;
   /**
@@ -140,6 +143,42 @@ final class Sql {
   final String writeProgress;
   /** Deletes up to 1,000 progress rows whose job is gone (finished, deleted or pruned). */
   final String pruneProgress;
+
+  // ---- the hot statements as functions (migration V010) -----------------------------------------
+
+  /*
+   * Behind a pooler that cannot keep server-side prepared statements (the connection's
+   * prepareThreshold is 0 or less; see JobStore#unprepared), PostgreSQL would parse and plan every
+   * statement above on every execution. These call the PL/pgSQL functions of migration
+   * V010__hot_path_functions.sql instead: each function is the statement it names, word for word
+   * but for the bind parameters, and PL/pgSQL keeps its plan per backend. A change to one of those
+   * statements must add a function with the next version (claim_v2 next to claim_v1, never a
+   * replaced body: processes of the previous release still call the old one during a deploy).
+   */
+
+  /** {@link #claim} as {@code claim_v1}. Parameters: queue, names, worker id, limit, token. */
+  final String claimFn;
+  /**
+   * {@link JobStore#claimControlled} as {@code claim_controlled_v1}, for a queue whose control row
+   * sets at most a pause and a global limit: the claim's columns, then the verdict and the free
+   * starts asked for. Parameters: queue, names, worker id, jobs wanted, token.
+   */
+  final String claimControlledFn;
+  /** {@link #complete} as {@code complete_v1}; returns the rows deleted. */
+  final String completeFn;
+  /** {@link #settle} as {@code settle_v1}; returns the rows changed. */
+  final String settleFn;
+  /**
+   * {@link #insertJob}, {@link #insertUniqueJob} and their NOTIFY variants as {@code enqueue_v1}:
+   * the columns of {@link #insertJob}, then the unique key (or null) and the channel (or null for
+   * no NOTIFY). Returns the id, or null when the unique key is held.
+   */
+  final String enqueueFn;
+  /**
+   * {@link #insertJobs} and {@link #insertJobsNotify} as {@code enqueue_all_v1}: the arrays of
+   * {@link #insertJobs}, then the channel (or null) and the queues to notify.
+   */
+  final String enqueueAllFn;
 
   // ---- throughput rollups ---------------------------------------------------------------------
 
@@ -485,6 +524,19 @@ final class Sql {
         "c.key_rank, c.priority DESC, c.run_at, c.id", "j.key_rank, j.priority DESC, j.run_at, j.id"));
     claimKeyedOrdinary = keyedClaim(claimIds, keyed.formatted(
         "", "c.priority DESC, c.run_at, c.id", "j.priority DESC, j.run_at, j.id"));
+    // The functions of migration V010 (see claimFn): same statements, plans kept per backend.
+    claimFn = q("SELECT * FROM {s}.claim_v1(?, ?::text[], ?, ?, ?)");
+    claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v1(?, ?::text[], ?, ?, ?)");
+    completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
+    settleFn =
+        q("SELECT {s}.settle_v1(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::int[], ?::text[])");
+    enqueueFn =
+        q("SELECT {s}.enqueue_v1(?, ?, ?, ?, ?::timestamptz, ?::bigint, ?, ?, ?, ?, ?)");
+    enqueueAllFn =
+        q("""
+          SELECT * FROM {s}.enqueue_all_v1(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[],
+                                           ?::int[], ?::text[], ?::text[], ?::text, ?::text[])
+          """);
     releaseLostClaims =
         q("""
           UPDATE {s}.jobs
