@@ -52,9 +52,17 @@ final class Workload {
   private volatile CountDownLatch sampleLatch;
   private volatile long sampleStartNanos;
 
+  /** The worker's dedicated connection (LISTEN): PostgreSQL itself, even when url is a pooler. */
+  private final String listenUrl;
+
   Workload(Bench.Options o, String url, String user, String password) {
+    this(o, url, url, user, password);
+  }
+
+  Workload(Bench.Options o, String url, String listenUrl, String user, String password) {
     this.o = o;
     this.url = url;
+    this.listenUrl = listenUrl;
     this.user = user;
     this.password = password;
   }
@@ -208,7 +216,7 @@ final class Workload {
   private Worker.Builder workerBuilder(HikariDataSource pool, int concurrency) {
     Worker.Builder b = Worker.builder(pool)
         .queue("default", concurrency)
-        .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
+        .dedicatedConnection(() -> DriverManager.getConnection(listenUrl, user, password))
         .handle(NOOP, (job, ctx) -> onJob(job.n()));
     if (o.bufferFactor != null) {
       b.bufferFactor(o.bufferFactor);
