@@ -484,7 +484,9 @@ final class JobStore {
    * The controlled claim (docs/flow-control.md), in the caller's transaction: lock the queue's
    * control row without waiting, count its running jobs in a later statement, claim at most the
    * free starts with the ordinary claim statement, and write back the bucket. A job beyond the
-   * free starts is never touched.
+   * free starts is never touched. On a connection that does not keep prepared statements ({@link
+   * #unprepared}) the first three steps are one call of {@code claim_controlled_v1} for a queue
+   * that sets at most a pause and a global limit.
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token)
       throws SQLException {

@@ -21,7 +21,10 @@ final class Sql {
    * (JSON text or null).
    */
   final String insertJob;
-  /** {@link #insertJob} plus a NOTIFY in the same statement, so an autocommit enqueue is one round trip. */
+  /**
+   * {@link #insertJob} plus a NOTIFY in the same statement, so an autocommit enqueue is one round
+   * trip. These four are also the body of the function {@code enqueue_v1} ({@link #enqueueFn}).
+   */
   final String insertJobNotify;
   /**
    * As {@link #insertJob}, with a unique key as the 10th parameter; a duplicate inserts nothing (so
@@ -32,7 +35,10 @@ final class Sql {
   /** The pending or running job holding (name, unique_key). */
   final String findUnique;
 
-  /** Bulk insert from arrays, in input order, so the returned ids ascend with the input. */
+  /**
+   * Bulk insert from arrays, in input order, so the returned ids ascend with the input. Also the
+   * body of the function {@code enqueue_all_v1} ({@link #enqueueAllFn}).
+   */
   final String insertJobs;
   /**
    * {@link #insertJobs} plus one NOTIFY per queue in a trailing array parameter, in the same
@@ -113,14 +119,16 @@ final class Sql {
   final String releaseLostClaims;
   /**
    * Success: delete, guarded by (id, lock owner, claim token) so a late or replayed result of an
-   * earlier claim changes nothing.
+   * earlier claim changes nothing. Also the body of the function {@code complete_v1} ({@link
+   * #completeFn}).
    */
   final String complete;
   /**
    * Every other outcome (retry, discard, snooze, release), from parallel arrays: id, owner, claim
    * token, new state, delay in microseconds, attempts to refund (1 for snooze and release), error
    * object as JSON text or null. Guarded as {@link #complete}. Keeps the newest {@link
-   * JobError#KEPT_PER_JOB} errors.
+   * JobError#KEPT_PER_JOB} errors. Also the body of the function {@code settle_v1} ({@link
+   * #settleFn}).
    */
   final String settle;
   /**
@@ -259,7 +267,8 @@ final class Sql {
    * Step 1 of the controlled claim: the queue's row, locked without waiting ({@code SKIP LOCKED}):
    * no row when another claim of the queue holds it (or the queue has no row). Returns paused,
    * max_running, and the bucket refilled to the statement's clock (tokens, or null without a rate
-   * limit), with that clock. Parameter: queue.
+   * limit), with that clock. Parameter: queue. With {@link #countRunning} and {@link #claim}, also
+   * the body of the function {@code claim_controlled_v1} ({@link #claimControlledFn}).
    */
   final String lockControl;
   /** Whether the queue has a control row (after {@link #lockControl} found none). Parameter: queue. */

@@ -84,6 +84,16 @@ class HotPathFunctionsTest {
       queue.setConcurrencyLimit("limited", 3);
       queue.enqueueAll(ITEM, IntStream.range(0, 30).mapToObj(n -> new Item(1_000 + n, 0)).toList(),
           EnqueueOptions.builder().queue("limited").build());
+      // A rate-limited queue and a keyed one: the function hands them back ("CONTROLS") and the
+      // statements claim them in the same transaction, which already holds the control row.
+      queue.setRateLimit("rated", RateLimit.of(1_000, Duration.ofSeconds(1)));
+      queue.enqueueAll(ITEM, IntStream.range(0, 10).mapToObj(n -> new Item(2_000 + n, 0)).toList(),
+          EnqueueOptions.builder().queue("rated").build());
+      queue.setKeyConcurrencyLimit("keyed", 1);
+      for (int n = 0; n < 10; n++) {
+        queue.enqueue(ITEM, new Item(3_000 + n, 0),
+            EnqueueOptions.builder().queue("keyed").concurrencyKey("k" + (n % 3)).build());
+      }
 
       Map<Integer, AtomicInteger> runs = new ConcurrentHashMap<>();
       AtomicInteger limitedNow = new AtomicInteger();
@@ -91,9 +101,11 @@ class HotPathFunctionsTest {
       Worker worker = Worker.builder(ds)
           .queue("default", 8)
           .queue("limited", 8)
+          .queue("rated", 4)
+          .queue("keyed", 4)
           .backoff(Backoff.fixed(Duration.ofMillis(20)))
           .handle(ITEM, (item, ctx) -> {
-            boolean limited = item.n() >= 1_000;
+            boolean limited = item.n() >= 1_000 && item.n() < 2_000;
             if (limited) {
               limitedMax.accumulateAndGet(limitedNow.incrementAndGet(), Math::max);
             }
@@ -117,7 +129,7 @@ class HotPathFunctionsTest {
       } finally {
         worker.close();
       }
-      assertThat(runs).hasSize(153);
+      assertThat(runs).hasSize(173);
       assertThat(runs.get(0)).as("failed once (settle_v1), then succeeded (complete_v1)").hasValue(2);
       assertThat(runs.get(1)).hasValue(1);
       assertThat(limitedMax.get()).as("the global limit held").isBetween(1, 3);

@@ -20,7 +20,7 @@ import java.util.stream.Stream;
  * {@code --pgbouncer}: a real PgBouncer ({@value #BINARY}, Debian's package) in transaction mode
  * on a free loopback port in front of the benchmark's server, for the workload's pool and the
  * ceiling's connections. PgBouncer refuses to run as root, so as root it runs as {@code postgres}
- * through {@code runuser}, from a temporary directory of its own (configuration, log, pid file).
+ * (or {@code nobody}) through {@code runuser}, from a temporary directory of its own (configuration, log, pid file).
  */
 final class BenchPgBouncer implements AutoCloseable {
 
@@ -73,14 +73,15 @@ final class BenchPgBouncer implements AutoCloseable {
     Files.writeString(dir.resolve("userlist.txt"), "\"" + user + "\" \"\"\n", StandardCharsets.UTF_8);
     List<String> cmd = new ArrayList<>();
     if ("root".equals(System.getProperty("user.name"))) {
-      UserPrincipal owner = dir.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("postgres");
+      String runAs = userExists("postgres") ? "postgres" : "nobody";
+      UserPrincipal owner = dir.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(runAs);
       try (Stream<Path> files = Files.list(dir)) {
         for (Path p : files.toList()) {
           Files.setOwner(p, owner);
         }
       }
       Files.setOwner(dir, owner);
-      cmd.addAll(List.of("runuser", "-u", "postgres", "--"));
+      cmd.addAll(List.of("runuser", "-u", runAs, "--"));
     }
     cmd.addAll(List.of(BINARY, dir.resolve("pgbouncer.ini").toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
@@ -100,6 +101,10 @@ final class BenchPgBouncer implements AutoCloseable {
         Thread.sleep(100);
       }
     }
+  }
+
+  private static boolean userExists(String user) throws IOException, InterruptedException {
+    return new ProcessBuilder("id", "-u", user).redirectErrorStream(true).start().waitFor() == 0;
   }
 
   /** A JDBC URL to {@code database} through this PgBouncer, with URL parameters {@code params}. */
