@@ -233,6 +233,18 @@ class HotPathFunctionsTest {
     }
   }
 
+  /**
+   * Two constants of the code are written into the functions' bodies: when either changes, the
+   * functions must be added again under new names (docs/schema.md, "Functions").
+   */
+  @Test
+  void theFunctionsCarryTheCodesConstants() {
+    String v010 = Migrator.script("pgqueue", 9);
+    assertThat(v010).contains("jsonb_array_length(j.errors) >= " + JobError.KEPT_PER_JOB + " THEN")
+        .contains("coalesce(w.stale_after_ms, " + Worker.DEFAULT_STALE_AFTER.toMillis() + ")")
+        .doesNotContainPattern("(?m)^\\s*EXCEPTION\\b").doesNotContain("CREATE OR REPLACE");
+  }
+
   private static String show(Connection c, String setting) throws java.sql.SQLException {
     try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SHOW " + setting)) {
       rs.next();
