@@ -36,6 +36,19 @@ final class JobStore {
     this.sql = sql;
   }
 
+  /**
+   * Whether this connection will not keep server-side prepared statements: pgjdbc's {@code
+   * prepareThreshold} is 0 or less, as it must be behind a transaction-mode pooler that does not
+   * track them (PgBouncer before 1.21, Supavisor, RDS Proxy). PostgreSQL then parses and plans
+   * every statement on every execution, so the hot paths call the functions of migration V010
+   * instead ({@link Sql#claimFn}), whose plans PostgreSQL keeps per backend. A connection of
+   * another driver is taken to keep them.
+   */
+  static boolean unprepared(Connection c) throws SQLException {
+    return c.isWrapperFor(org.postgresql.PGConnection.class)
+        && c.unwrap(org.postgresql.PGConnection.class).getPrepareThreshold() <= 0;
+  }
+
   /** One job ready to insert: validated, options resolved, payload encoded. */
   record Row(
       String name,
@@ -84,27 +97,13 @@ final class JobStore {
             : keyed
                 ? (notify ? sql.insertUniqueJobNotify : sql.insertUniqueJob)
                 : (notify ? sql.insertJobNotify : sql.insertJob);
+    // Without kept prepared statements, the function enqueue_v1 (Sql.enqueueFn) runs the same
+    // insert and NOTIFY; a job with a concurrency key keeps its statement.
+    boolean fn = !ck && unprepared(c);
     for (int attempt = 0; ; attempt++) {
-      try (PreparedStatement ps = c.prepareStatement(statement)) {
-        int i = bindRow(ps, row);
-        if (keyed) {
-          ps.setString(i++, row.uniqueKey);
-        }
-        if (ck) {
-          ps.setString(i++, row.concurrencyKey);
-          ps.setString(i++, row.queue); // Sql.KEY_RANK: the key's last rank, then the queue's head
-          ps.setString(i++, row.concurrencyKey);
-          ps.setString(i++, row.queue);
-        }
-        if (notify) {
-          ps.setString(i++, sql.channel);
-          ps.setString(i, row.queue);
-        }
-        try (ResultSet rs = ps.executeQuery()) {
-          if (rs.next()) {
-            return new EnqueueResult(new JobId(rs.getLong(1)), false);
-          }
-        }
+      Long id = fn ? insertFn(c, row, notify) : insertOnce(c, statement, row, keyed, ck, notify);
+      if (id != null) {
+        return new EnqueueResult(new JobId(id), false);
       }
       // Only a keyed insert can come back empty: the key is held. Find the holder; if it finished
       // between the two statements, the key is free again and the insert is tried once more.
@@ -121,6 +120,44 @@ final class JobStore {
         throw new PgQueueException(
             "could not enqueue \"" + row.name + "\" with unique key " + Identifiers.quote(row.uniqueKey)
                 + ": the job holding the key kept changing");
+      }
+    }
+  }
+
+  /** One insert statement of {@link #insert}; the new id, or null when the unique key is held. */
+  private Long insertOnce(Connection c, String statement, Row row, boolean keyed, boolean ck, boolean notify)
+      throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(statement)) {
+      int i = bindRow(ps, row);
+      if (keyed) {
+        ps.setString(i++, row.uniqueKey);
+      }
+      if (ck) {
+        ps.setString(i++, row.concurrencyKey);
+        ps.setString(i++, row.queue); // Sql.KEY_RANK: the key's last rank, then the queue's head
+        ps.setString(i++, row.concurrencyKey);
+        ps.setString(i++, row.queue);
+      }
+      if (notify) {
+        ps.setString(i++, sql.channel);
+        ps.setString(i, row.queue);
+      }
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getLong(1) : null;
+      }
+    }
+  }
+
+  /** As {@link #insertOnce}, through the function enqueue_v1 ({@link Sql#enqueueFn}). */
+  private Long insertFn(Connection c, Row row, boolean notify) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.enqueueFn)) {
+      int i = bindRow(ps, row);
+      ps.setString(i++, row.uniqueKey);
+      ps.setString(i, notify ? sql.channel : null);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        long id = rs.getLong(1);
+        return rs.wasNull() ? null : id;
       }
     }
   }
@@ -204,10 +241,15 @@ final class JobStore {
   private void insertPlain(
       Connection c, List<Row> rows, List<Integer> indexes, EnqueueResult[] out, Set<String> notify, boolean ck)
       throws SQLException {
-    String statement = ck ? sql.insertJobsCk : notify == null ? sql.insertJobs : sql.insertJobsNotify;
+    boolean fn = !ck && unprepared(c);
+    String statement = fn ? sql.enqueueAllFn : ck ? sql.insertJobsCk : notify == null ? sql.insertJobs : sql.insertJobsNotify;
     try (PreparedStatement ps = c.prepareStatement(statement)) {
       int next = bindArrays(c, ps, rows, indexes, false, ck);
-      if (notify != null) {
+      if (fn) {
+        // Sql.enqueueAllFn: the same insert (and NOTIFYs) in the function enqueue_all_v1.
+        ps.setString(next++, notify == null ? null : sql.channel);
+        ps.setArray(next, notify == null ? null : c.createArrayOf("text", notify.toArray(new String[0])));
+      } else if (notify != null) {
         ps.setString(next++, sql.channel);
         ps.setArray(next, c.createArrayOf("text", notify.toArray(new String[0])));
       }
@@ -342,6 +384,19 @@ final class JobStore {
   /** Runs {@link Sql#claim} or a statement with its parameters ({@link Sql#claimUnkeyed}). */
   private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
       long owner, long token) throws SQLException {
+    if (statement == sql.claim && unprepared(c)) {
+      // Sql.claimFn: THE CLAIM in the function claim_v1.
+      try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
+        ps.setString(1, queue);
+        ps.setArray(2, c.createArrayOf("text", names));
+        ps.setLong(3, owner);
+        ps.setInt(4, limit);
+        ps.setLong(5, token);
+        List<ClaimedJob> jobs = new ArrayList<>(limit);
+        readClaimed(ps, queue, owner, token, jobs);
+        return jobs;
+      }
+    }
     try (PreparedStatement ps = c.prepareStatement(statement)) {
       ps.setString(1, queue);
       ps.setArray(2, c.createArrayOf("text", names));
@@ -358,9 +413,26 @@ final class JobStore {
   /** Reads the rows a claim statement returned into {@code jobs}, leaving out those it discarded. */
   private void readClaimed(PreparedStatement ps, String queue, long owner, long token, List<ClaimedJob> jobs)
       throws SQLException {
+    readClaimed(ps, queue, owner, token, jobs, null);
+  }
+
+  /**
+   * As above; for {@link Sql#claimControlledFn}, {@code controlled} receives the verdict and the
+   * free starts (columns 13 and 14) and the verdict-only row is skipped.
+   */
+  private void readClaimed(PreparedStatement ps, String queue, long owner, long token, List<ClaimedJob> jobs,
+      String[] controlled) throws SQLException {
     try (ResultSet rs = ps.executeQuery()) {
       long received = System.nanoTime();
       while (rs.next()) {
+        if (controlled != null) {
+          controlled[0] = rs.getString(13);
+          controlled[1] = rs.getString(14);
+          rs.getLong(1);
+          if (rs.wasNull()) {
+            continue; // claimControlledFn's row that only carries the verdict
+          }
+        }
         if (!rs.getBoolean(10)) {
           discardedAtClaim(rs.getLong(1), queue);
           continue;
@@ -412,10 +484,32 @@ final class JobStore {
    * The controlled claim (docs/flow-control.md), in the caller's transaction: lock the queue's
    * control row without waiting, count its running jobs in a later statement, claim at most the
    * free starts with the ordinary claim statement, and write back the bucket. A job beyond the
-   * free starts is never touched.
+   * free starts is never touched. On a connection that does not keep prepared statements ({@link
+   * #unprepared}) the first three steps are one call of {@code claim_controlled_v1} for a queue
+   * that sets at most a pause and a global limit.
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token)
       throws SQLException {
+    if (unprepared(c)) {
+      // Sql.claimControlledFn: lock, count and claim in the function claim_controlled_v1, one round
+      // trip; a row that also sets a rate or a per-key limit ("CONTROLS") continues below, in this
+      // transaction, which already holds the row's lock (lockControl finds its own lock).
+      List<ClaimedJob> jobs = new ArrayList<>(want);
+      String[] verdict = new String[2];
+      try (PreparedStatement ps = c.prepareStatement(sql.claimControlledFn)) {
+        ps.setString(1, queue);
+        ps.setArray(2, c.createArrayOf("text", names));
+        ps.setLong(3, owner);
+        ps.setInt(4, want);
+        ps.setLong(5, token);
+        readClaimed(ps, queue, owner, token, jobs, verdict);
+      }
+      if (!"CONTROLS".equals(verdict[0])) {
+        Held held = Held.valueOf(verdict[0]);
+        int free = Integer.parseInt(verdict[1]);
+        return new ControlledClaim(jobs, held == Held.FULL && jobs.size() < free ? Held.NO : held, 0);
+      }
+    }
     boolean paused;
     int maxRunning;
     double tokens;
@@ -691,11 +785,12 @@ final class JobStore {
       owners[i] = j.owner();
       tokens[i] = j.token();
     }
-    try (PreparedStatement ps = c.prepareStatement(sql.complete)) {
+    boolean fn = unprepared(c); // Sql.completeFn: the same delete in the function complete_v1
+    try (PreparedStatement ps = c.prepareStatement(fn ? sql.completeFn : sql.complete)) {
       ps.setArray(1, c.createArrayOf("int8", ids));
       ps.setArray(2, c.createArrayOf("int8", owners));
       ps.setArray(3, c.createArrayOf("int8", tokens));
-      return ps.executeUpdate();
+      return fn ? single(ps) : ps.executeUpdate();
     }
   }
 
@@ -743,7 +838,8 @@ final class JobStore {
       refunds[i] = o.refund();
       errors[i] = o.errorJson();
     }
-    try (PreparedStatement ps = c.prepareStatement(sql.settle)) {
+    boolean fn = unprepared(c); // Sql.settleFn: the same update in the function settle_v1
+    try (PreparedStatement ps = c.prepareStatement(fn ? sql.settleFn : sql.settle)) {
       ps.setArray(1, c.createArrayOf("int8", ids));
       ps.setArray(2, c.createArrayOf("int8", owners));
       ps.setArray(3, c.createArrayOf("int8", tokens));
@@ -751,7 +847,15 @@ final class JobStore {
       ps.setArray(5, c.createArrayOf("int8", delays));
       ps.setArray(6, c.createArrayOf("int4", refunds));
       ps.setArray(7, c.createArrayOf("text", errors));
-      return ps.executeUpdate();
+      return fn ? single(ps) : ps.executeUpdate();
+    }
+  }
+
+  /** The one integer a function call returns. */
+  private static int single(PreparedStatement ps) throws SQLException {
+    try (ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getInt(1);
     }
   }
 

@@ -22,7 +22,10 @@ final class Sql {
    * (JSON text or null).
    */
   final String insertJob;
-  /** {@link #insertJob} plus a NOTIFY in the same statement, so an autocommit enqueue is one round trip. */
+  /**
+   * {@link #insertJob} plus a NOTIFY in the same statement, so an autocommit enqueue is one round
+   * trip. These four are also the body of the function {@code enqueue_v1} ({@link #enqueueFn}).
+   */
   final String insertJobNotify;
   /**
    * As {@link #insertJob}, with a unique key as the 10th parameter; a duplicate inserts nothing (so
@@ -33,7 +36,10 @@ final class Sql {
   /** The pending or running job holding (name, unique_key). */
   final String findUnique;
 
-  /** Bulk insert from arrays, in input order, so the returned ids ascend with the input. */
+  /**
+   * Bulk insert from arrays, in input order, so the returned ids ascend with the input. Also the
+   * body of the function {@code enqueue_all_v1} ({@link #enqueueAllFn}).
+   */
   final String insertJobs;
   /**
    * {@link #insertJobs} plus one NOTIFY per queue in a trailing array parameter, in the same
@@ -100,6 +106,9 @@ final class Sql {
    * worker's clock.
    *
    * <p>Parameters: queue, names (text[]), worker id, limit, worker id, token.
+   *
+   * <p>The same statement is the body of the function {@code claim_v1} (migration V010), which
+   * {@link #claimFn} calls on connections that do not keep prepared statements.
    */
   final String claim;
   /**
@@ -111,14 +120,16 @@ final class Sql {
   final String releaseLostClaims;
   /**
    * Success: delete, guarded by (id, lock owner, claim token) so a late or replayed result of an
-   * earlier claim changes nothing.
+   * earlier claim changes nothing. Also the body of the function {@code complete_v1} ({@link
+   * #completeFn}).
    */
   final String complete;
   /**
    * Every other outcome (retry, discard, snooze, release), from parallel arrays: id, owner, claim
    * token, new state, delay in microseconds, attempts to refund (1 for snooze and release), error
    * object as JSON text or null. Guarded as {@link #complete}. Keeps the newest {@link
-   * JobError#KEPT_PER_JOB} errors.
+   * JobError#KEPT_PER_JOB} errors. Also the body of the function {@code settle_v1} ({@link
+   * #settleFn}).
    */
   final String settle;
   /**
@@ -141,6 +152,42 @@ final class Sql {
   final String writeProgress;
   /** Deletes up to 1,000 progress rows whose job is gone (finished, deleted or pruned). */
   final String pruneProgress;
+
+  // ---- the hot statements as functions (migration V010) -----------------------------------------
+
+  /*
+   * Behind a pooler that cannot keep server-side prepared statements (the connection's
+   * prepareThreshold is 0 or less; see JobStore#unprepared), PostgreSQL would parse and plan every
+   * statement above on every execution. These call the PL/pgSQL functions of migration
+   * V010__hot_path_functions.sql instead: each function is the statement it names, word for word
+   * but for the bind parameters, and PL/pgSQL keeps its plan per backend. A change to one of those
+   * statements must add a function with the next version (claim_v2 next to claim_v1, never a
+   * replaced body: processes of the previous release still call the old one during a deploy).
+   */
+
+  /** {@link #claim} as {@code claim_v1}. Parameters: queue, names, worker id, limit, token. */
+  final String claimFn;
+  /**
+   * {@link JobStore#claimControlled} as {@code claim_controlled_v1}, for a queue whose control row
+   * sets at most a pause and a global limit: the claim's columns, then the verdict and the free
+   * starts asked for. Parameters: queue, names, worker id, jobs wanted, token.
+   */
+  final String claimControlledFn;
+  /** {@link #complete} as {@code complete_v1}; returns the rows deleted. */
+  final String completeFn;
+  /** {@link #settle} as {@code settle_v1}; returns the rows changed. */
+  final String settleFn;
+  /**
+   * {@link #insertJob}, {@link #insertUniqueJob} and their NOTIFY variants as {@code enqueue_v1}:
+   * the columns of {@link #insertJob}, then the unique key (or null) and the channel (or null for
+   * no NOTIFY). Returns the id, or null when the unique key is held.
+   */
+  final String enqueueFn;
+  /**
+   * {@link #insertJobs} and {@link #insertJobsNotify} as {@code enqueue_all_v1}: the arrays of
+   * {@link #insertJobs}, then the channel (or null) and the queues to notify.
+   */
+  final String enqueueAllFn;
 
   // ---- throughput rollups ---------------------------------------------------------------------
 
@@ -221,7 +268,8 @@ final class Sql {
    * Step 1 of the controlled claim: the queue's row, locked without waiting ({@code SKIP LOCKED}):
    * no row when another claim of the queue holds it (or the queue has no row). Returns paused,
    * max_running, and the bucket refilled to the statement's clock (tokens, or null without a rate
-   * limit), with that clock. Parameter: queue.
+   * limit), with that clock. Parameter: queue. With {@link #countRunning} and {@link #claim}, also
+   * the body of the function {@code claim_controlled_v1} ({@link #claimControlledFn}).
    */
   final String lockControl;
   /** Whether the queue has a control row (after {@link #lockControl} found none). Parameter: queue. */
@@ -494,6 +542,19 @@ final class Sql {
         "c.key_rank, c.priority DESC, c.run_at, c.id", "j.key_rank, j.priority DESC, j.run_at, j.id"));
     claimKeyedOrdinary = keyedClaim(claimIds, keyed.formatted(
         "", "c.priority DESC, c.run_at, c.id", "j.priority DESC, j.run_at, j.id"));
+    // The functions of migration V010 (see claimFn): same statements, plans kept per backend.
+    claimFn = q("SELECT * FROM {s}.claim_v1(?, ?::text[], ?, ?, ?)");
+    claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v1(?, ?::text[], ?, ?, ?)");
+    completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
+    settleFn =
+        q("SELECT {s}.settle_v1(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::int[], ?::text[])");
+    enqueueFn =
+        q("SELECT {s}.enqueue_v1(?, ?, ?, ?, ?::timestamptz, ?::bigint, ?, ?, ?, ?, ?)");
+    enqueueAllFn =
+        q("""
+          SELECT * FROM {s}.enqueue_all_v1(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[],
+                                           ?::int[], ?::text[], ?::text[], ?::text, ?::text[])
+          """);
     releaseLostClaims =
         q("""
           UPDATE {s}.jobs

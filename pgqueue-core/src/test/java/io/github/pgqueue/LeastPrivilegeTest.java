@@ -209,4 +209,46 @@ class LeastPrivilegeTest {
           .isInstanceOfSatisfying(PSQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"));
     }
   }
+
+  /**
+   * On connections that do not keep prepared statements ({@code prepareThreshold=0}) pgqueue calls
+   * the functions of migration 10 (docs/schema.md, "Functions"): SECURITY INVOKER, executable by
+   * PUBLIC, so the same grants cover them.
+   */
+  @Test
+  void theWebAndWorkerRolesNeedNoMoreGrantsForTheFunctionsCalledWithoutPreparedStatements() throws SQLException {
+    migrateAndGrant();
+    JobQueue webQueue = JobQueue.create(unprepared(web));
+    EnqueueResult keyed = webQueue.enqueue(ITEM, new Item(1, false), EnqueueOptions.builder().uniqueKey("f1").build());
+    assertThat(webQueue.enqueue(ITEM, new Item(1, false), EnqueueOptions.builder().uniqueKey("f1").build()).id())
+        .isEqualTo(keyed.id());
+    webQueue.enqueue(ITEM, new Item(2, true), EnqueueOptions.builder().maxAttempts(2).build());
+    webQueue.enqueueAll(ITEM, IntStream.range(3, 10).mapToObj(n -> new Item(n, false)).toList());
+    List<Integer> done = new CopyOnWriteArrayList<>();
+    Worker w = Worker.builder(unprepared(worker))
+        .pollInterval(Duration.ofMillis(50)).backoff(Backoff.fixed(Duration.ofMillis(10)))
+        .handle(ITEM, (item, ctx) -> {
+          if (item.fail()) {
+            throw new IllegalStateException("planned");
+          }
+          done.add(item.n());
+        })
+        .build();
+    w.start();
+    try {
+      await().atMost(Duration.ofSeconds(30)).until(() -> done.size() == 8
+          && db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state <> 'discarded'") == 0);
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded' AND attempt = 2"))
+          .as("retried (settle_v1), then discarded").isEqualTo(1);
+    } finally {
+      w.close();
+    }
+    db.execute("TRUNCATE pgqueue.jobs");
+  }
+
+  static DataSource unprepared(String role) {
+    org.postgresql.ds.PGSimpleDataSource ds = (org.postgresql.ds.PGSimpleDataSource) as(role);
+    ds.setPrepareThreshold(0);
+    return ds;
+  }
 }

@@ -28,7 +28,7 @@ class MigratorTest {
     Migrator m = Migrator.create(db.dataSource(), "fresh");
     assertThat(m.installedVersion()).isZero();
 
-    assertThat(m.migrate()).containsExactly(1, 2, 3, 4, 5, 6, 7, 8, 9);
+    assertThat(m.migrate()).containsExactly(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
     assertThat(m.installedVersion()).isEqualTo(Migrator.latestVersion());
     assertThat(m.migrate()).isEmpty();
     assertThat(db.queryLong("SELECT count(*) FROM fresh.schema_migrations"))
@@ -36,6 +36,10 @@ class MigratorTest {
     assertThat(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'fresh'"))
         .as("jobs, workers, cron_schedules, job_progress, queue_controls, job_rollups, schema_migrations")
         .isEqualTo(7);
+    assertThat(db.queryLong(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'fresh'"))
+        .as("claim_v1, claim_controlled_v1, complete_v1, settle_v1, enqueue_v1, enqueue_all_v1")
+        .isEqualTo(6);
   }
 
   @Test
@@ -60,7 +64,7 @@ class MigratorTest {
     pool.shutdown();
 
     assertThat(appliedByAll).as("each migration applied by exactly one migrator")
-        .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6, 7, 8, 9);
+        .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
     assertThat(db.queryLong("SELECT count(*) FROM racing.schema_migrations"))
         .isEqualTo(Migrator.latestVersion());
   }

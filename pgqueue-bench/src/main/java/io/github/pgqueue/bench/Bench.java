@@ -65,6 +65,15 @@ import java.util.stream.Collectors;
  *                       in-process wake-up (the default: the enqueuing JobQueue's commit wakes this
  *                       JVM's worker) and with NOTIFY alone (reported as latency_notify_only_*);
  *                       and prints where each sample's milliseconds went, segment by segment
+ * --prepare-threshold N also run the workload (and its ceiling) with pgjdbc's prepareThreshold=N
+ *                       on every connection, on a fresh database after the default run, reported
+ *                       as ptN_...; N = 0 is what a transaction-mode pooler without prepared
+ *                       statements needs (docs/performance.md)
+ * --pgbouncer           also run the workload (and its ceiling) through a real PgBouncer in
+ *                       transaction mode (/usr/sbin/pgbouncer, started here) with prepareThreshold=0,
+ *                       the worker's LISTEN connection going to PostgreSQL directly, reported as
+ *                       pgbouncer_...
+ * Each variant's figures are printed beside the same run's default figures and its ceiling.
  * --no-ceiling          skip the raw-SQL ceiling
  * --ceiling-batches A,B claim sizes of the raw claim-then-delete loop (default 10,20,50,100)
  * --dashboard           instead of the workload: load 1,000,000 available and 200,000 discarded
@@ -94,6 +103,20 @@ public final class Bench {
     boolean latencyBreakdown;
     boolean ceiling = true;
     List<Integer> ceilingBatches = List.of(10, 20, 50, 100);
+    Integer prepareThreshold;
+    boolean pgbouncer;
+
+    /** The variants after the default run, as (key prefix, label). */
+    List<String[]> variants() {
+      List<String[]> v = new ArrayList<>();
+      if (prepareThreshold != null) {
+        v.add(new String[] {"pt" + prepareThreshold + "_", "prepareThreshold=" + prepareThreshold});
+      }
+      if (pgbouncer) {
+        v.add(new String[] {"pgbouncer_", "PgBouncer (transaction), prepareThreshold=0"});
+      }
+      return v;
+    }
 
     Map<String, Object> describe() {
       Map<String, Object> m = new LinkedHashMap<>();
@@ -120,6 +143,12 @@ public final class Bench {
       }
       if (latencyBreakdown) {
         m.put("latency_breakdown", true);
+      }
+      if (prepareThreshold != null) {
+        m.put("prepare_threshold", prepareThreshold);
+      }
+      if (pgbouncer) {
+        m.put("pgbouncer", "transaction");
       }
       return m;
     }
@@ -168,32 +197,33 @@ public final class Bench {
         return;
       }
       List<Map<String, Object>> runs = new ArrayList<>();
-      for (int i = 0; i < o.repeats; i++) {
-        String db = "pgqueue_bench_" + System.currentTimeMillis();
-        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-          st.execute("CREATE DATABASE " + db);
+      String admin = adminUrl;
+      BenchPgBouncer bouncer = null;
+      try {
+        if (o.pgbouncer) {
+          URI u = URI.create(adminUrl.substring("jdbc:".length()));
+          bouncer = BenchPgBouncer.start(u.getHost(), u.getPort() > 0 ? u.getPort() : 5432, credentials(adminUrl)[0]);
+          System.err.println("PgBouncer (transaction mode) on port " + bouncer.port);
         }
-        try {
-          String[] cred = credentials(adminUrl);
-          System.err.printf("run %d/%d on %s%n", i + 1, o.repeats, db);
-          // The workload's limit: a whole run is killed after 900 s.
-          Thread killer = new Thread(() -> {
-            try {
-              Thread.sleep(900_000);
-              System.err.println("run exceeded 900 s: killed, as the workload prescribes");
-              Runtime.getRuntime().halt(3);
-            } catch (InterruptedException e) {
-              // the run finished in time
-            }
-          }, "run-deadline");
-          killer.setDaemon(true);
-          killer.start();
-          runs.add(new Workload(o, withDatabase(adminUrl, db), cred[0], cred[1]).run());
-          killer.interrupt();
-        } finally {
-          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+        for (int i = 0; i < o.repeats; i++) {
+          Map<String, Object> run = runOnFreshDatabase(o, admin, i, "", db -> withDatabase(admin, db), null);
+          if (o.prepareThreshold != null) {
+            run.putAll(runOnFreshDatabase(o, admin, i, "pt" + o.prepareThreshold + "_",
+                db -> withParameter(withDatabase(admin, db), "prepareThreshold=" + o.prepareThreshold), null));
           }
+          if (bouncer != null) {
+            BenchPgBouncer b = bouncer;
+            String[] cred = credentials(admin);
+            run.putAll(runOnFreshDatabase(o, admin, i, "pgbouncer_",
+                db -> b.jdbcUrl(db, "prepareThreshold=0" + (cred[0] == null ? "" : "&user=" + cred[0])
+                    + (cred[1] == null ? "" : "&password=" + cred[1])),
+                db -> withDatabase(admin, db)));
+          }
+          runs.add(run);
+        }
+      } finally {
+        if (bouncer != null) {
+          bouncer.close();
         }
       }
       print(o, version, embedded != null ? "embedded" : "given", runs);
@@ -202,6 +232,50 @@ public final class Bench {
         embedded.close();
       }
     }
+  }
+
+  /**
+   * One workload run on a database created for it and dropped after: pgqueue's connections (and the
+   * ceiling's) use {@code url(db)}, the worker's LISTEN connection {@code listenUrl(db)} (the same
+   * when null). Keys get {@code prefix}.
+   */
+  private static Map<String, Object> runOnFreshDatabase(Options o, String adminUrl, int repeat, String prefix,
+      java.util.function.Function<String, String> url, java.util.function.Function<String, String> listenUrl)
+      throws Exception {
+    String db = "pgqueue_bench_" + System.currentTimeMillis();
+    try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+      st.execute("CREATE DATABASE " + db);
+    }
+    try {
+      String[] cred = credentials(adminUrl);
+      System.err.printf("run %d/%d%s on %s%n", repeat + 1, o.repeats, prefix.isEmpty() ? "" : " (" + prefix + ")", db);
+      // The workload's limit: a whole run is killed after 900 s.
+      Thread killer = new Thread(() -> {
+        try {
+          Thread.sleep(900_000);
+          System.err.println("run exceeded 900 s: killed, as the workload prescribes");
+          Runtime.getRuntime().halt(3);
+        } catch (InterruptedException e) {
+          // the run finished in time
+        }
+      }, "run-deadline");
+      killer.setDaemon(true);
+      killer.start();
+      String u = url.apply(db);
+      Map<String, Object> r = new Workload(o, u, listenUrl == null ? u : listenUrl.apply(db), cred[0], cred[1]).run();
+      killer.interrupt();
+      Map<String, Object> out = new LinkedHashMap<>();
+      r.forEach((k, v) -> out.put(prefix + k, v));
+      return out;
+    } finally {
+      try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+        st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+      }
+    }
+  }
+
+  static String withParameter(String url, String parameter) {
+    return url + (url.contains("?") ? "&" : "?") + parameter;
   }
 
   private static void print(Options o, String version, String server, List<Map<String, Object>> runs) {
@@ -285,6 +359,9 @@ public final class Bench {
             .append("% of process_c").append(c).append("_rollup_off (same run)\n");
       }
     }
+    if (!o.variants().isEmpty()) {
+      compare(sb, o, medians);
+    }
     System.out.println(sb);
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("system", "pgqueue");
@@ -298,6 +375,50 @@ public final class Bench {
   /** The name of a process-scaling phase: the second run of the same count gets {@code _r2}, and so on. */
   static String scalingPhase(int concurrency, int processes, int occurrence) {
     return "process_c" + concurrency + "_x" + processes + (occurrence == 1 ? "" : "_r" + occurrence);
+  }
+
+  /**
+   * Each variant's figures beside the same run's default figures (share in %, higher is better for
+   * rates; for latencies the variant's value over the default's) and the default run's ceiling.
+   */
+  static void compare(StringBuilder sb, Options o, Map<String, Object> medians) {
+    sb.append("\nWithout server-side prepared statements, beside the same run's default (medians):\n\n");
+    sb.append("| metric | default |");
+    for (String[] v : o.variants()) {
+      sb.append(' ').append(v[1]).append(" | share |");
+    }
+    sb.append(" ceiling (default) |\n|---|---|").append("---|---|".repeat(o.variants().size())).append("---|\n");
+    List<String[]> rows = new ArrayList<>();
+    rows.add(new String[] {"enqueue_single", "raw_enqueue_single"});
+    rows.add(new String[] {"enqueue_bulk", "raw_enqueue_bulk"});
+    for (int c : o.concurrency) {
+      Object mean = medians.get("process_c" + c + "_mean_claim");
+      String raw = mean instanceof Number n ? "raw_process_b" + nearestBatch(o.ceilingBatches, n.doubleValue()) : null;
+      rows.add(new String[] {"process_c" + c, raw});
+    }
+    if (o.globalLimit != null) {
+      int c = o.concurrency.get(o.concurrency.size() - 1);
+      rows.add(new String[] {"process_c" + c + "_limit" + o.globalLimit, "process_c" + c});
+    }
+    rows.add(new String[] {"latency_p50_ms", null});
+    rows.add(new String[] {"latency_p99_ms", null});
+    for (String[] row : rows) {
+      if (!(medians.get(row[0]) instanceof Number base)) {
+        continue;
+      }
+      sb.append("| ").append(row[0]).append(" | ").append(fmt(base.doubleValue())).append(" |");
+      for (String[] v : o.variants()) {
+        Object x = medians.get(v[0] + row[0]);
+        if (x instanceof Number n && base.doubleValue() > 0) {
+          sb.append(' ').append(fmt(n.doubleValue())).append(" | ")
+              .append(Math.round(100 * n.doubleValue() / base.doubleValue())).append("% |");
+        } else {
+          sb.append(" | |");
+        }
+      }
+      Object ceiling = row[1] == null ? null : medians.get(row[1]);
+      sb.append(' ').append(ceiling instanceof Number n ? fmt(n.doubleValue()) + " (" + row[1] + ")" : "").append(" |\n");
+    }
   }
 
   private static void share(StringBuilder sb, Map<String, Object> m, String ours, String raw) {
@@ -379,6 +500,8 @@ public final class Bench {
         case "--latency-breakdown" -> o.latencyBreakdown = true;
         case "--no-ceiling" -> o.ceiling = false;
         case "--ceiling-batches" -> { o.ceilingBatches = ints(v); i++; }
+        case "--prepare-threshold" -> { o.prepareThreshold = Integer.parseInt(v); i++; }
+        case "--pgbouncer" -> o.pgbouncer = true;
         default -> throw new IllegalArgumentException("unknown option " + a + " (see the Bench javadoc)");
       }
     }

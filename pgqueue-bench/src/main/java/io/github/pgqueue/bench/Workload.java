@@ -54,9 +54,17 @@ final class Workload {
   /** The breakdown's probe during the pickup phase with --latency-breakdown, else null. */
   private volatile PickupTrace trace;
 
+  /** The worker's dedicated connection (LISTEN): PostgreSQL itself, even when url is a pooler. */
+  private final String listenUrl;
+
   Workload(Bench.Options o, String url, String user, String password) {
+    this(o, url, url, user, password);
+  }
+
+  Workload(Bench.Options o, String url, String listenUrl, String user, String password) {
     this.o = o;
     this.url = url;
+    this.listenUrl = listenUrl;
     this.user = user;
     this.password = password;
   }
@@ -225,7 +233,7 @@ final class Workload {
   private Worker.Builder workerBuilder(HikariDataSource pool, int concurrency) {
     Worker.Builder b = Worker.builder(pool)
         .queue("default", concurrency)
-        .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
+        .dedicatedConnection(() -> DriverManager.getConnection(listenUrl, user, password))
         .handle(NOOP, (job, ctx) -> onJob(job.n()));
     if (o.bufferFactor != null) {
       b.bufferFactor(o.bufferFactor);

@@ -155,6 +155,44 @@ class BenchSmokeTest {
   }
 
   @Test
+  void thePrepareThresholdOptionRunsTheWorkloadAgainWithoutPreparedStatementsBesideTheDefault(TestDatabase db)
+      throws Exception {
+    String out = mainOutput(db, "--prepare-threshold", "0");
+    assertThat(out).contains("prepare_threshold=0")
+        .contains("| pt0_enqueue_single |").contains("| pt0_process_c20 |").contains("| pt0_raw_process_b50 |")
+        .contains("Without server-side prepared statements")
+        .containsPattern("\\| process_c20 \\| \\d+ \\| \\d+ \\| \\d+% \\| \\d+ \\(raw_process_b50\\) \\|");
+  }
+
+  @Test
+  void thePgBouncerOptionRunsTheWorkloadThroughARealPgBouncerInTransactionMode(TestDatabase db) throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(new java.io.File(BenchPgBouncer.BINARY).canExecute(),
+        BenchPgBouncer.BINARY + " not installed (apt-get install -y pgbouncer)");
+    String out = mainOutput(db, "--pgbouncer");
+    assertThat(out).contains("pgbouncer=transaction")
+        .contains("| pgbouncer_enqueue_bulk |").contains("| pgbouncer_process_c10 |").contains("| pgbouncer_latency_p50_ms |")
+        .containsPattern("\\| enqueue_single \\| \\d+ \\| \\d+ \\| \\d+% \\| \\d+ \\(raw_enqueue_single\\) \\|");
+  }
+
+  /** Bench's whole output for a tiny run with {@code extra} options, on fresh databases of db's server. */
+  private static String mainOutput(TestDatabase db, String... extra) throws Exception {
+    List<String> args = new java.util.ArrayList<>(List.of("--url", db.server().jdbcUrl("postgres") + "?user=" + db.user(),
+        "--repeats", "1", "--n", "1000", "--samples", "2", "--ceiling-batches", "50"));
+    args.addAll(List.of(extra));
+    java.io.PrintStream stdout = System.out;
+    java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+    System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      Bench.main(args.toArray(new String[0]));
+    } finally {
+      System.setOut(stdout);
+    }
+    String out = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
+    stdout.println(out);
+    return out;
+  }
+
+  @Test
   void mulberry32DrawsTheWorkloadsGaps() {
     Mulberry32 r = new Mulberry32(42);
     int[] first = new int[5];

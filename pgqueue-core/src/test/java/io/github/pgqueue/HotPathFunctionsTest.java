@@ -1,0 +1,263 @@
+package io.github.pgqueue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.github.pgqueue.testing.postgres.TestDatabase;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLWarning;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.IntStream;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
+
+/**
+ * The hot statements as PL/pgSQL functions (migration V010), which pgqueue calls on connections
+ * that do not keep server-side prepared statements ({@code prepareThreshold=0}, as behind a
+ * transaction-mode pooler): they are called exactly there, every hot path works through them with
+ * the statements' semantics, and PostgreSQL runs the claim's cached generic plan, an index scan.
+ */
+@PgQueueTest
+class HotPathFunctionsTest {
+
+  record Item(int n, int failTimes) {}
+
+  static final JobType<Item> ITEM = JobType.of("item", Item.class);
+
+  static DataSource unprepared(TestDatabase db) {
+    PGSimpleDataSource ds = new PGSimpleDataSource();
+    ds.setUrl(db.jdbcUrl());
+    ds.setUser(db.user());
+    if (db.password() != null) {
+      ds.setPassword(db.password());
+    }
+    ds.setPrepareThreshold(0);
+    return ds;
+  }
+
+  @Test
+  void theFunctionsAreCalledOnlyOnConnectionsThatDoNotKeepPreparedStatements(TestDatabase db) throws Exception {
+    try (Connection kept = db.dataSource().getConnection();
+        Connection notKept = unprepared(db).getConnection()) {
+      assertThat(JobStore.unprepared(kept)).isFalse();
+      assertThat(JobStore.unprepared(notKept)).isTrue();
+    }
+  }
+
+  @Test
+  void everyHotPathWorksThroughTheFunctions(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute("ALTER DATABASE " + db.name() + " SET track_functions = 'all'");
+    try {
+      DataSource ds = unprepared(db);
+      JobQueue queue = JobQueue.create(ds);
+      // Single enqueues with and without NOTIFY, a held unique key, bulk with and without keys.
+      JobQueue quiet = JobQueue.builder(ds).notify(false).build();
+      List<JobId> ids = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        ids.add((i % 2 == 0 ? queue : quiet).enqueue(ITEM, new Item(i, i % 5 == 0 ? 1 : 0)).id());
+      }
+      EnqueueResult first = queue.enqueue(ITEM, new Item(20, 0), EnqueueOptions.builder().uniqueKey("k").build());
+      EnqueueResult again = queue.enqueue(ITEM, new Item(20, 0), EnqueueOptions.builder().uniqueKey("k").build());
+      assertThat(first.duplicate()).isFalse();
+      assertThat(again.duplicate()).isTrue();
+      assertThat(again.id()).isEqualTo(first.id());
+      List<EnqueueResult> bulk = queue.enqueueAll(ITEM, IntStream.range(21, 121).mapToObj(n -> new Item(n, 0)).toList());
+      assertThat(bulk).extracting(EnqueueResult::duplicate).containsOnly(false);
+      assertThat(bulk.stream().map(r -> r.id().value()).toList()).isSorted().doesNotHaveDuplicates();
+      List<EnqueueResult> quietBulk = quiet.enqueueAll(ITEM, List.of(new Item(121, 0), new Item(122, 0)));
+      assertThat(quietBulk).hasSize(2);
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isEqualTo(123);
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE id = " + bulk.get(0).id().value()
+          + " AND payload = '{\"n\": 21, \"failTimes\": 0}'")).isEqualTo(1);
+
+      // A limited queue: the controlled claim in one function.
+      queue.setConcurrencyLimit("limited", 3);
+      queue.enqueueAll(ITEM, IntStream.range(0, 30).mapToObj(n -> new Item(1_000 + n, 0)).toList(),
+          EnqueueOptions.builder().queue("limited").build());
+      // A rate-limited queue and a keyed one: the function hands them back ("CONTROLS") and the
+      // statements claim them in the same transaction, which already holds the control row.
+      queue.setRateLimit("rated", RateLimit.of(1_000, Duration.ofSeconds(1)));
+      queue.enqueueAll(ITEM, IntStream.range(0, 10).mapToObj(n -> new Item(2_000 + n, 0)).toList(),
+          EnqueueOptions.builder().queue("rated").build());
+      queue.setKeyConcurrencyLimit("keyed", 1);
+      for (int n = 0; n < 10; n++) {
+        queue.enqueue(ITEM, new Item(3_000 + n, 0),
+            EnqueueOptions.builder().queue("keyed").concurrencyKey("k" + (n % 3)).build());
+      }
+
+      Map<Integer, AtomicInteger> runs = new ConcurrentHashMap<>();
+      AtomicInteger limitedNow = new AtomicInteger();
+      AtomicInteger limitedMax = new AtomicInteger();
+      Worker worker = Worker.builder(ds)
+          .queue("default", 8)
+          .queue("limited", 8)
+          .queue("rated", 4)
+          .queue("keyed", 4)
+          .backoff(Backoff.fixed(Duration.ofMillis(20)))
+          .handle(ITEM, (item, ctx) -> {
+            boolean limited = item.n() >= 1_000 && item.n() < 2_000;
+            if (limited) {
+              limitedMax.accumulateAndGet(limitedNow.incrementAndGet(), Math::max);
+            }
+            try {
+              if (runs.computeIfAbsent(item.n(), k -> new AtomicInteger()).incrementAndGet() <= item.failTimes()) {
+                throw new IllegalStateException("planned failure of " + item.n());
+              }
+              if (limited) {
+                Thread.sleep(5);
+              }
+            } finally {
+              if (limited) {
+                limitedNow.decrementAndGet();
+              }
+            }
+          })
+          .build();
+      worker.start();
+      try {
+        await().atMost(Duration.ofSeconds(30)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      } finally {
+        worker.close();
+      }
+      assertThat(runs).hasSize(173);
+      assertThat(runs.get(0)).as("failed once (settle_v1), then succeeded (complete_v1)").hasValue(2);
+      assertThat(runs.get(1)).hasValue(1);
+      assertThat(limitedMax.get()).as("the global limit held").isBetween(1, 3);
+
+      // Each function was called (statistics are flushed when a backend goes idle, so wait).
+      await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+        for (String f : List.of("claim_v1", "claim_controlled_v1", "complete_v1", "settle_v1", "enqueue_v1",
+            "enqueue_all_v1")) {
+          assertThat(db.queryLong("SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
+              + " WHERE schemaname = 'pgqueue' AND funcname = '" + f + "'")).as(f).isPositive();
+        }
+      });
+    } finally {
+      db.execute("ALTER DATABASE " + db.name() + " RESET track_functions");
+    }
+  }
+
+  /**
+   * What runs is the generic plan PostgreSQL cached for the function's statement: auto_explain
+   * (nested statements, sent to this client as LOG messages) prints the claim's plan on every call,
+   * and on every call the queue is a parameter ({@code $1}), never the constant: an index scan of
+   * jobs_fetch_idx in claim order with no sort, and the claimed rows updated through the primary
+   * key, on a backlog of 5,000 after ANALYZE. Left to
+   * choose, PostgreSQL would plan the claim anew on every call (custom plans, the queue as a
+   * constant); the function's {@code plan_cache_mode} setting prevents that and is restored when
+   * it returns, while the claim's asynchronous commit stays for the caller's transaction.
+   */
+  @Test
+  void theClaimRunsTheCachedGenericPlanOfItsFunction(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute("""
+        INSERT INTO pgqueue.jobs (name, queue, payload, run_at)
+        SELECT 'item', 'q' || (g % 5), '{}', now() - interval '1 second'
+        FROM generate_series(1, 5000) g
+        """);
+    db.execute("ANALYZE pgqueue.jobs");
+    Sql sql = new Sql(Migrator.DEFAULT_SCHEMA);
+    try (Connection c = unprepared(db).getConnection()) {
+      long owner;
+      try (Statement st = c.createStatement();
+          ResultSet rs = st.executeQuery("INSERT INTO pgqueue.workers (host, pid, queues, job_names)"
+              + " VALUES ('test', 1, '{q1}', '{item}') RETURNING id")) {
+        rs.next();
+        owner = rs.getLong(1);
+      }
+      try (Statement st = c.createStatement()) {
+        st.execute("LOAD 'auto_explain'");
+        st.execute("SET auto_explain.log_min_duration = 0");
+        st.execute("SET auto_explain.log_nested_statements = on");
+        st.execute("SET client_min_messages = log");
+      }
+      List<String> claimPlans = new ArrayList<>();
+      for (int call = 1; call <= 10; call++) {
+        try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
+          ps.setString(1, "q1");
+          ps.setArray(2, c.createArrayOf("text", new String[] {"item"}));
+          ps.setLong(3, owner);
+          ps.setInt(4, 5);
+          ps.setLong(5, call);
+          int claimed = 0;
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              claimed++;
+            }
+          }
+          assertThat(claimed).isEqualTo(5);
+          assertThat(show(c, "plan_cache_mode")).as("restored after the call").isEqualTo("auto");
+          List<String> logged = plans(ps.getWarnings());
+          claimPlans.add(logged.stream().filter(p -> p.contains("LockRows")).findFirst()
+              .orElseThrow(() -> new AssertionError("no plan of the claim's statement in " + logged)));
+        }
+      }
+      for (String plan : claimPlans) {
+        assertThat(plan).as("generic plan").contains("queue = $1").doesNotContain("'q1'")
+            .contains("Index Scan using jobs_fetch_idx").contains("Index Scan using jobs_pkey")
+            .doesNotContain("Sort").doesNotContain("Seq Scan");
+      }
+    }
+  }
+
+  @Test
+  void theClaimsAsynchronousCommitOutlivesTheFunctionCallWithinItsTransaction(TestDatabase db) throws Exception {
+    db.truncate();
+    Sql sql = new Sql(Migrator.DEFAULT_SCHEMA);
+    try (Connection c = unprepared(db).getConnection()) {
+      try (Statement st = c.createStatement()) {
+        st.execute("SET synchronous_commit = on"); // the test server may run with it off
+      }
+      c.setAutoCommit(false);
+      try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
+        ps.setString(1, "q1");
+        ps.setArray(2, c.createArrayOf("text", new String[] {"item"}));
+        ps.setLong(3, 1);
+        ps.setInt(4, 5);
+        ps.setLong(5, 1);
+        ps.executeQuery().close();
+      }
+      assertThat(show(c, "synchronous_commit")).isEqualTo("off");
+      c.commit();
+      assertThat(show(c, "synchronous_commit")).as("for that transaction only").isEqualTo("on");
+    }
+  }
+
+  /**
+   * Two constants of the code are written into the functions' bodies: when either changes, the
+   * functions must be added again under new names (docs/schema.md, "Functions").
+   */
+  @Test
+  void theFunctionsCarryTheCodesConstants() {
+    String v010 = Migrator.script("pgqueue", 9);
+    assertThat(v010).contains("jsonb_array_length(j.errors) >= " + JobError.KEPT_PER_JOB + " THEN")
+        .contains("coalesce(w.stale_after_ms, " + Worker.DEFAULT_STALE_AFTER.toMillis() + ")")
+        .doesNotContainPattern("(?m)^\\s*EXCEPTION\\b").doesNotContain("CREATE OR REPLACE");
+  }
+
+  private static String show(Connection c, String setting) throws java.sql.SQLException {
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SHOW " + setting)) {
+      rs.next();
+      return rs.getString(1);
+    }
+  }
+
+  /** The texts of the LOG messages auto_explain sent this client. */
+  private static List<String> plans(SQLWarning w) {
+    List<String> out = new ArrayList<>();
+    for (; w != null; w = w.getNextWarning()) {
+      out.add(w.getMessage());
+    }
+    return out;
+  }
+}
