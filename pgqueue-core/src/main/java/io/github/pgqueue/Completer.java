@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
  * Writes job outcomes in batches that span claims and queues: successes in one {@code DELETE ...
  * = ANY}, everything else in one {@code UPDATE ... FROM unnest}. A batch is flushed when it holds
  * {@value #MAX_BATCH} outcomes or {@value #LINGER_MILLIS} ms after its first outcome arrived,
- * whichever is first; under load the next batch fills while the previous one is written. A failed
+ * whichever is first, or at once when it holds an outcome of a queue under a global limit
+ * ({@link #writePromptly}); under load the next batch fills while the previous one is written. A failed
  * write is retried with backoff until it succeeds, so a database outage delays outcomes but never
  * drops them (if the process dies meanwhile, the rescuer returns those jobs to the queue).
  */
@@ -31,6 +32,8 @@ final class Completer implements Runnable, Service {
   private final java.util.function.Consumer<List<Outcome>> written;
   /** Filled by any thread (submit), drained by the completer's thread, or after it ended by lateWrites' holder. */
   private final LinkedBlockingQueue<Outcome> pending = new LinkedBlockingQueue<>();
+  /** Queues whose outcomes end the linger ({@link #writePromptly}). */
+  private final java.util.Set<String> prompt = java.util.concurrent.ConcurrentHashMap.newKeySet();
   /** Thread-safe (its methods are synchronized); used by the completer's thread. */
   private final RetryLog retryLog = new RetryLog(log, "writing job outcomes");
   /** Written once by the first stop() (any thread), with the deadline below; read by the completer's thread. */
@@ -63,6 +66,20 @@ final class Completer implements Runnable, Service {
    * that arrives late (a claim that was in flight at shutdown releasing its jobs) is written at
    * once on the caller's thread instead of being left in a queue nobody reads.
    */
+  /**
+   * Whether outcomes of {@code queue} are written without the linger: a queue under a global
+   * concurrency limit, whose finished jobs count as running, holding slots other claims wait for,
+   * until they are written. Measured on the benchmark (c20, one worker): with the linger, a limit of
+   * 100 ran at about 45% of the unlimited rate, without it at about 60%. Any thread.
+   */
+  void writePromptly(String queue, boolean on) {
+    if (on) {
+      prompt.add(queue);
+    } else {
+      prompt.remove(queue);
+    }
+  }
+
   void submit(Outcome outcome) {
     pending.add(outcome);
     if (finished) {
@@ -138,7 +155,12 @@ final class Completer implements Runnable, Service {
         batch.add(first);
         long lingerUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LINGER_MILLIS);
         pending.drainTo(batch, MAX_BATCH - batch.size());
+        int checked = 0; // outcomes before this index hold no queue written promptly
         while (batch.size() < MAX_BATCH && !stopping) {
+          if (hasPrompt(batch, checked)) {
+            break;
+          }
+          checked = batch.size();
           long left = lingerUntil - System.nanoTime();
           if (left <= 0) {
             break;
@@ -157,6 +179,19 @@ final class Completer implements Runnable, Service {
       Thread.currentThread().interrupt();
       pending.addAll(batch);
     }
+  }
+
+  /** Whether the batch holds, from index {@code from}, an outcome of a queue written promptly. */
+  private boolean hasPrompt(List<Outcome> batch, int from) {
+    if (prompt.isEmpty()) {
+      return false;
+    }
+    for (int i = from; i < batch.size(); i++) {
+      if (prompt.contains(batch.get(i).job().queue())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private void writeWithRetry(List<Outcome> batch) throws InterruptedException {

@@ -341,6 +341,7 @@ final class Fetcher implements Runnable, Service {
       }
       if (fallBack && control.limited()) {
         control = new QueueControl(control.paused(), 0, 0, 0, false);
+        completer.writePromptly(queue, false);
         wake = true;
       }
       if (closing || control.paused()) {
@@ -445,6 +446,8 @@ final class Fetcher implements Runnable, Service {
     try {
       QueueControl old = control;
       control = next;
+      // Under a global limit this worker's finished jobs hold slots until they are written.
+      completer.writePromptly(queue, next.maxRunning() > 0);
       if ((next.paused() && !old.paused()) || (next.rateLimit() > 0 && old.rateLimit() == 0)) {
         released = new ArrayList<>(buffer);
         buffer.clear();
