@@ -61,6 +61,10 @@ import java.util.stream.Collectors;
  *                       table and on a copy list-partitioned by state, each holding --discarded N
  *                       discarded jobs (default 200000), over --rounds R rounds (default 5) of --n
  *                       available jobs each
+ * --bulk-methods        instead of the workload: time the ways of inserting a batch (BulkMethods:
+ *                       unnest, multi-row VALUES, binary COPY with and without ids, the function
+ *                       enqueue_all_v1) on 1,000- and 10,000-job batches, keyed and unkeyed, over
+ *                       --rounds R alternating rounds (default 5); medians in jobs/s
  * --latency-breakdown   the pickup phase takes --samples samples twice, alternating: with the
  *                       in-process wake-up (the default: the enqueuing JobQueue's commit wakes this
  *                       JVM's worker) and with NOTIFY alone (reported as latency_notify_only_*);
@@ -98,6 +102,7 @@ public final class Bench {
     Integer scalingN;
     boolean scalingInOneJvm;
     boolean partitioning;
+    boolean bulkMethods;
     int discarded = 200_000;
     int rounds = 5;
     boolean latencyBreakdown;
@@ -175,6 +180,32 @@ public final class Bench {
           ResultSet rs = st.executeQuery("SHOW server_version")) {
         rs.next();
         version = rs.getString(1);
+      }
+      if (o.bulkMethods) {
+        String db = "pgqueue_bulk_" + System.currentTimeMillis();
+        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+          st.execute("CREATE DATABASE " + db);
+        }
+        try {
+          String[] cred = credentials(adminUrl);
+          double load = Workload.loadAverage();
+          Map<String, Object> r = BulkMethods.run(withDatabase(adminUrl, db), cred[0], cred[1], o.rounds);
+          System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
+              + " cores, load before " + load + " (1 min), after " + Workload.loadAverage()
+              + "; medians of " + o.rounds + " rounds, jobs/s");
+          System.out.println("\n| method | 1,000 | 1,000 keyed | 10,000 | 10,000 keyed |\n|---|---|---|---|---|");
+          for (String m : BulkMethods.METHODS) {
+            System.out.println("| " + m + " | " + r.getOrDefault("bulk_" + m + "_1000", "-") + " | "
+                + r.getOrDefault("bulk_" + m + "_1000_keyed", "-") + " | " + r.getOrDefault("bulk_" + m + "_10000", "-")
+                + " | " + r.getOrDefault("bulk_" + m + "_10000_keyed", "-") + " |");
+          }
+          System.out.println("JSON " + toJson(r));
+        } finally {
+          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+          }
+        }
+        return;
       }
       if (o.partitioning) {
         String db = "pgqueue_partition_" + System.currentTimeMillis();
@@ -495,6 +526,7 @@ public final class Bench {
         case "--scaling-n" -> { o.scalingN = Integer.parseInt(v); i++; }
         case "--scaling-in-one-jvm" -> o.scalingInOneJvm = true;
         case "--partitioning" -> o.partitioning = true;
+        case "--bulk-methods" -> o.bulkMethods = true;
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
         case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
         case "--latency-breakdown" -> o.latencyBreakdown = true;

@@ -174,6 +174,16 @@ class BenchSmokeTest {
         .containsPattern("\\| enqueue_single \\| \\d+ \\| \\d+ \\| \\d+% \\| \\d+ \\(raw_enqueue_single\\) \\|");
   }
 
+  @Test
+  void theBulkMethodsOptionTimesEveryMethodAndChecksEachAnswersEveryItem(TestDatabase db) throws Exception {
+    // BulkMethods throws if a method that keeps per-item results answers fewer items than it got.
+    String out = mainOutput(db, "--bulk-methods", "--rounds", "1");
+    assertThat(out).contains("| method | 1,000 | 1,000 keyed | 10,000 | 10,000 keyed |");
+    for (String m : BulkMethods.METHODS) {
+      assertThat(out).containsPattern("\\| " + m + " \\| \\d+ \\| (\\d+|-) \\| \\d+ \\| (\\d+|-) \\|");
+    }
+  }
+
   /** Bench's whole output for a tiny run with {@code extra} options, on fresh databases of db's server. */
   private static String mainOutput(TestDatabase db, String... extra) throws Exception {
     List<String> args = new java.util.ArrayList<>(List.of("--url", db.server().jdbcUrl("postgres") + "?user=" + db.user(),
