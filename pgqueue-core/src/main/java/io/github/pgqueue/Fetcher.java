@@ -95,8 +95,12 @@ final class Fetcher implements Runnable, Service {
    */
   private final List<LostClaim> lostClaims = new ArrayList<>();
   private long nextReleaseNanos; // owned by the fetcher's thread
-  /** The last claim found the queue's global limit reached (see slotsFreed). Guarded by lock. */
-  private boolean heldFull;
+  /**
+   * The last claim found the queue's global limit reached (see slotsFreed). Written under lock;
+   * volatile so that slotsFreed, called after every written batch, skips the lock when it is not
+   * set (an uncontrolled queue's fetcher is never locked by the completer).
+   */
+  private volatile boolean heldFull;
 
   /** The claim now due takes the controlled claim. Owned by the fetcher's thread. */
   private boolean controlledClaim;
@@ -513,6 +517,9 @@ final class Fetcher implements Runnable, Service {
    * slots); otherwise does nothing, so an uncontrolled queue's claims are unchanged.
    */
   void slotsFreed() {
+    if (!heldFull) {
+      return;
+    }
     lock.lock();
     try {
       if (heldFull) {
