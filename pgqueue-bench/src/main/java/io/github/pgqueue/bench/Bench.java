@@ -1,6 +1,7 @@
 package io.github.pgqueue.bench;
 
 import io.github.pgqueue.testing.postgres.TestPostgres;
+import io.github.pgqueue.testsupport.PgBouncer;
 import java.net.URI;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -229,11 +230,14 @@ public final class Bench {
       }
       List<Map<String, Object>> runs = new ArrayList<>();
       String admin = adminUrl;
-      BenchPgBouncer bouncer = null;
+      PgBouncer bouncer = null;
       try {
         if (o.pgbouncer) {
           URI u = URI.create(adminUrl.substring("jdbc:".length()));
-          bouncer = BenchPgBouncer.start(u.getHost(), u.getPort() > 0 ? u.getPort() : 5432, credentials(adminUrl)[0]);
+          // 20 server connections: above the workload's 16 client connections, so clients never
+          // queue in PgBouncer for a server connection.
+          bouncer = PgBouncer.start(u.getHost(), u.getPort() > 0 ? u.getPort() : 5432, credentials(adminUrl)[0],
+              "transaction", 20);
           System.err.println("PgBouncer (transaction mode) on port " + bouncer.port);
         }
         for (int i = 0; i < o.repeats; i++) {
@@ -243,7 +247,7 @@ public final class Bench {
                 db -> withParameter(withDatabase(admin, db), "prepareThreshold=" + o.prepareThreshold), null));
           }
           if (bouncer != null) {
-            BenchPgBouncer b = bouncer;
+            PgBouncer b = bouncer;
             String[] cred = credentials(admin);
             run.putAll(runOnFreshDatabase(o, admin, i, "pgbouncer_",
                 db -> b.jdbcUrl(db, "prepareThreshold=0" + (cred[0] == null ? "" : "&user=" + cred[0])

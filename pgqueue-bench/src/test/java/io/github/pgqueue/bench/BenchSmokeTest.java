@@ -166,8 +166,8 @@ class BenchSmokeTest {
 
   @Test
   void thePgBouncerOptionRunsTheWorkloadThroughARealPgBouncerInTransactionMode(TestDatabase db) throws Exception {
-    org.junit.jupiter.api.Assumptions.assumeTrue(new java.io.File(BenchPgBouncer.BINARY).canExecute(),
-        BenchPgBouncer.BINARY + " not installed (apt-get install -y pgbouncer)");
+    String unavailable = io.github.pgqueue.testsupport.PgBouncer.unavailableReason();
+    org.junit.jupiter.api.Assumptions.assumeTrue(unavailable == null, unavailable);
     String out = mainOutput(db, "--pgbouncer");
     assertThat(out).contains("pgbouncer=transaction")
         .contains("| pgbouncer_enqueue_bulk |").contains("| pgbouncer_process_c10 |").contains("| pgbouncer_latency_p50_ms |")

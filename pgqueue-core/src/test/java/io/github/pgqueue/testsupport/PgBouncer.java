@@ -11,12 +11,10 @@ import java.nio.file.Path;
 import java.nio.file.attribute.UserPrincipal;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
-import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Assumptions;
 
 /**
@@ -92,6 +90,24 @@ public final class PgBouncer implements AutoCloseable {
 
   /** Starts one in front of {@code server} in {@code poolMode} ("transaction", "session"). */
   public static PgBouncer start(TestPostgres server, String poolMode) throws Exception {
+    return start("127.0.0.1", server.port(), server.user(), poolMode, 8);
+  }
+
+  /**
+   * Starts one in front of the PostgreSQL at {@code host:serverPort}, trusting {@code user}, in
+   * {@code poolMode} ("transaction", "session") with {@code poolSize} server connections per
+   * database, and waits (up to 20 s) until it answers. The benchmark's {@code --pgbouncer} uses it
+   * too.
+   *
+   * @throws IllegalStateException naming the binary when PgBouncer is not installed, or with its
+   *     log when it exits or does not answer
+   */
+  public static PgBouncer start(String host, int serverPort, String user, String poolMode, int poolSize)
+      throws Exception {
+    String unavailable = unavailableReason();
+    if (unavailable != null) {
+      throw new IllegalStateException(unavailable);
+    }
     Path dir = Files.createTempDirectory("pgqueue-pgbouncer");
     int port;
     try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -99,7 +115,7 @@ public final class PgBouncer implements AutoCloseable {
     }
     String ini = """
         [databases]
-        * = host=127.0.0.1 port=%d
+        * = host=%s port=%d
         [pgbouncer]
         listen_addr = 127.0.0.1
         listen_port = %d
@@ -108,44 +124,47 @@ public final class PgBouncer implements AutoCloseable {
         auth_file = %s/userlist.txt
         pool_mode = %s
         max_client_conn = 200
-        default_pool_size = 8
+        default_pool_size = %d
         ignore_startup_parameters = extra_float_digits,options
         logfile = %s/pgbouncer.log
         pidfile = %s/pgbouncer.pid
-        """.formatted(server.port(), port, dir, poolMode, dir, dir);
+        """.formatted(host, serverPort, port, dir, poolMode, poolSize, dir, dir);
     Files.writeString(dir.resolve("pgbouncer.ini"), ini, StandardCharsets.UTF_8);
-    Files.writeString(dir.resolve("userlist.txt"), "\"" + server.user() + "\" \"\"\n", StandardCharsets.UTF_8);
+    Files.writeString(dir.resolve("userlist.txt"), "\"" + user + "\" \"\"\n", StandardCharsets.UTF_8);
     List<String> cmd = new ArrayList<>();
     if (isRoot()) {
-      String user = runAsUser();
-      UserPrincipal owner = dir.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(user);
+      String runAs = runAsUser();
+      UserPrincipal owner = dir.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(runAs);
       try (Stream<Path> files = Files.list(dir)) {
         for (Path p : files.toList()) {
           Files.setOwner(p, owner);
         }
       }
       Files.setOwner(dir, owner);
-      cmd.addAll(List.of("runuser", "-u", user, "--"));
+      cmd.addAll(List.of("runuser", "-u", runAs, "--"));
     }
     cmd.addAll(List.of(BINARY, dir.resolve("pgbouncer.ini").toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(dir.resolve("stdout.txt").toFile()).start();
     PgBouncer b = new PgBouncer(port, dir, p);
-    try {
-      Awaitility.await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
-          .until(() -> {
-            if (!p.isAlive()) {
-              throw new IllegalStateException("pgbouncer exited: " + b.log());
-            }
-            try (Connection c = DriverManager.getConnection(b.jdbcUrl("postgres", "prepareThreshold=0"), server.user(), null)) {
-              return c.isValid(2);
-            }
-          });
-    } catch (RuntimeException e) {
-      b.close();
-      throw e;
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(20);
+    while (true) {
+      if (!p.isAlive()) {
+        b.close();
+        throw new IllegalStateException("pgbouncer exited: " + b.log());
+      }
+      try (Connection c = DriverManager.getConnection(b.jdbcUrl("postgres", "prepareThreshold=0"), user, null)) {
+        if (c.isValid(2)) {
+          return b;
+        }
+      } catch (java.sql.SQLException e) {
+        if (System.nanoTime() > deadline) {
+          b.close();
+          throw new IllegalStateException("pgbouncer did not answer within 20 s: " + e + "\n" + b.log(), e);
+        }
+      }
+      Thread.sleep(100);
     }
-    return b;
   }
 
   /** A JDBC URL to {@code database} through this PgBouncer, with URL parameters {@code params}. */
