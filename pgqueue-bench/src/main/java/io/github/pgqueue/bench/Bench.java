@@ -62,6 +62,10 @@ import java.util.stream.Collectors;
  *                       table and on a copy list-partitioned by state, each holding --discarded N
  *                       discarded jobs (default 200000), over --rounds R rounds (default 5) of --n
  *                       available jobs each
+ * --backlog N           instead of the workload: claim and single-insert cost on big, old tables
+ *                       (BacklogBench): an otherwise small table, then with N due jobs of an
+ *                       unhandled name ahead, 10 N discarded jobs, 10 N due jobs over 100 queues
+ *                       and 200 names; medians of 30 in ms
  * --bulk-methods        instead of the workload: time the ways of inserting a batch (BulkMethods:
  *                       unnest, multi-row VALUES, binary COPY with and without ids, the function
  *                       enqueue_all_v1) on 1,000- and 10,000-job batches, keyed and unkeyed, over
@@ -104,6 +108,7 @@ public final class Bench {
     boolean scalingInOneJvm;
     boolean partitioning;
     boolean bulkMethods;
+    Integer backlog;
     int discarded = 200_000;
     int rounds = 5;
     boolean latencyBreakdown;
@@ -181,6 +186,34 @@ public final class Bench {
           ResultSet rs = st.executeQuery("SHOW server_version")) {
         rs.next();
         version = rs.getString(1);
+      }
+      if (o.backlog != null) {
+        String db = "pgqueue_backlog_" + System.currentTimeMillis();
+        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+          st.execute("CREATE DATABASE " + db);
+        }
+        try {
+          String[] cred = credentials(adminUrl);
+          double load = Workload.loadAverage();
+          Map<String, Object> r = BacklogBench.run(withDatabase(adminUrl, db), cred[0], cred[1], o.backlog);
+          System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
+              + " cores, load before " + load + " (1 min), after " + Workload.loadAverage()
+              + "; N = " + o.backlog + "; medians of 30, ms");
+          System.out.println("\n| table | claim of 20 | share of empty | single insert | share of empty |\n|---|---|---|---|---|");
+          double c0 = (Double) r.get("backlog_empty_claim_ms");
+          double i0 = (Double) r.get("backlog_empty_insert_ms");
+          for (String k : new String[] {"empty", "unhandled", "discarded", "many_queues"}) {
+            double cl = (Double) r.get("backlog_" + k + "_claim_ms");
+            double in = (Double) r.get("backlog_" + k + "_insert_ms");
+            System.out.printf("| %s | %.2f | %.0f%% | %.2f | %.0f%% |%n", k, cl, 100 * cl / c0, in, 100 * in / i0);
+          }
+          System.out.println("JSON " + toJson(r));
+        } finally {
+          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+          }
+        }
+        return;
       }
       if (o.bulkMethods) {
         String db = "pgqueue_bulk_" + System.currentTimeMillis();
@@ -531,6 +564,7 @@ public final class Bench {
         case "--scaling-in-one-jvm" -> o.scalingInOneJvm = true;
         case "--partitioning" -> o.partitioning = true;
         case "--bulk-methods" -> o.bulkMethods = true;
+        case "--backlog" -> { o.backlog = Integer.parseInt(v); i++; }
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
         case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
         case "--latency-breakdown" -> o.latencyBreakdown = true;

@@ -581,7 +581,7 @@ final class Workload {
     return r;
   }
 
-  private static double median(List<Double> xs) {
+  static double median(List<Double> xs) {
     List<Double> s = new ArrayList<>(xs);
     s.sort(null);
     return s.get(s.size() / 2);

@@ -184,6 +184,15 @@ class BenchSmokeTest {
     }
   }
 
+  @Test
+  void theBacklogOptionTimesTheClaimAndInsertOnEachTable(TestDatabase db) throws Exception {
+    // BacklogBench throws if a claim takes fewer than its 20 handled jobs.
+    String out = mainOutput(db, "--backlog", "100");
+    for (String t : List.of("empty", "unhandled", "discarded", "many_queues")) {
+      assertThat(out).containsPattern("\\| " + t + " \\| [0-9.]+ \\| \\d+% \\| [0-9.]+ \\| \\d+% \\|");
+    }
+  }
+
   /** Bench's whole output for a tiny run with {@code extra} options, on fresh databases of db's server. */
   private static String mainOutput(TestDatabase db, String... extra) throws Exception {
     List<String> args = new java.util.ArrayList<>(List.of("--url", db.server().jdbcUrl("postgres") + "?user=" + db.user(),
