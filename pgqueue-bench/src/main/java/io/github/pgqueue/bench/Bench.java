@@ -165,6 +165,37 @@ public final class Bench {
     }
   }
 
+  /** One experiment's run on a database of its own: (url, {user, password}) to its figures. */
+  interface Experiment {
+    Map<String, Object> run(String url, String[] credentials) throws Exception;
+  }
+
+  /**
+   * Runs an experiment that replaces the workload ({@code --backlog}, {@code --bulk-methods},
+   * {@code --partitioning}) on a fresh database of the server, dropped afterwards; prints the
+   * server and load, its table ({@code table}), and its JSON line.
+   */
+  private static void experiment(String adminUrl, String version, String dbPrefix, String what,
+      Experiment experiment, java.util.function.Consumer<Map<String, Object>> table) throws Exception {
+    String db = dbPrefix + System.currentTimeMillis();
+    try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+      st.execute("CREATE DATABASE " + db);
+    }
+    try {
+      double load = Workload.loadAverage();
+      Map<String, Object> r = experiment.run(withDatabase(adminUrl, db), credentials(adminUrl));
+      System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
+          + " cores, load before " + load + " (1 min), after " + Workload.loadAverage()
+          + (what == null ? "" : "; " + what));
+      table.accept(r);
+      System.out.println("JSON " + toJson(r));
+    } finally {
+      try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
+        st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+      }
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     if (java.util.Arrays.asList(args).contains("--dashboard")) {
       java.util.List<String> rest = new ArrayList<>(java.util.Arrays.asList(args));
@@ -188,77 +219,34 @@ public final class Bench {
         version = rs.getString(1);
       }
       if (o.backlog != null) {
-        String db = "pgqueue_backlog_" + System.currentTimeMillis();
-        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-          st.execute("CREATE DATABASE " + db);
-        }
-        try {
-          String[] cred = credentials(adminUrl);
-          double load = Workload.loadAverage();
-          Map<String, Object> r = BacklogBench.run(withDatabase(adminUrl, db), cred[0], cred[1], o.backlog);
-          System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
-              + " cores, load before " + load + " (1 min), after " + Workload.loadAverage()
-              + "; N = " + o.backlog + "; medians of 30, ms");
-          System.out.println("\n| table | claim of 20 | share of empty | single insert | share of empty |\n|---|---|---|---|---|");
-          double c0 = (Double) r.get("backlog_empty_claim_ms");
-          double i0 = (Double) r.get("backlog_empty_insert_ms");
-          for (String k : new String[] {"empty", "unhandled", "discarded", "many_queues"}) {
-            double cl = (Double) r.get("backlog_" + k + "_claim_ms");
-            double in = (Double) r.get("backlog_" + k + "_insert_ms");
-            System.out.printf("| %s | %.2f | %.0f%% | %.2f | %.0f%% |%n", k, cl, 100 * cl / c0, in, 100 * in / i0);
-          }
-          System.out.println("JSON " + toJson(r));
-        } finally {
-          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-          }
-        }
+        experiment(adminUrl, version, "pgqueue_backlog_", "N = " + o.backlog + "; medians of 30, ms",
+            (url, cred) -> BacklogBench.run(url, cred[0], cred[1], o.backlog), r -> {
+              System.out.println("\n| table | claim of 20 | share of empty | single insert | share of empty |\n|---|---|---|---|---|");
+              double c0 = (Double) r.get("backlog_empty_claim_ms");
+              double i0 = (Double) r.get("backlog_empty_insert_ms");
+              for (String k : new String[] {"empty", "unhandled", "discarded", "many_queues"}) {
+                double cl = (Double) r.get("backlog_" + k + "_claim_ms");
+                double in = (Double) r.get("backlog_" + k + "_insert_ms");
+                System.out.printf("| %s | %.2f | %.0f%% | %.2f | %.0f%% |%n", k, cl, 100 * cl / c0, in, 100 * in / i0);
+              }
+            });
         return;
       }
       if (o.bulkMethods) {
-        String db = "pgqueue_bulk_" + System.currentTimeMillis();
-        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-          st.execute("CREATE DATABASE " + db);
-        }
-        try {
-          String[] cred = credentials(adminUrl);
-          double load = Workload.loadAverage();
-          Map<String, Object> r = BulkMethods.run(withDatabase(adminUrl, db), cred[0], cred[1], o.rounds);
-          System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
-              + " cores, load before " + load + " (1 min), after " + Workload.loadAverage()
-              + "; medians of " + o.rounds + " rounds, jobs/s");
-          System.out.println("\n| method | 1,000 | 1,000 keyed | 10,000 | 10,000 keyed |\n|---|---|---|---|---|");
-          for (String m : BulkMethods.METHODS) {
-            System.out.println("| " + m + " | " + r.getOrDefault("bulk_" + m + "_1000", "-") + " | "
-                + r.getOrDefault("bulk_" + m + "_1000_keyed", "-") + " | " + r.getOrDefault("bulk_" + m + "_10000", "-")
-                + " | " + r.getOrDefault("bulk_" + m + "_10000_keyed", "-") + " |");
-          }
-          System.out.println("JSON " + toJson(r));
-        } finally {
-          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-          }
-        }
+        experiment(adminUrl, version, "pgqueue_bulk_", "medians of " + o.rounds + " rounds, jobs/s",
+            (url, cred) -> BulkMethods.run(url, cred[0], cred[1], o.rounds), r -> {
+              System.out.println("\n| method | 1,000 | 1,000 keyed | 10,000 | 10,000 keyed |\n|---|---|---|---|---|");
+              for (String m : BulkMethods.METHODS) {
+                System.out.println("| " + m + " | " + r.getOrDefault("bulk_" + m + "_1000", "-") + " | "
+                    + r.getOrDefault("bulk_" + m + "_1000_keyed", "-") + " | " + r.getOrDefault("bulk_" + m + "_10000", "-")
+                    + " | " + r.getOrDefault("bulk_" + m + "_10000_keyed", "-") + " |");
+              }
+            });
         return;
       }
       if (o.partitioning) {
-        String db = "pgqueue_partition_" + System.currentTimeMillis();
-        try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-          st.execute("CREATE DATABASE " + db);
-        }
-        try {
-          String[] cred = credentials(adminUrl);
-          double load = Workload.loadAverage();
-          Map<String, Object> r = PartitionBench.run(withDatabase(adminUrl, db), cred[0], cred[1], o.discarded, o.n, o.rounds);
-          System.out.println("PostgreSQL " + version + ", " + Runtime.getRuntime().availableProcessors()
-              + " cores, load before " + load + " (1 min), after "
-              + Workload.loadAverage());
-          System.out.println("JSON " + toJson(r));
-        } finally {
-          try (Connection c = DriverManager.getConnection(adminUrl); Statement st = c.createStatement()) {
-            st.execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-          }
-        }
+        experiment(adminUrl, version, "pgqueue_partition_", null,
+            (url, cred) -> PartitionBench.run(url, cred[0], cred[1], o.discarded, o.n, o.rounds), r -> { });
         return;
       }
       List<Map<String, Object>> runs = new ArrayList<>();
