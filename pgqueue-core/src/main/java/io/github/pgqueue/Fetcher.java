@@ -104,6 +104,8 @@ final class Fetcher implements Runnable, Service {
 
   /** The claim now due takes the controlled claim. Owned by the fetcher's thread. */
   private boolean controlledClaim;
+  /** The claim now due applies a per-key rate limit. Owned by the fetcher's thread. */
+  private boolean keyRatedClaim;
   /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
   private final RetryLog releaseLog;
   private final long lostClaimRecheckNanos;
@@ -175,8 +177,9 @@ final class Fetcher implements Runnable, Service {
             if (controlledClaim) {
               // Several statements in one transaction: the lock of the control row is held until
               // the claim commits, so the next claim of this queue counts this one's jobs.
+              boolean keyRated = this.keyRatedClaim;
               controlled = Borrowed.transaction(dataSource, false,
-                  c -> store.claimControlled(c, queue, names, want, owner, token));
+                  c -> store.claimControlled(c, queue, names, want, owner, token, keyRated));
               jobs = controlled.jobs();
             } else {
               jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token));
@@ -274,10 +277,11 @@ final class Fetcher implements Runnable, Service {
           wake = false;
           claiming = true;
           controlledClaim = control.limited();
+          keyRatedClaim = control.keyRateLimit() > 0;
           // A rate-limited queue claims only its free local slots: a buffered job would have taken
           // its token (its start) before it starts. Under a global limit the buffer stays, within
           // the free global slots: the claim never takes more than those.
-          return control.rateLimit() > 0 ? concurrency - inHand : concurrency + bufferTarget - inHand;
+          return control.rated() ? concurrency - inHand : concurrency + bufferTarget - inHand;
         }
         boolean releasePending = !lostClaims.isEmpty();
         if (releasePending && now - nextReleaseNanos >= 0) {
@@ -320,7 +324,7 @@ final class Fetcher implements Runnable, Service {
         // Keep the buffer as it is: more would only ask for slots the limit does not have.
       } else {
         bufferTarget =
-            lastClaimFull && control.rateLimit() == 0
+            lastClaimFull && !control.rated()
                 ? Math.min(bufferCap(), bufferTarget == 0 ? concurrency : bufferTarget * 2) : 0;
       }
       if (!jobs.isEmpty()) {
@@ -339,6 +343,11 @@ final class Fetcher implements Runnable, Service {
         // start: a wake-up a little early costs one more claim, a late one loses capacity
         // (with a small burst, a token not taken when due is gone).
         case RATE -> nextPollNanos = claimStartedNanos + controlled.waitNanos();
+        // Due jobs were left because their keys had no token: claim again when the first of those
+        // keys gets one (the wait counts from the end of the claim, so the wake-up is never early),
+        // or at the ordinary poll interval if sooner (jobs of other keys enqueued without a
+        // NOTIFY); never the fast poll, which would only find the same keys still without tokens.
+        case KEY_RATE -> nextPollNanos = now + Math.min(pollNanos, controlled.waitNanos());
         // The row is gone (every control removed): the ordinary claim, at once.
         case NO_CONTROL -> fallBack = true;
         default -> { }
@@ -452,7 +461,7 @@ final class Fetcher implements Runnable, Service {
       control = next;
       // Under a global limit this worker's finished jobs hold slots until they are written.
       completer.writePromptly(queue, next.maxRunning() > 0);
-      if ((next.paused() && !old.paused()) || (next.rateLimit() > 0 && old.rateLimit() == 0)) {
+      if ((next.paused() && !old.paused()) || (next.rated() && !old.rated())) {
         released = new ArrayList<>(buffer);
         buffer.clear();
         bufferTarget = 0;

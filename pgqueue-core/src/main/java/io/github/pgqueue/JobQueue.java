@@ -835,6 +835,51 @@ public final class JobQueue {
   }
 
   /**
+   * Sets the rate limit per concurrency key of {@code queue}: at most {@link RateLimit#starts()}
+   * starts per {@link RateLimit#period()} of jobs with the same {@link
+   * EnqueueOptions.Builder#concurrencyKey concurrency key}, across every worker, with a burst of
+   * {@link RateLimit#burst()} per key (the bounds of {@link RateLimit} hold for each key). Every
+   * start takes a token of its key, retries included, and a token is never given back. Jobs
+   * without a key are not limited by it. A key without a token never holds back another key: a
+   * claim leaves its jobs and takes other keys' jobs. Jobs held back stay available, uncharged;
+   * they start as their key's tokens come (a worker sleeps until the first such key gets a token,
+   * it does not poll for it). A bucket is stored only while it is not full (one row per key started
+   * recently), so keys need no registration. A new or changed limit starts with every bucket full.
+   * Combines with a per-key concurrency limit, fairness and the queue-wide rate limit; see
+   * docs/flow-control.md.
+   *
+   * @param queue the queue name
+   * @param limit the limit per key
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws NullPointerException if limit is null
+   * @throws PgQueueException if the write fails
+   */
+  public void setKeyRateLimit(String queue, RateLimit limit) {
+    String q = Identifiers.queueName(queue);
+    Objects.requireNonNull(limit, "limit");
+    write("setting the per-key rate limit of queue \"" + q + "\"", false, c -> {
+      store.setKeyRateLimit(c, q, limit);
+      return null;
+    });
+  }
+
+  /**
+   * Removes the rate limit per key of {@code queue}, and its keys' buckets. Removing a limit that
+   * is not set changes nothing.
+   *
+   * @param queue the queue name
+   * @throws IllegalArgumentException if the queue name is invalid
+   * @throws PgQueueException if the write fails
+   */
+  public void removeKeyRateLimit(String queue) {
+    String q = Identifiers.queueName(queue);
+    write("removing the per-key rate limit of queue \"" + q + "\"", false, c -> {
+      store.setKeyRateLimit(c, q, null);
+      return null;
+    });
+  }
+
+  /**
    * Sets the per-key concurrency limit of {@code queue}: at most {@code maxRunning} jobs with the
    * same {@link EnqueueOptions.Builder#concurrencyKey concurrency key} run at once across every
    * worker (jobs without a key are not limited by it). Enforced by each claim in its own

@@ -473,6 +473,11 @@ final class JobStore {
     FULL,
     /** No token is left; {@link ControlledClaim#waitNanos} says when the next one comes. */
     RATE,
+    /**
+     * Due jobs were left because their keys had no token (a per-key rate limit); {@link
+     * ControlledClaim#waitNanos} says when the first of those keys gets one.
+     */
+    KEY_RATE,
     /** The queue has no control row (any more): take the ordinary claim. */
     NO_CONTROL
   }
@@ -490,7 +495,19 @@ final class JobStore {
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token)
       throws SQLException {
-    if (unprepared(c)) {
+    return claimControlled(c, queue, names, want, owner, token, false);
+  }
+
+  /**
+   * As above; {@code keyRated} when the worker's copy of the controls says the queue sets a rate
+   * limit per key: its row is then read with the per-key rate columns ({@link
+   * Sql#lockControlKeyRate}) and never through {@code claim_controlled_v1}, which does not know
+   * them. A claim made without it, by a worker that has not yet read the setting, is not limited
+   * per key.
+   */
+  ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token,
+      boolean keyRated) throws SQLException {
+    if (unprepared(c) && !keyRated) {
       // Sql.claimControlledFn: lock, count and claim in the function claim_controlled_v1, one round
       // trip; a row that also sets a rate or a per-key limit ("CONTROLS") continues below, in this
       // transaction, which already holds the row's lock (lockControl finds its own lock).
@@ -519,7 +536,9 @@ final class JobStore {
     long periodMs;
     int keyMax;
     boolean keyFair;
-    try (PreparedStatement ps = c.prepareStatement(sql.lockControl)) {
+    KeyRate keyRate = null;
+    java.time.OffsetDateTime clock = null;
+    try (PreparedStatement ps = c.prepareStatement(keyRated ? sql.lockControlKeyRate : sql.lockControl)) {
       ps.setString(1, queue);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) {
@@ -534,6 +553,13 @@ final class JobStore {
         periodMs = rs.getLong(6);
         keyMax = rs.getInt(7);
         keyFair = rs.getBoolean(8);
+        if (keyRated) {
+          int keyStarts = rs.getInt(9);
+          if (!rs.wasNull()) {
+            keyRate = new KeyRate(intervalMicros(rs.getLong(10), keyStarts), rs.getInt(11));
+            clock = rs.getObject(4, java.time.OffsetDateTime.class);
+          }
+        }
       }
     }
     if (paused) {
@@ -572,7 +598,9 @@ final class JobStore {
         held = Held.RATE;
       }
     }
-    List<ClaimedJob> jobs = keyMax > 0 || keyFair
+    List<ClaimedJob> jobs = keyRate != null
+        ? claimKeyedRated(c, queue, names, free, owner, token, keyMax, keyFair, keyRate, clock)
+        : keyMax > 0 || keyFair
         ? claimKeyed(c, queue, names, free, owner, token, keyMax, keyFair)
         : claim(c, queue, names, free, owner, token);
     if (rated && !jobs.isEmpty()) {
@@ -588,7 +616,106 @@ final class JobStore {
       double left = tokens - jobs.size();
       waitNanos = Math.max(MIN_TOKEN_WAIT_NANOS, (long) Math.ceil((1 - Math.min(left, 1)) * periodMs * 1_000_000.0 / rate));
     }
+    if (keyRate != null && jobs.size() < free) {
+      // Fewer jobs than the free starts: if due jobs were left because their keys have no token,
+      // sleep until the first of those keys gets one, not a poll earlier.
+      long keyWait = keyTokenWait(c, queue, names, keyRate, clock);
+      if (keyWait >= 0) {
+        return new ControlledClaim(jobs, Held.KEY_RATE, Math.max(keyWait, MIN_TOKEN_WAIT_NANOS));
+      }
+    }
     return new ControlledClaim(jobs, jobs.size() < free ? Held.NO : held, waitNanos);
+  }
+
+  /**
+   * A queue's rate limit per key: one token every {@code intervalMicros} (the period over the
+   * starts, rounded up to a whole microsecond, so the rate is never exceeded), a bucket of {@code
+   * burst}.
+   */
+  record KeyRate(long intervalMicros, int burst) {}
+
+  /** The token interval of {@code starts} per {@code periodMs}, rounded up to a whole microsecond. */
+  static long intervalMicros(long periodMs, int starts) {
+    return Math.max(1, -Math.floorDiv(-periodMs * 1000, (long) starts));
+  }
+
+  /** Full buckets pruned per claim, beyond twice the jobs it claimed (so pruning outpaces new rows). */
+  static final int KEY_BUCKETS_PRUNED_PER_CLAIM = 100;
+
+  /**
+   * The keyed claim under a per-key rate limit ({@link Sql#claimKeyedFairRated}), then, in the same
+   * transaction and so still under the control row's lock, the tokens of the jobs started taken
+   * from their keys' buckets and some full buckets pruned ({@link Sql#chargeKeyTokens}).
+   */
+  List<ClaimedJob> claimKeyedRated(Connection c, String queue, String[] names, int want, long owner, long token,
+      int keyMax, boolean fair, KeyRate rate, java.time.OffsetDateTime clock) throws SQLException {
+    int perKey = keyMax > 0 ? keyMax : Integer.MAX_VALUE;
+    int window = (int) Math.min(2_000L, (long) want * (fair ? FAIR_KEY_CANDIDATES_PER_JOB : KEY_CANDIDATES_PER_JOB));
+    List<ClaimedJob> jobs = new ArrayList<>(want);
+    try (PreparedStatement ps = c.prepareStatement(fair ? sql.claimKeyedFairRated : sql.claimKeyedOrdinaryRated)) {
+      int i = 1;
+      ps.setString(i++, queue);
+      ps.setString(i++, queue);
+      ps.setArray(i++, c.createArrayOf("text", names));
+      ps.setInt(i++, perKey);
+      ps.setObject(i++, clock);
+      ps.setLong(i++, rate.intervalMicros());
+      ps.setInt(i++, window);
+      ps.setInt(i++, perKey);
+      ps.setInt(i++, rate.burst());
+      ps.setObject(i++, clock);
+      ps.setLong(i++, rate.intervalMicros());
+      ps.setString(i++, queue);
+      ps.setInt(i++, rate.burst());
+      ps.setInt(i++, want);
+      ps.setLong(i++, owner);
+      ps.setLong(i++, owner);
+      ps.setLong(i, token);
+      readClaimed(ps, queue, owner, token, jobs);
+    }
+    if (fair && jobs.size() < want) {
+      jobs.addAll(claim(c, sql.claimUnkeyed, queue, names, want - jobs.size(), owner, token));
+    }
+    if (!jobs.isEmpty()) {
+      Long[] ids = new Long[jobs.size()];
+      for (int k = 0; k < ids.length; k++) {
+        ids[k] = jobs.get(k).id();
+      }
+      try (PreparedStatement ps = c.prepareStatement(sql.chargeKeyTokens)) {
+        int i = 1;
+        ps.setObject(i++, clock);
+        ps.setLong(i++, rate.intervalMicros());
+        ps.setInt(i++, rate.burst());
+        ps.setArray(i++, c.createArrayOf("bigint", ids));
+        ps.setString(i++, queue);
+        ps.setString(i++, queue);
+        ps.setString(i++, queue);
+        ps.setInt(i, KEY_BUCKETS_PRUNED_PER_CLAIM + 2 * jobs.size());
+        ps.executeQuery().close();
+      }
+    }
+    return jobs;
+  }
+
+  /**
+   * Nanoseconds from now (the database's clock as the statement ran) until the first key without a
+   * token that has a due job gets its next token ({@link Sql#keyTokenWait}), or -1 when no due job
+   * waits for a token.
+   */
+  long keyTokenWait(Connection c, String queue, String[] names, KeyRate rate, java.time.OffsetDateTime clock)
+      throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.keyTokenWait)) {
+      int i = 1;
+      ps.setLong(i++, rate.intervalMicros());
+      ps.setString(i++, queue);
+      ps.setObject(i++, clock);
+      ps.setLong(i++, rate.intervalMicros());
+      ps.setObject(i++, clock);
+      ps.setArray(i, c.createArrayOf("text", names));
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getLong(1) : -1;
+      }
+    }
   }
 
   /**
@@ -652,7 +779,8 @@ final class JobStore {
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         out.put(rs.getString(1),
-            new QueueControl(rs.getBoolean(2), rs.getInt(3), rs.getInt(4), rs.getInt(7), rs.getBoolean(8)));
+            new QueueControl(rs.getBoolean(2), rs.getInt(3), rs.getInt(4), rs.getInt(7), rs.getBoolean(8),
+                rs.getInt(9)));
       }
     }
     return out;
@@ -716,6 +844,29 @@ final class JobStore {
       }
       ps.executeUpdate();
     }
+    controlsChanged(c, queue);
+  }
+
+  /**
+   * Sets or clears (null) a queue's rate limit per key and notifies the workers. Every key's bucket
+   * starts full: the bucket rows of the queue are deleted, in the same transaction as the write of
+   * the control row, whose lock keeps claims of the queue out until it commits.
+   */
+  void setKeyRateLimit(Connection c, String queue, RateLimit limit) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.setKeyRateLimit)) {
+      ps.setString(1, queue);
+      if (limit != null) {
+        ps.setInt(2, limit.starts());
+        ps.setLong(3, limit.period().toMillis());
+        ps.setInt(4, limit.burst());
+      } else {
+        ps.setNull(2, java.sql.Types.INTEGER);
+        ps.setNull(3, java.sql.Types.BIGINT);
+        ps.setNull(4, java.sql.Types.INTEGER);
+      }
+      ps.executeUpdate();
+    }
+    update(c, sql.clearKeyBuckets, queue);
     controlsChanged(c, queue);
   }
 

@@ -240,7 +240,7 @@ final class Sql {
 
   /**
    * Every controlled queue: queue, paused, max_running, rate_limit, rate_period_ms, rate_burst,
-   * key_max_running, key_fair.
+   * key_max_running, key_fair, key_rate_limit.
    */
   final String controls;
   /**
@@ -338,6 +338,53 @@ final class Sql {
   final String setKeyMaxRunning;
   /** Turns fairness between keys on or off for a queue, creating its row. Parameters: queue, on. */
   final String setKeyFair;
+
+  // ---- rate limits per concurrency key (docs/flow-control.md, "Rate limits per key") ----------
+
+  /**
+   * {@link #lockControl} with the per-key rate limit's columns after key_fair (key_rate_limit,
+   * key_rate_period_ms, key_rate_burst, then the lock's set_config): taken instead of it by a
+   * worker that knows the queue sets a per-key rate limit, so the other controlled queues keep
+   * their statement. Parameter: queue.
+   */
+  final String lockControlKeyRate;
+  /**
+   * {@link #claimKeyedFair} under a per-key rate limit: the candidates leave out the keys without
+   * a whole token (a key whose bucket row in key_rate_buckets has {@code empty_at > clock - I}, a
+   * primary-key probe per candidate row), and THE PER-KEY RULE also takes a candidate only when
+   * its {@code nth} is within its key's whole tokens (burst for a key without a row). The clock is
+   * the bucket's, read after the control row's lock. Parameters: queue, queue, names, limit per
+   * key, clock, interval µs, window, limit per key, burst, clock, interval µs, queue, burst, jobs
+   * asked for, worker id, worker id, token.
+   */
+  final String claimKeyedFairRated;
+  /** {@link #claimKeyedOrdinary} under a per-key rate limit, as {@link #claimKeyedFairRated}. */
+  final String claimKeyedOrdinaryRated;
+  /**
+   * Takes the tokens of a claim's starts from their keys' buckets and prunes full buckets, in one
+   * statement, under the control row's lock: each key's {@code empty_at} moves on by one interval
+   * per start, from at least {@code clock - ((burst + 1) * I - 1 µs)} (a full bucket: burst and
+   * almost one more token); a key without a row gets one, from {@code clock - burst * I} (burst
+   * tokens). Then up to the given number of rows of full buckets (other than the keys charged) are
+   * deleted, oldest first. Parameters: clock, interval µs, burst, claimed job ids, queue, queue,
+   * queue, prune limit.
+   */
+  final String chargeKeyTokens;
+  /**
+   * When the first key without a token that has a due job of the given names gets its next
+   * token, in nanoseconds from now (the statement's own clock_timestamp()), or no row: the keys
+   * without a whole token at the bucket clock, in order of {@code empty_at}
+   * (key_rate_buckets_empty_idx), each probed for a waiting job (jobs_key_idx). Parameters:
+   * interval µs, queue, clock, interval µs, clock, names.
+   */
+  final String keyTokenWait;
+  /**
+   * Sets (or clears, with nulls) the per-key rate limit of a queue, creating its row. Parameters:
+   * queue, starts, period ms, burst.
+   */
+  final String setKeyRateLimit;
+  /** Deletes every key bucket of a queue (all full again). Parameter: queue. */
+  final String clearKeyBuckets;
 
   // ---- administration and inspection ---------------------------------------------------------
 
@@ -542,6 +589,10 @@ final class Sql {
         "c.key_rank, c.priority DESC, c.run_at, c.id", "j.key_rank, j.priority DESC, j.run_at, j.id"));
     claimKeyedOrdinary = keyedClaim(claimIds, keyed.formatted(
         "", "c.priority DESC, c.run_at, c.id", "j.priority DESC, j.run_at, j.id"));
+    // Under a per-key rate limit: the same statements, leaving out keys without a whole token and
+    // taking no more of a key's candidates than its whole tokens.
+    claimKeyedFairRated = keyRated(claimKeyedFair);
+    claimKeyedOrdinaryRated = keyRated(claimKeyedOrdinary);
     // The functions of migration V010 (see claimFn): same statements, plans kept per backend.
     claimFn = q("SELECT * FROM {s}.claim_v1(?, ?::text[], ?, ?, ?)");
     claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v1(?, ?::text[], ?, ?, ?)");
@@ -829,7 +880,8 @@ final class Sql {
 
     controls =
         q("""
-          SELECT queue, paused, max_running, rate_limit, rate_period_ms, rate_burst, key_max_running, key_fair
+          SELECT queue, paused, max_running, rate_limit, rate_period_ms, rate_burst, key_max_running, key_fair,
+                 key_rate_limit
           FROM {s}.queue_controls
           """);
     pauseQueue =
@@ -863,7 +915,7 @@ final class Sql {
         q("""
           DELETE FROM {s}.queue_controls
           WHERE queue = ? AND NOT paused AND max_running IS NULL AND rate_limit IS NULL
-            AND key_max_running IS NULL AND NOT key_fair
+            AND key_max_running IS NULL AND NOT key_fair AND key_rate_limit IS NULL
           """);
     ackPaused = q("UPDATE {s}.workers SET paused_queues = ?::text[] WHERE id = ?");
     lockControl =
@@ -885,6 +937,8 @@ final class Sql {
           WHERE queue = ?
           FOR UPDATE SKIP LOCKED
           """);
+    lockControlKeyRate = replaceOnce(lockControl, "rate_limit, rate_period_ms, key_max_running, key_fair,",
+        "rate_limit, rate_period_ms, key_max_running, key_fair, key_rate_limit, key_rate_period_ms, key_rate_burst,");
     controlExists = q("SELECT 1 FROM {s}.queue_controls WHERE queue = ?");
     countRunning = q("SELECT count(*) FROM (SELECT 1 FROM {s}.jobs WHERE state = 'running' AND queue = ? LIMIT ?) r");
     takeTokens = q("UPDATE {s}.queue_controls SET tokens = ?, tokens_at = ? WHERE queue = ?");
@@ -898,6 +952,66 @@ final class Sql {
         q("""
           INSERT INTO {s}.queue_controls AS qc (queue, key_fair) VALUES (?, ?)
           ON CONFLICT (queue) DO UPDATE SET key_fair = excluded.key_fair, updated_at = now()
+          """);
+    setKeyRateLimit =
+        q("""
+          INSERT INTO {s}.queue_controls AS qc (queue, key_rate_limit, key_rate_period_ms, key_rate_burst)
+          VALUES (?, ?, ?, ?)
+          ON CONFLICT (queue) DO UPDATE
+            SET key_rate_limit = excluded.key_rate_limit, key_rate_period_ms = excluded.key_rate_period_ms,
+                key_rate_burst = excluded.key_rate_burst, updated_at = now()
+          """);
+    clearKeyBuckets = q("DELETE FROM {s}.key_rate_buckets WHERE queue = ?");
+    chargeKeyTokens =
+        q("""
+          WITH p AS (
+            SELECT ?::timestamptz AS t, ?::bigint * interval '1 microsecond' AS step, ?::int AS burst
+          ),
+          b AS (
+            -- A key without a row has burst tokens: empty_at = t - burst * step. A row holds at
+            -- most (almost) one token more, as the queue-wide bucket: empty_at >= full_at.
+            SELECT p.t - p.burst * p.step AS fresh_at,
+                   p.t - ((p.burst + 1) * p.step - interval '1 microsecond') AS full_at, p.step
+            FROM p
+          ),
+          starts AS (
+            SELECT j.concurrency_key AS k, count(*) AS n FROM {s}.jobs j
+            WHERE j.id = ANY(?::bigint[]) AND j.concurrency_key IS NOT NULL
+            GROUP BY j.concurrency_key
+          ),
+          charged AS (
+            INSERT INTO {s}.key_rate_buckets AS kb (queue, concurrency_key, empty_at)
+            SELECT ?, s.k, b.fresh_at + s.n * b.step FROM starts s, b
+            ORDER BY s.k
+            ON CONFLICT (queue, concurrency_key) DO UPDATE
+              SET empty_at = greatest(kb.empty_at, (SELECT b.full_at FROM b))
+                             + (excluded.empty_at - (SELECT b.fresh_at FROM b))
+            RETURNING 1
+          ),
+          pruned AS (
+            DELETE FROM {s}.key_rate_buckets d
+            WHERE d.queue = ? AND d.concurrency_key IN (
+              SELECT f.concurrency_key FROM {s}.key_rate_buckets f, b
+              WHERE f.queue = ? AND f.empty_at <= b.full_at
+                AND f.concurrency_key NOT IN (SELECT s.k FROM starts s)
+              ORDER BY f.empty_at
+              LIMIT ?)
+            RETURNING 1
+          )
+          SELECT (SELECT count(*) FROM charged), (SELECT count(*) FROM pruned)
+          """);
+    keyTokenWait =
+        q("""
+          SELECT (extract(epoch FROM b.empty_at + ?::bigint * interval '1 microsecond' - clock_timestamp())
+                  * 1000000000)::bigint
+          FROM {s}.key_rate_buckets b
+          WHERE b.queue = ? AND b.empty_at > ?::timestamptz - ?::bigint * interval '1 microsecond'
+            AND EXISTS (
+              SELECT 1 FROM {s}.jobs j
+              WHERE j.state = 'available' AND j.queue = b.queue AND j.concurrency_key = b.concurrency_key
+                AND j.run_at <= ?::timestamptz AND j.name = ANY(?::text[]))
+          ORDER BY b.empty_at
+          LIMIT 1
           """);
 
     findJob = q("SELECT " + jobColumns + " FROM {s}.jobs WHERE id = ?");
@@ -999,6 +1113,30 @@ final class Sql {
     return replaceOnce(
         replaceOnce(claimIds, "),\nclaimable AS (", "),\n" + ctes.replace("{s}", schema) + ",\nclaimable AS ("),
         "j.id = ANY(?::bigint[])", "j.id IN (SELECT ch.id FROM chosen ch)");
+  }
+
+  /**
+   * A keyed claim under a per-key rate limit: its candidates leave out the keys without a whole
+   * token at the bucket clock, and its per-key rule takes no more of a key's candidates than the
+   * key's whole tokens (its burst when it has no bucket row).
+   */
+  private String keyRated(String keyedClaim) {
+    String rated = replaceOnce(keyedClaim,
+        "OR j.concurrency_key <> ALL(ARRAY(SELECT f.k FROM running f WHERE f.n >= ?)))",
+        """
+        OR j.concurrency_key <> ALL(ARRAY(SELECT f.k FROM running f WHERE f.n >= ?)))
+              AND NOT EXISTS (
+                SELECT 1 FROM {s}.key_rate_buckets kb
+                WHERE kb.queue = j.queue AND kb.concurrency_key = j.concurrency_key
+                  AND kb.empty_at > ?::timestamptz - ?::bigint * interval '1 microsecond')""");
+    rated = replaceOnce(rated,
+        "WHERE c.k IS NULL OR c.nth + coalesce((SELECT r.n FROM running r WHERE r.k = c.k), 0) <= ?",
+        """
+        WHERE c.k IS NULL OR c.nth + coalesce((SELECT r.n FROM running r WHERE r.k = c.k), 0) <= ?
+            AND c.nth <= coalesce((
+              SELECT least(?::int, floor(extract(epoch FROM ?::timestamptz - kb.empty_at) * 1000000 / ?::bigint))
+              FROM {s}.key_rate_buckets kb WHERE kb.queue = ? AND kb.concurrency_key = c.k), ?::int)""");
+    return rated.replace("{s}", schema);
   }
 
   /** {@code text} with its one occurrence of {@code from} replaced; a statement that lost it fails here. */

@@ -54,6 +54,7 @@ public final class LeastPrivilege implements AutoCloseable {
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgqueue.workers TO %2$s;
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgqueue.job_progress TO %2$s;
         GRANT SELECT, UPDATE ON pgqueue.queue_controls TO %2$s;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON pgqueue.key_rate_buckets TO %2$s;
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgqueue.job_rollups TO %2$s;
         -- cron: register, lock (FOR UPDATE) and claim firings; enqueue their jobs like web
         GRANT SELECT, INSERT, UPDATE ON pgqueue.cron_schedules TO %3$s;
