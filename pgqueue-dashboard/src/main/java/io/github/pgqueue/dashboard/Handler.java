@@ -660,7 +660,7 @@ final class Handler {
           .append(q.discardedCapped() ? "+" : "").append("</td><td class=\"n\">").append(q.liveWorkers())
           .append("</td><td class=\"n\">").append(q.liveSlots() == null ? "?" : q.liveSlots())
           .append("</td><td class=\"n\">").append(q.maxRunning() == null ? "" : q.maxRunning()).append("</td><td>")
-          .append(q.rateLimit() == null ? "" : esc(q.rateLimit() + " per " + q.ratePeriodMs() + " ms")).append("</td><td>")
+          .append(rateLimits(q)).append("</td><td>")
           .append(q.paused() ? "<b>paused</b>" : "running").append("</td><td>")
           .append(form(ctx, "/queues/" + url(q.queue()) + (q.paused() ? "/resume" : "/pause"),
               q.paused() ? "Resume" : "Pause", q.paused() ? "" : "danger", ""))
@@ -757,6 +757,18 @@ final class Handler {
     return out;
   }
 
+  /** The queue's rate limit and its rate limit per concurrency key, as set. */
+  private static String rateLimits(Reads.QueueRow q) {
+    List<String> parts = new ArrayList<>(2);
+    if (q.rateLimit() != null) {
+      parts.add(q.rateLimit() + " per " + q.ratePeriodMs() + " ms");
+    }
+    if (q.keyRateLimit() != null) {
+      parts.add(q.keyRateLimit() + " per " + q.keyRatePeriodMs() + " ms per key");
+    }
+    return esc(String.join("; ", parts));
+  }
+
   private static List<Map<String, Object>> queuesJson(List<Reads.QueueRow> qs) {
     List<Map<String, Object>> out = new ArrayList<>();
     for (Reads.QueueRow q : qs) {
@@ -773,6 +785,8 @@ final class Handler {
       m.put("maxRunning", q.maxRunning());
       m.put("rateLimit", q.rateLimit());
       m.put("ratePeriodMs", q.ratePeriodMs());
+      m.put("keyRateLimit", q.keyRateLimit());
+      m.put("keyRatePeriodMs", q.keyRatePeriodMs());
       m.put("liveWorkers", q.liveWorkers());
       m.put("liveSlots", q.liveSlots());
       out.add(m);

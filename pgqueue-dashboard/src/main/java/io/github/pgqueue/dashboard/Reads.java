@@ -65,7 +65,8 @@ final class Reads {
   /** One queue on the overview and queues pages. */
   record QueueRow(String queue, long due, long scheduled, boolean availableCapped, long running, long discarded,
       boolean discardedCapped, Duration oldestDueAge, boolean paused, Integer maxRunning,
-      Integer rateLimit, Long ratePeriodMs, int liveWorkers, Integer liveSlots) {}
+      Integer rateLimit, Long ratePeriodMs, Integer keyRateLimit, Long keyRatePeriodMs, int liveWorkers,
+      Integer liveSlots) {}
 
   /**
    * A worker row. {@code concurrency} is each queue's slots, in the order of {@code queues}; null
@@ -137,10 +138,11 @@ final class Reads {
           return null;
         });
     Map<String, Object[]> controls = new TreeMap<>();
-    query("SELECT queue, paused, max_running, rate_limit, rate_period_ms FROM " + s + ".queue_controls",
+    query("SELECT queue, paused, max_running, rate_limit, rate_period_ms, key_rate_limit, key_rate_period_ms FROM "
+        + s + ".queue_controls",
         ps -> {}, rs -> {
           controls.put(rs.getString(1), new Object[] {rs.getBoolean(2), (Integer) rs.getObject(3),
-              (Integer) rs.getObject(4), (Long) rs.getObject(5)});
+              (Integer) rs.getObject(4), (Long) rs.getObject(5), (Integer) rs.getObject(6), (Long) rs.getObject(7)});
           counts.computeIfAbsent(rs.getString(1), k -> new long[4]);
           return null;
         });
@@ -164,10 +166,10 @@ final class Reads {
     List<QueueRow> out = new ArrayList<>();
     for (Map.Entry<String, long[]> e : counts.entrySet()) {
       long[] c = e.getValue();
-      Object[] ctl = controls.getOrDefault(e.getKey(), new Object[] {false, null, null, null});
+      Object[] ctl = controls.getOrDefault(e.getKey(), new Object[] {false, null, null, null, null, null});
       out.add(new QueueRow(e.getKey(), c[0], c[1], sampled.getOrDefault(e.getKey(), false), c[2], c[3], capped[0],
           oldest.get(e.getKey()),
-          (Boolean) ctl[0], (Integer) ctl[1], (Integer) ctl[2], (Long) ctl[3],
+          (Boolean) ctl[0], (Integer) ctl[1], (Integer) ctl[2], (Long) ctl[3], (Integer) ctl[4], (Long) ctl[5],
           served.getOrDefault(e.getKey(), 0),
           slotsUnknown.contains(e.getKey()) ? null : slots.getOrDefault(e.getKey(), 0)));
     }

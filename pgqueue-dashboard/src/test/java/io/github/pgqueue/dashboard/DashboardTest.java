@@ -7,10 +7,12 @@ import io.github.pgqueue.JobId;
 import io.github.pgqueue.JobQueue;
 import io.github.pgqueue.JobState;
 import io.github.pgqueue.JobType;
+import io.github.pgqueue.RateLimit;
 import io.github.pgqueue.testing.PgQueueTest;
 import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.nio.charset.StandardCharsets;
 import java.security.Principal;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -273,6 +275,20 @@ class DashboardTest {
     assertThat(workers).contains("\"queues\":[\"mail\",\"reports\"],\"concurrency\":[4,2]")
         .contains("\"queues\":[\"reports\"],\"concurrency\":null");
     assertThat(body(c.get("/workers"))).contains("mail \u00d7 4, reports \u00d7 2");
+  }
+
+  @Test
+  void queuesShowTheRateLimitAndTheRateLimitPerKey() {
+    discarded(db, "mail", "send_mail", "p", "boom");
+    JobQueue q = queue;
+    q.setRateLimit("mail", new RateLimit(50, Duration.ofSeconds(1), 5));
+    q.setKeyRateLimit("mail", RateLimit.of(10, Duration.ofSeconds(1)));
+    Client c = new Client(acting(), null);
+    String api = body(c.get("/api/queues")).replaceAll("\\s+", "");
+    assertThat(api).contains("\"rateLimit\":50,\"ratePeriodMs\":1000,\"keyRateLimit\":10,\"keyRatePeriodMs\":1000");
+    assertThat(body(c.get("/queues"))).contains("<td>50 per 1000 ms; 10 per 1000 ms per key</td>");
+    q.removeRateLimit("mail");
+    assertThat(body(c.get("/queues"))).contains("<td>10 per 1000 ms per key</td>");
   }
 
   @Test
