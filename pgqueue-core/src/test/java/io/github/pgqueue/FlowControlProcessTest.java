@@ -296,4 +296,40 @@ class FlowControlProcessTest {
       }
     }
   }
+
+  @Test
+  void keyRateLimitHoldsAcrossWorkerJvmsWithRetries(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute(LedgerJobs.CREATE_LEDGER);
+    db.execute(FlowWorkerProcess.CREATE_CLAIMS);
+    db.execute("TRUNCATE ledger, claims");
+    int keys = 4;
+    int jobs = FULL_SCALE ? 1_600 : 320; // 80 per key at 20/s: about 4 s (20 s at full scale)
+    JobQueue queue = JobQueue.create(db.dataSource());
+    queue.setKeyRateLimit(QUEUE, RateLimit.of(20, Duration.ofSeconds(1)));
+    // Job n has key n % 4; 5% of attempts fail and are retried, each retry taking its key's token.
+    queue.enqueueAll(IntStream.range(0, jobs)
+        .mapToObj(n -> NewJob.of(LedgerJobs.WORK, new LedgerJobs.Work(n, 5, 5),
+            EnqueueOptions.builder().queue(QUEUE).concurrencyKey("k" + (n % keys)).build()))
+        .toList());
+    List<ChildJvm> children = startWorkers(db, JVMS, 10, 2_000);
+    try {
+      await().atMost(Duration.ofSeconds(FULL_SCALE ? 600 : 120)).until(() -> db.queryLong("SELECT count(*) FROM pgqueue.jobs") == 0);
+      LedgerCheck.Result r = LedgerCheck.check(db, jobs, "rate limit 20/s burst 1 per key, 4 keys, " + JVMS + " JVMs, 5% failing");
+      assertThat(db.queryLong("SELECT count(*) FROM claims")).as("every attempt recorded its claim").isEqualTo(r.attemptsStarted());
+      long perKey = db.queryLong("SELECT max((SELECT count(*) FROM claims b WHERE b.n % " + keys + " = a.n % " + keys
+          + " AND b.at >= a.at AND b.at < a.at + interval '1 second')) FROM claims a");
+      assertThat(perKey).as("claims of one key (database clock) in any 1 s window: at most 20 + burst 1")
+          .isLessThanOrEqualTo(21);
+      long all = maxInWindow(db, "claims", "true", 1_000);
+      assertThat(db.queryLong("SELECT count(DISTINCT pid) FROM claims")).as("JVMs that claimed").isEqualTo(JVMS);
+      System.out.printf("KEY RATE: %d attempts (%d planned failures retried) over %d keys in %d JVMs: at most %d"
+          + " claims of one key in a 1 s window (limit 20 + burst 1), %d of all keys%n",
+          r.attemptsStarted(), r.plannedFailures(), keys, JVMS, perKey, all);
+    } finally {
+      for (ChildJvm c : children) {
+        c.close();
+      }
+    }
+  }
 }
