@@ -296,6 +296,28 @@ class KeyRateLimitTest {
   }
 
   @Test
+  void theLimitHoldsOnConnectionsWithoutPreparedStatements() {
+    // prepareThreshold=0 (as behind PgBouncer in transaction mode): a controlled claim there is
+    // one call of claim_controlled_v1, which knows nothing of per-key rates; a worker that knows
+    // the queue sets one takes the statements instead.
+    pool.close();
+    HikariConfig c = new HikariConfig();
+    c.setJdbcUrl(db.jdbcUrlWithCredentials());
+    c.addDataSourceProperty("prepareThreshold", "0");
+    c.setMaximumPoolSize(16);
+    pool = new HikariDataSource(c);
+    queue.setKeyRateLimit(QUEUE, new RateLimit(1, Duration.ofHours(1), 2));
+    enqueue("A", 5, 0);
+    enqueue("B", 1, 0);
+    startWorker(4, 0, Duration.ofMillis(50));
+    await().atMost(Duration.ofSeconds(30)).until(() -> db.queryLong("SELECT count(*) FROM key_starts") == 3);
+    await().during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(3))
+        .until(() -> db.queryLong("SELECT count(*) FROM key_starts") == 3);
+    assertThat(db.queryLong("SELECT count(*) FROM key_starts WHERE key = 'A'")).as("A: its burst of 2").isEqualTo(2);
+    assertThat(db.queryLong("SELECT count(*) FROM key_starts WHERE key = 'B'")).isEqualTo(1);
+  }
+
+  @Test
   void badValuesAreRefused() {
     assertThatThrownBy(() -> queue.setKeyRateLimit(QUEUE, null)).isInstanceOf(NullPointerException.class)
         .hasMessageContaining("limit");
