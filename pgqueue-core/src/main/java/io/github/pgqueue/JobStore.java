@@ -681,16 +681,22 @@ final class JobStore {
       for (int k = 0; k < ids.length; k++) {
         ids[k] = jobs.get(k).id();
       }
+      // The bucket times, exact in microseconds: a key without a row has burst tokens (fresh), a
+      // row at most burst and almost one more (full: the row is pruned once it gets there).
+      java.time.OffsetDateTime fresh = clock.minusNanos(rate.burst() * rate.intervalMicros() * 1_000);
+      java.time.OffsetDateTime full = clock.minusNanos(((rate.burst() + 1L) * rate.intervalMicros() - 1) * 1_000);
       try (PreparedStatement ps = c.prepareStatement(sql.chargeKeyTokens)) {
         int i = 1;
-        ps.setObject(i++, clock);
-        ps.setLong(i++, rate.intervalMicros());
-        ps.setInt(i++, rate.burst());
         ps.setArray(i++, c.createArrayOf("bigint", ids));
         ps.setString(i++, queue);
+        ps.setObject(i++, fresh);
+        ps.setLong(i++, rate.intervalMicros());
+        ps.setObject(i++, full);
+        ps.setObject(i++, fresh);
         ps.setString(i++, queue);
-        ps.setString(i++, queue);
-        ps.setInt(i, KEY_BUCKETS_PRUNED_PER_CLAIM + 2 * jobs.size());
+        ps.setObject(i++, full);
+        ps.setInt(i++, KEY_BUCKETS_PRUNED_PER_CLAIM + 2 * jobs.size());
+        ps.setString(i, queue);
         ps.executeQuery().close();
       }
     }

@@ -363,11 +363,12 @@ final class Sql {
   /**
    * Takes the tokens of a claim's starts from their keys' buckets and prunes full buckets, in one
    * statement, under the control row's lock: each key's {@code empty_at} moves on by one interval
-   * per start, from at least {@code clock - ((burst + 1) * I - 1 µs)} (a full bucket: burst and
-   * almost one more token); a key without a row gets one, from {@code clock - burst * I} (burst
-   * tokens). Then up to the given number of rows of full buckets (other than the keys charged) are
-   * deleted, oldest first. Parameters: clock, interval µs, burst, claimed job ids, queue, queue,
-   * queue, prune limit.
+   * per start, from at least {@code full_at} (a full bucket: burst and almost one more token); a key
+   * without a row gets one, from {@code fresh_at} (burst tokens). Then up to the given number of
+   * rows of full buckets ({@code empty_at <= full_at}, oldest first, on key_rate_buckets_empty_idx),
+   * other than the keys charged, are deleted. The times are computed by the caller from the bucket
+   * clock (plain parameters, so the plan uses the index's range). Parameters: claimed job ids,
+   * queue, fresh_at, interval µs, full_at, fresh_at, queue, full_at, prune limit, queue.
    */
   final String chargeKeyTokens;
   /**
@@ -964,38 +965,27 @@ final class Sql {
     clearKeyBuckets = q("DELETE FROM {s}.key_rate_buckets WHERE queue = ?");
     chargeKeyTokens =
         q("""
-          WITH p AS (
-            SELECT ?::timestamptz AS t, ?::bigint * interval '1 microsecond' AS step, ?::int AS burst
-          ),
-          b AS (
-            -- A key without a row has burst tokens: empty_at = t - burst * step. A row holds at
-            -- most (almost) one token more, as the queue-wide bucket: empty_at >= full_at.
-            SELECT p.t - p.burst * p.step AS fresh_at,
-                   p.t - ((p.burst + 1) * p.step - interval '1 microsecond') AS full_at, p.step
-            FROM p
-          ),
-          starts AS (
+          WITH starts AS (
             SELECT j.concurrency_key AS k, count(*) AS n FROM {s}.jobs j
             WHERE j.id = ANY(?::bigint[]) AND j.concurrency_key IS NOT NULL
             GROUP BY j.concurrency_key
           ),
           charged AS (
             INSERT INTO {s}.key_rate_buckets AS kb (queue, concurrency_key, empty_at)
-            SELECT ?, s.k, b.fresh_at + s.n * b.step FROM starts s, b
+            SELECT ?, s.k, ?::timestamptz + s.n * ?::bigint * interval '1 microsecond' FROM starts s
             ORDER BY s.k
             ON CONFLICT (queue, concurrency_key) DO UPDATE
-              SET empty_at = greatest(kb.empty_at, (SELECT b.full_at FROM b))
-                             + (excluded.empty_at - (SELECT b.fresh_at FROM b))
+              SET empty_at = greatest(kb.empty_at, ?::timestamptz) + (excluded.empty_at - ?::timestamptz)
             RETURNING 1
           ),
           pruned AS (
             DELETE FROM {s}.key_rate_buckets d
-            WHERE d.queue = ? AND d.concurrency_key IN (
-              SELECT f.concurrency_key FROM {s}.key_rate_buckets f, b
-              WHERE f.queue = ? AND f.empty_at <= b.full_at
-                AND f.concurrency_key NOT IN (SELECT s.k FROM starts s)
-              ORDER BY f.empty_at
-              LIMIT ?)
+            USING (SELECT f.concurrency_key FROM {s}.key_rate_buckets f
+                   WHERE f.queue = ? AND f.empty_at <= ?::timestamptz
+                   ORDER BY f.empty_at
+                   LIMIT ?) full_bucket
+            WHERE d.queue = ? AND d.concurrency_key = full_bucket.concurrency_key
+              AND d.concurrency_key NOT IN (SELECT s.k FROM starts s)
             RETURNING 1
           )
           SELECT (SELECT count(*) FROM charged), (SELECT count(*) FROM pruned)
