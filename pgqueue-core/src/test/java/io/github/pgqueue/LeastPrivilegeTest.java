@@ -80,8 +80,8 @@ class LeastPrivilegeTest {
     assertThat(Migrator.create(as(owner)).installedVersion()).isEqualTo(Migrator.latestVersion());
     assertThat(Migrator.create(as(owner)).migrate()).as("idempotent").isEmpty();
     assertThat(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'pgqueue' AND tableowner = '" + owner + "'"))
-        .as("every table, cron_schedules, job_progress, queue_controls and job_rollups included").isEqualTo(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'pgqueue'"))
-        .isEqualTo(7);
+        .as("every table, cron_schedules, job_progress, queue_controls, job_rollups and key_rate_buckets included").isEqualTo(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'pgqueue'"))
+        .isEqualTo(8);
     // Neither the web nor the worker role can migrate.
     assertThat(Migrator.create(as(web)).installedVersion()).isEqualTo(Migrator.latestVersion());
   }

@@ -34,8 +34,8 @@ class MigratorTest {
     assertThat(db.queryLong("SELECT count(*) FROM fresh.schema_migrations"))
         .isEqualTo(Migrator.latestVersion());
     assertThat(db.queryLong("SELECT count(*) FROM pg_tables WHERE schemaname = 'fresh'"))
-        .as("jobs, workers, cron_schedules, job_progress, queue_controls, job_rollups, schema_migrations")
-        .isEqualTo(7);
+        .as("jobs, workers, cron_schedules, job_progress, queue_controls, job_rollups, key_rate_buckets, schema_migrations")
+        .isEqualTo(8);
     assertThat(db.queryLong(
             "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'fresh'"))
         .as("claim_v1, claim_controlled_v1, complete_v1, settle_v1, enqueue_v1, enqueue_all_v1")
