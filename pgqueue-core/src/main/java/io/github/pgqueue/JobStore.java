@@ -1239,7 +1239,8 @@ final class JobStore {
         rs.getString(14),
         errors(rs.getString(15)),
         instant(rs.getTimestamp(16)),
-        progress(rs.getString(17)));
+        progress(rs.getString(17)),
+        rs.getString(18));
   }
 
   /** Parses the progress column of {@link Sql#findJob}: attempt, at, data; null when none. */

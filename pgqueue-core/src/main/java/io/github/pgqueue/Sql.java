@@ -936,7 +936,8 @@ final class Sql {
       id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
       locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at,
       (SELECT jsonb_build_object('attempt', p.attempt, 'at', p.updated_at, 'data', p.data)::text
-       FROM {s}.job_progress p WHERE p.job_id = jobs.id)
+       FROM {s}.job_progress p WHERE p.job_id = jobs.id),
+      concurrency_key
       """;
 
   /**
