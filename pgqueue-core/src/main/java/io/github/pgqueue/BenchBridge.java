@@ -115,6 +115,12 @@ final class BenchBridge implements BenchAccess {
           new String[] {EnqueueOptions.DEFAULT_QUEUE}, new Integer[] {1}, new String[] {name}, 5_000, 86_400_000L);
     }
 
+    /** One batch of pruning, as the maintenance runs it; returns the jobs deleted. */
+    @Override
+    public int pruneDiscarded(Connection c, long retentionMillis) throws SQLException {
+      return store.pruneDiscarded(c, retentionMillis);
+    }
+
     /** Removes a row made by {@link #registerWorker}. */
     @Override
     public void deregisterWorker(Connection c, long id) throws SQLException {

@@ -25,6 +25,8 @@ import java.util.Objects;
  * @param errors the most recent failed attempts, oldest first
  * @param discardedAt when it was discarded; null unless discarded
  * @param progress what a handler last recorded with {@link JobContext#progress}; null if nothing
+ * @param concurrencyKey the key its concurrency is counted under ({@link
+ *     EnqueueOptions.Builder#concurrencyKey}), or null
  */
 public record JobInfo(
     JobId id,
@@ -43,7 +45,8 @@ public record JobInfo(
     String payload,
     List<JobError> errors,
     Instant discardedAt,
-    JobProgress progress) {
+    JobProgress progress,
+    String concurrencyKey) {
 
   /**
    * @throws NullPointerException if a required component is null
@@ -58,7 +61,7 @@ public record JobInfo(
   }
 
   /**
-   * A snapshot without progress, as before progress existed.
+   * A snapshot without progress or concurrency key.
    *
    * @param id the job id
    * @param name the job name
@@ -82,6 +85,6 @@ public record JobInfo(
       Instant runAt, Instant createdAt, Instant lockedAt, Long lockedBy, String uniqueKey, String context,
       String payload, List<JobError> errors, Instant discardedAt) {
     this(id, name, queue, state, priority, attempt, maxAttempts, runAt, createdAt, lockedAt, lockedBy, uniqueKey,
-        context, payload, errors, discardedAt, null);
+        context, payload, errors, discardedAt, null, null);
   }
 }

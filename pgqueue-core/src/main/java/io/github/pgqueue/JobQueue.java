@@ -525,7 +525,9 @@ public final class JobQueue {
    * or makes a scheduled job due now. A running job cannot be retried.
    *
    * <p>The change is one statement; only when it changes nothing is a second read made, to say why
-   * (see {@link AdminResult} for how that read stays truthful under concurrent changes).
+   * (see {@link AdminResult} for how that read stays truthful under concurrent changes). A job made
+   * available wakes its queue's idle workers at once, as an enqueue does: by a NOTIFY that commits
+   * with the change, and in this JVM directly.
    *
    * @param id the job
    * @return {@link AdminResult.Status#DONE} (state {@link JobState#AVAILABLE}) if the job was made
@@ -539,7 +541,19 @@ public final class JobQueue {
     Objects.requireNonNull(id, "id");
     for (int attempt = 1; ; attempt++) {
       try {
-        return write("retrying job " + id, c -> store.retry(c, id.value()));
+        String[] revived = new String[1];
+        checkSchema();
+        try {
+          // The statement's NOTIFY wakes the queue's workers in every process at commit; this
+          // JVM's own are woken at once after it.
+          return transaction(true, 0, c -> store.retry(c, id.value(), revived), r -> {
+            if (revived[0] != null) {
+              wakeLocal(revived[0]);
+            }
+          });
+        } catch (SQLException e) {
+          throw new PgQueueException("retrying job " + id + " failed", e);
+        }
       } catch (PgQueueException e) {
         // A job with the same key was enqueued while the retry ran (unique violation): the next
         // try sees it and reports KEY_TAKEN.
@@ -668,7 +682,7 @@ public final class JobQueue {
    * <p>Only one job per unique key may be pending, so of several matching jobs that share a key,
    * only the most recently discarded is retried, and none while another pending or running job
    * holds the key; the others stay discarded and are counted as skipped. Jobs without a key are
-   * all retried.
+   * all retried. The retried jobs' queues' idle workers are woken at once, as by an enqueue.
    *
    * @param name the job name
    * @param errorContains text to look for in the last error; empty matches every discarded job of
@@ -683,7 +697,16 @@ public final class JobQueue {
     Identifiers.checkStorable("errorContains", errorContains);
     for (int attempt = 1; ; attempt++) {
       try {
-        return write("retrying discarded \"" + name + "\" jobs", c -> store.retryDiscarded(c, name, errorContains));
+        List<String> revived = new ArrayList<>();
+        checkSchema();
+        try {
+          return transaction(true, 0, c -> {
+            revived.clear(); // a transient failure's retry starts over
+            return store.retryDiscarded(c, name, errorContains, revived);
+          }, r -> revived.forEach(this::wakeLocal));
+        } catch (SQLException e) {
+          throw new PgQueueException("retrying discarded \"" + name + "\" jobs failed", e);
+        }
       } catch (PgQueueException e) {
         // A job with one of the keys was enqueued concurrently (unique violation): the next
         // statement sees it and skips that key.

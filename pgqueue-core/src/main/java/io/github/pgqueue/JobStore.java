@@ -1144,12 +1144,22 @@ final class JobStore {
     }
   }
 
-  /** Runs {@link Sql#retryJob}, then {@link Sql#adminProbe} if it changed nothing. */
-  AdminResult retry(Connection c, long id) throws SQLException {
+  /**
+   * Runs {@link Sql#retryJob}, then {@link Sql#adminProbe} if it changed nothing. When it changed
+   * the job, {@code queue[0]} receives the job's queue (to wake this JVM's workers after commit).
+   */
+  AdminResult retry(Connection c, long id, String[] queue) throws SQLException {
     return admin(c, id, conn -> {
       try (PreparedStatement ps = conn.prepareStatement(sql.retryJob)) {
         ps.setLong(1, id);
-        return returnsRow(ps);
+        ps.setString(2, sql.channel);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            return false;
+          }
+          queue[0] = rs.getString(2);
+          return true;
+        }
       }
     }, Set.of(JobState.AVAILABLE, JobState.DISCARDED), true, JobState.AVAILABLE);
   }
@@ -1265,12 +1275,22 @@ final class JobStore {
     }
   }
 
-  RetryDiscardedResult retryDiscarded(Connection c, String name, String errorContains) throws SQLException {
+  /**
+   * Runs {@link Sql#retryDiscarded}; {@code queues} receives the revived jobs' queues (to wake this
+   * JVM's workers after commit).
+   */
+  RetryDiscardedResult retryDiscarded(Connection c, String name, String errorContains, List<String> queues)
+      throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.retryDiscarded)) {
       ps.setString(1, name);
       ps.setString(2, errorContains);
+      ps.setString(3, sql.channel);
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
+        java.sql.Array revived = rs.getArray(3);
+        if (revived != null) {
+          queues.addAll(List.of((String[]) revived.getArray()));
+        }
         return new RetryDiscardedResult(rs.getInt(1), rs.getInt(2));
       }
     }
@@ -1376,7 +1396,8 @@ final class JobStore {
         rs.getString(14),
         errors(rs.getString(15)),
         instant(rs.getTimestamp(16)),
-        progress(rs.getString(17)));
+        progress(rs.getString(17)),
+        rs.getString(18));
   }
 
   /** Parses the progress column of {@link Sql#findJob}: attempt, at, data; null when none. */

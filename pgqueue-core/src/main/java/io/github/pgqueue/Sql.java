@@ -393,8 +393,9 @@ final class Sql {
   final String countJobs;
   /**
    * Makes an available or discarded job available now (a discarded one with a fresh attempt
-   * budget), unless another pending or running job holds its unique key. Parameter: id. Returns a
-   * row when it changed the job; otherwise {@link #adminProbe} says why.
+   * budget), unless another pending or running job holds its unique key, and wakes the queue's
+   * workers with a NOTIFY that commits with it. Parameters: id, channel. Returns a row (id, queue)
+   * when it changed the job; otherwise {@link #adminProbe} says why.
    */
   final String retryJob;
   /**
@@ -420,6 +421,11 @@ final class Sql {
   final String adminProbe;
   final String listDiscarded;
   final String listDiscardedByName;
+  /**
+   * Revives the discarded jobs of a name whose last error matches, one per unique key, and wakes
+   * their queues' workers with NOTIFYs that commit with it. Parameters: name, error text, channel.
+   * Returns revived, skipped, and the revived jobs' queues (text[], null when none).
+   */
   final String retryDiscarded;
   final String queueSummary;
   /**
@@ -753,7 +759,7 @@ final class Sql {
           SET state = 'available', run_at = now(), discarded_at = NULL,
               attempt = CASE WHEN j.state = 'discarded' THEN 0 ELSE j.attempt END
           WHERE j.id = ? AND j.state IN ('available', 'discarded') AND %s
-          RETURNING j.id
+          RETURNING j.id, j.queue, pg_notify(?, j.queue)
           """.formatted(notHeldElsewhere));
     cancelJob =
         q("""
@@ -831,9 +837,14 @@ final class Sql {
             SET state = 'available', run_at = now(), discarded_at = NULL, attempt = 0
             FROM chosen c
             WHERE j.id = c.id AND j.state = 'discarded'
-            RETURNING j.id
+            RETURNING j.id, j.queue
+          ),
+          queues AS (
+            SELECT DISTINCT r.queue FROM revived r
           )
-          SELECT (SELECT count(*) FROM revived), (SELECT count(*) FROM matching) - (SELECT count(*) FROM revived)
+          SELECT (SELECT count(*) FROM revived), (SELECT count(*) FROM matching) - (SELECT count(*) FROM revived),
+                 (SELECT array_agg(q.queue) FROM queues q),
+                 (SELECT count(pg_notify(?, q.queue)) FROM queues q)
           """);
     queueSummary =
         q("""
@@ -1029,7 +1040,8 @@ final class Sql {
       id, name, queue, state, priority, attempt, max_attempts, run_at, created_at,
       locked_at, locked_by, unique_key, context, payload::text, errors::text, discarded_at,
       (SELECT jsonb_build_object('attempt', p.attempt, 'at', p.updated_at, 'data', p.data)::text
-       FROM {s}.job_progress p WHERE p.job_id = jobs.id)
+       FROM {s}.job_progress p WHERE p.job_id = jobs.id),
+      concurrency_key
       """;
 
   /**

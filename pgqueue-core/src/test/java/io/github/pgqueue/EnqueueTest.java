@@ -49,6 +49,7 @@ class EnqueueTest {
     assertThat(job.lockedAt()).isNull();
     assertThat(job.lockedBy()).isNull();
     assertThat(job.uniqueKey()).isNull();
+    assertThat(job.concurrencyKey()).isNull();
     assertThat(job.context()).isEmpty();
     assertThat(job.errors()).isEmpty();
     assertThat(job.discardedAt()).isNull();
@@ -65,6 +66,7 @@ class EnqueueTest {
             .queue("mail")
             .maxAttempts(3)
             .uniqueKey("order-42")
+            .concurrencyKey("tenant-7")
             .context("signup request 9f2")
             .build();
     JobInfo job = queue.find(queue.enqueue(SEND_EMAIL, new SendEmail("x@y.z", "s"), options).id()).orElseThrow();
@@ -74,6 +76,7 @@ class EnqueueTest {
     assertThat(job.queue()).isEqualTo("mail");
     assertThat(job.maxAttempts()).isEqualTo(3);
     assertThat(job.uniqueKey()).isEqualTo("order-42");
+    assertThat(job.concurrencyKey()).isEqualTo("tenant-7");
     assertThat(job.context()).isEqualTo("signup request 9f2");
   }
 

@@ -193,4 +193,39 @@ class LocalWakeTest {
     assertThat(fOther.localWakes()).isEqualTo(otherBefore + 1);
     assertThat(ranOther.await(PROMPTLY_SECONDS, TimeUnit.SECONDS)).isTrue();
   }
+
+  @Test
+  void aRetryWakesIdleWorkersHereAtOnceAndElsewhereByNotify() throws Exception {
+    JobQueue queue = JobQueue.create(db.dataSource());
+    JobId one = queue.enqueue(ITEM, new Item(1), EnqueueOptions.builder().maxAttempts(1).build()).id();
+    queue.enqueue(ITEM, new Item(2), EnqueueOptions.builder().maxAttempts(1).build());
+    queue.enqueue(ITEM, new Item(3), EnqueueOptions.builder().maxAttempts(1).build());
+    Worker.builder(db.dataSource()).handle(ITEM, (item, ctx) -> {
+      throw new IllegalStateException("down");
+    }).build().drain(10);
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'")).isEqualTo(3);
+
+    java.util.concurrent.BlockingQueue<Integer> ran = new java.util.concurrent.LinkedBlockingQueue<>();
+    Fetcher f = startIdle(Worker.builder(db.dataSource()).handle(ITEM, (item, ctx) -> ran.add(item.n())));
+
+    // Through this JVM's JobQueue on the worker's DataSource: woken in-process after the commit.
+    long local = f.localWakes();
+    assertThat(queue.retry(one).done()).isTrue();
+    assertThat(f.localWakes()).isEqualTo(local + 1);
+    assertThat(ran.poll(PROMPTLY_SECONDS, TimeUnit.SECONDS)).isEqualTo(1);
+
+    // Through a JobQueue on another DataSource (as from another process): only the NOTIFY that
+    // committed with the retry can wake this worker before its poll, a minute away.
+    await().atMost(Duration.ofSeconds(30)).until(() -> f.nanosToNextPoll() > TimeUnit.SECONDS.toNanos(30));
+    org.postgresql.ds.PGSimpleDataSource elsewhere = new org.postgresql.ds.PGSimpleDataSource();
+    elsewhere.setUrl(db.jdbcUrlWithCredentials());
+    long notified = f.wakes();
+    long localBefore = f.localWakes();
+    RetryDiscardedResult r = JobQueue.create(elsewhere).retryDiscarded(ITEM.name(), "down");
+    assertThat(r.retried()).isEqualTo(2);
+    assertThat(List.of(ran.poll(PROMPTLY_SECONDS, TimeUnit.SECONDS), ran.poll(PROMPTLY_SECONDS, TimeUnit.SECONDS)))
+        .containsExactlyInAnyOrder(2, 3);
+    assertThat(f.wakes()).isGreaterThan(notified);
+    assertThat(f.localWakes()).isEqualTo(localBefore);
+  }
 }

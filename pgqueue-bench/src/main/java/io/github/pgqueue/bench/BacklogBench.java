@@ -21,21 +21,38 @@ import org.postgresql.ds.PGSimpleDataSource;
  * <ul>
  *   <li>{@code unhandled}: N due jobs of a name no worker handles, ahead of the handled ones in claim
  *       order, on the same queue;
- *   <li>{@code discarded}: 10 N discarded jobs awaiting pruning;
+ *   <li>{@code discarded}: 50 N discarded jobs awaiting pruning;
  *   <li>{@code many_queues}: 10 N due jobs spread across 100 other queues and 200 names.
  * </ul>
  *
  * <p>Each condition's table is vacuumed and analyzed before timing, as autovacuum would leave it.
- * Asserts nothing; it measures.
+ *
+ * <p>Then two runs of a worker's steady state, each {@code seconds} long, against the same span
+ * without the disturbance: the claim and delete of 20 jobs from the head of a queue that 20 new
+ * jobs join each round ({@code churn}, one connection, committed as a worker commits them):
+ *
+ * <ul>
+ *   <li>{@code hold}: while another session keeps a REPEATABLE READ transaction open, so vacuum
+ *       (and the index's own clean-up of entries it finds dead) can remove none of the churned rows;
+ *       reported as the round's median in the first and in the last tenth of the span;
+ *   <li>{@code pruning}: while another session prunes 50 N discarded jobs, batch after batch as
+ *       fast as it can (the worker's maintenance prunes the same batches within a time budget per
+ *       tick, so this is the harder case); reported as p50 and p99 of the rounds, over at most a
+ *       minute.
+ * </ul>
+ *
+ * <p>Asserts nothing; it measures.
  */
 final class BacklogBench {
 
   private static final int HANDLED = 1_000;
   private static final int TIMES = 30;
+  /** The pruning runs' span at most: enough rounds for a p99, without waiting for 50 N to go. */
+  private static final int PRUNING_WINDOW_SECONDS = 60;
 
   private BacklogBench() {}
 
-  static Map<String, Object> run(String url, String user, String password, int n) throws Exception {
+  static Map<String, Object> run(String url, String user, String password, int n, int seconds) throws Exception {
     PGSimpleDataSource ds = new PGSimpleDataSource();
     ds.setUrl(url);
     ds.setUser(user);
@@ -55,7 +72,7 @@ final class BacklogBench {
             + " FROM generate_series(1, " + n + ") i", "DELETE FROM pgqueue.jobs WHERE name = 'ghost'"},
         {"discarded", "INSERT INTO pgqueue.jobs (name, queue, payload, state, discarded_at)"
             + " SELECT 'noop', 'bq', '{}', 'discarded', now() - i * interval '1 millisecond'"
-            + " FROM generate_series(1, " + (10L * n) + ") i", "DELETE FROM pgqueue.jobs WHERE state = 'discarded'"},
+            + " FROM generate_series(1, " + (50L * n) + ") i", "DELETE FROM pgqueue.jobs WHERE state = 'discarded'"},
         {"many_queues", "INSERT INTO pgqueue.jobs (name, queue, payload)"
             + " SELECT 'n' || (i % 200), 'q' || (i % 100), '{}' FROM generate_series(1, " + (10L * n) + ") i",
             "DELETE FROM pgqueue.jobs WHERE queue LIKE 'q%'"},
@@ -93,7 +110,99 @@ final class BacklogBench {
         }
       }
       raw.deregisterWorker(c, owner);
+      st.execute("DELETE FROM pgqueue.jobs");
+      st.execute("VACUUM ANALYZE pgqueue.jobs");
+
+      long churner = raw.registerWorker(c, "churn");
+      raw.insertAll(c, "churn", 0, 2_000);
+      List<Double> free = churn(c, raw, churner, seconds);
+      List<Double> held;
+      try (Connection holder = DriverManager.getConnection(url, user, password); Statement hs = holder.createStatement()) {
+        holder.setAutoCommit(false);
+        holder.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+        hs.executeQuery("SELECT count(*) FROM pgqueue.jobs").close(); // takes the snapshot
+        held = churn(c, raw, churner, seconds);
+        holder.rollback();
+      }
+      out.put("backlog_hold_seconds", seconds);
+      out.put("backlog_hold_rounds", held.size());
+      out.put("backlog_nohold_first_ms", round(tenth(free, false)));
+      out.put("backlog_nohold_last_ms", round(tenth(free, true)));
+      out.put("backlog_hold_first_ms", round(tenth(held, false)));
+      out.put("backlog_hold_last_ms", round(tenth(held, true)));
+      st.execute("VACUUM pgqueue.jobs");
+
+      st.execute("INSERT INTO pgqueue.jobs (name, queue, payload, state, discarded_at)"
+          + " SELECT 'noop', 'bq', '{}', 'discarded', now() - interval '30 days' - i * interval '1 millisecond'"
+          + " FROM generate_series(1, " + (50L * n) + ") i");
+      st.execute("VACUUM ANALYZE pgqueue.jobs");
+      int window = Math.min(seconds, PRUNING_WINDOW_SECONDS);
+      List<Double> before = churn(c, raw, churner, window);
+      java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+      java.util.concurrent.atomic.AtomicLong pruned = new java.util.concurrent.atomic.AtomicLong();
+      java.util.concurrent.atomic.AtomicLong prunedAt = new java.util.concurrent.atomic.AtomicLong();
+      long t0 = System.nanoTime();
+      Thread pruner = new Thread(() -> {
+        try (Connection p = DriverManager.getConnection(url, user, password)) {
+          int got;
+          do {
+            got = raw.pruneDiscarded(p, 0);
+            pruned.addAndGet(got);
+          } while (got > 0 && !stop.get());
+          prunedAt.set(System.nanoTime());
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      }, "pruner");
+      pruner.start();
+      List<Double> during = churn(c, raw, churner, window);
+      stop.set(true);
+      pruner.join();
+      double pruneSeconds = (prunedAt.get() - t0) / 1e9;
+      out.put("backlog_pruning_pruned", pruned.get());
+      out.put("backlog_pruning_per_s", Math.round(pruned.get() / pruneSeconds));
+      out.put("backlog_before_pruning_p50_ms", percentile(before, 50));
+      out.put("backlog_before_pruning_p99_ms", percentile(before, 99));
+      out.put("backlog_pruning_p50_ms", percentile(during, 50));
+      out.put("backlog_pruning_p99_ms", percentile(during, 99));
+      raw.deregisterWorker(c, churner);
     }
     return out;
+  }
+
+  /**
+   * A worker's steady state on one connection for {@code seconds}: each round enqueues 20 jobs
+   * (one batch) and times the claim and delete of 20 from the queue's head. Returns the rounds'
+   * times in ms, in order.
+   */
+  private static List<Double> churn(Connection c, BenchAccess.Raw raw, long owner, int seconds) throws Exception {
+    List<Double> times = new ArrayList<>();
+    long end = System.nanoTime() + seconds * 1_000_000_000L;
+    int i = 0;
+    while (System.nanoTime() - end < 0) {
+      raw.insertAll(c, "churn", i, 20);
+      i += 20;
+      long t0 = System.nanoTime();
+      int got = raw.claimAndComplete(c, "churn", 20, owner);
+      times.add((System.nanoTime() - t0) / 1e6);
+      if (got != 20) {
+        throw new IllegalStateException("a churn round took " + got + " of 20 jobs");
+      }
+    }
+    return times;
+  }
+
+  /** The median of the first (or last) tenth of the rounds. */
+  private static double tenth(List<Double> times, boolean last) {
+    int k = Math.max(1, times.size() / 10);
+    return Workload.median(last ? times.subList(times.size() - k, times.size()) : times.subList(0, k));
+  }
+
+  private static double percentile(List<Double> times, double pct) {
+    return round(Workload.nearestRank(times.stream().mapToDouble(Double::doubleValue).sorted().toArray(), pct));
+  }
+
+  private static double round(double ms) {
+    return Math.round(ms * 100) / 100.0;
   }
 }

@@ -64,8 +64,11 @@ import java.util.stream.Collectors;
  *                       available jobs each
  * --backlog N           instead of the workload: claim and single-insert cost on big, old tables
  *                       (BacklogBench): an otherwise small table, then with N due jobs of an
- *                       unhandled name ahead, 10 N discarded jobs, 10 N due jobs over 100 queues
- *                       and 200 names; medians of 30 in ms
+ *                       unhandled name ahead, 50 N discarded jobs, 10 N due jobs over 100 queues
+ *                       and 200 names (medians of 30 in ms); then a worker's claim-and-delete
+ *                       rounds while a transaction stays open and while 50 N discarded jobs are
+ *                       pruned (at most a minute), each for --backlog-seconds S (default 30) beside the same span
+ *                       undisturbed
  * --bulk-methods        instead of the workload: time the ways of inserting a batch (BulkMethods:
  *                       unnest, multi-row VALUES, binary COPY with and without ids, the function
  *                       enqueue_all_v1) on 1,000- and 10,000-job batches, keyed and unkeyed, over
@@ -109,6 +112,7 @@ public final class Bench {
     boolean partitioning;
     boolean bulkMethods;
     Integer backlog;
+    int backlogSeconds = 30;
     int discarded = 200_000;
     int rounds = 5;
     boolean latencyBreakdown;
@@ -220,7 +224,7 @@ public final class Bench {
       }
       if (o.backlog != null) {
         experiment(adminUrl, version, "pgqueue_backlog_", "N = " + o.backlog + "; medians of 30, ms",
-            (url, cred) -> BacklogBench.run(url, cred[0], cred[1], o.backlog), r -> {
+            (url, cred) -> BacklogBench.run(url, cred[0], cred[1], o.backlog, o.backlogSeconds), r -> {
               System.out.println("\n| table | claim of 20 | share of empty | single insert | share of empty |\n|---|---|---|---|---|");
               double c0 = (Double) r.get("backlog_empty_claim_ms");
               double i0 = (Double) r.get("backlog_empty_insert_ms");
@@ -229,6 +233,17 @@ public final class Bench {
                 double in = (Double) r.get("backlog_" + k + "_insert_ms");
                 System.out.printf("| %s | %.2f | %.0f%% | %.2f | %.0f%% |%n", k, cl, 100 * cl / c0, in, 100 * in / i0);
               }
+              System.out.printf("%nclaim and delete of 20 from a churning queue's head, %s s each (%s rounds held), ms:%n"
+                  + "| | first tenth | last tenth |%n|---|---|---|%n| undisturbed | %s | %s |%n"
+                  + "| a transaction open throughout | %s | %s |%n",
+                  r.get("backlog_hold_seconds"), r.get("backlog_hold_rounds"),
+                  r.get("backlog_nohold_first_ms"), r.get("backlog_nohold_last_ms"),
+                  r.get("backlog_hold_first_ms"), r.get("backlog_hold_last_ms"));
+              System.out.printf("%n| | p50 | p99 |%n|---|---|---|%n| beside 50 N discarded | %s | %s |%n"
+                  + "| while they are pruned (%s pruned, %s/s) | %s | %s |%n",
+                  r.get("backlog_before_pruning_p50_ms"), r.get("backlog_before_pruning_p99_ms"),
+                  r.get("backlog_pruning_pruned"), r.get("backlog_pruning_per_s"),
+                  r.get("backlog_pruning_p50_ms"), r.get("backlog_pruning_p99_ms"));
             });
         return;
       }
@@ -553,6 +568,7 @@ public final class Bench {
         case "--partitioning" -> o.partitioning = true;
         case "--bulk-methods" -> o.bulkMethods = true;
         case "--backlog" -> { o.backlog = Integer.parseInt(v); i++; }
+        case "--backlog-seconds" -> { o.backlogSeconds = Integer.parseInt(v); i++; }
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }
         case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
         case "--latency-breakdown" -> o.latencyBreakdown = true;

@@ -187,10 +187,13 @@ class BenchSmokeTest {
   @Test
   void theBacklogOptionTimesTheClaimAndInsertOnEachTable(TestDatabase db) throws Exception {
     // BacklogBench throws if a claim takes fewer than its 20 handled jobs.
-    String out = mainOutput(db, "--backlog", "100");
+    String out = mainOutput(db, "--backlog", "100", "--backlog-seconds", "1");
     for (String t : List.of("empty", "unhandled", "discarded", "many_queues")) {
       assertThat(out).containsPattern("\\| " + t + " \\| [0-9.]+ \\| \\d+% \\| [0-9.]+ \\| \\d+% \\|");
     }
+    // The churn rounds throw unless each takes its 20 jobs; the pruner deleted all 5,000 discarded.
+    assertThat(out).containsPattern("\\| a transaction open throughout \\| [0-9.]+ \\| [0-9.]+ \\|");
+    assertThat(out).containsPattern("\\| while they are pruned \\(5000 pruned, \\d+/s\\) \\| [0-9.]+ \\| [0-9.]+ \\|");
   }
 
   /** Bench's whole output for a tiny run with {@code extra} options, on fresh databases of db's server. */

@@ -143,6 +143,17 @@ public interface BenchAccess {
     long registerWorker(Connection c, String name) throws SQLException;
 
     /**
+     * One batch of pruning, as the worker's maintenance runs it: deletes up to 1,000 discarded
+     * jobs older than the retention.
+     *
+     * @param c the connection
+     * @param retentionMillis how long discarded jobs are kept, in ms
+     * @return how many jobs were deleted
+     * @throws SQLException as the statement throws it
+     */
+    int pruneDiscarded(Connection c, long retentionMillis) throws SQLException;
+
+    /**
      * Removes a row made by {@link #registerWorker}.
      *
      * @param c the connection

@@ -610,7 +610,8 @@ final class Handler {
     h.append("<table class=\"kv\">").append(kv("name", j.name())).append(kv("queue", j.queue()))
         .append("<tr><th>state</th><td>").append(state(j)).append("</td></tr>")
         .append(kv("attempt", j.attempt() + " of " + j.maxAttempts())).append(kv("priority", Integer.toString(j.priority())))
-        .append(kv("unique key", j.uniqueKey())).append(kv("context", j.context()))
+        .append(kv("unique key", j.uniqueKey())).append(kv("concurrency key", j.concurrencyKey()))
+        .append(kv("context", j.context()))
         .append(kv("created", Html.time(j.createdAt()))).append(kv("run at", Html.time(j.runAt())))
         .append(kv("locked at", Html.time(j.lockedAt()))).append(kv("discarded at", Html.time(j.discardedAt())));
     if (j.lockedBy() != null) {
@@ -882,6 +883,7 @@ final class Handler {
     m.put("lockedBy", j.lockedBy());
     m.put("discardedAt", str(j.discardedAt()));
     m.put("uniqueKey", j.uniqueKey());
+    m.put("concurrencyKey", j.concurrencyKey());
     if (!full) {
       m.put("lastError", j.errors().isEmpty() ? null : j.errors().get(j.errors().size() - 1).message());
       return m;

@@ -309,7 +309,7 @@ final class Reads {
 
   private static final String JOB_COLUMNS = "j.id, j.name, j.queue, j.state, j.priority, j.attempt,"
       + " j.max_attempts, j.run_at, j.created_at, j.locked_at, j.locked_by, j.unique_key, j.context,"
-      + " j.payload::text, j.errors::text, j.discarded_at";
+      + " j.payload::text, j.errors::text, j.discarded_at, j.concurrency_key";
 
   private static JobInfo jobInfo(ResultSet rs) throws SQLException {
     long lockedBy = rs.getLong(11);
@@ -318,7 +318,7 @@ final class Reads {
         JobState.valueOf(rs.getString(4).toUpperCase(java.util.Locale.ROOT)), rs.getInt(5), rs.getInt(6),
         rs.getInt(7), instant(rs.getTimestamp(8)), instant(rs.getTimestamp(9)), instant(rs.getTimestamp(10)),
         lockedByOrNull, rs.getString(12), rs.getString(13), rs.getString(14), Errors.parse(rs.getString(15)),
-        instant(rs.getTimestamp(16)));
+        instant(rs.getTimestamp(16)), null, rs.getString(17));
   }
 
   interface Binder {

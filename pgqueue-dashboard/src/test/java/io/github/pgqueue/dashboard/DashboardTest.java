@@ -142,6 +142,15 @@ class DashboardTest {
   }
 
   @Test
+  void aJobsConcurrencyKeyIsShownAsText() {
+    long id = discarded(db, "default", "send_mail", "p", "boom");
+    db.execute("UPDATE " + db.schema() + ".jobs SET concurrency_key = " + sqlString("tenant <b>7</b>") + " WHERE id = " + id);
+    Client c = new Client(acting(), null);
+    assertThat(body(c.get("/jobs/" + id))).contains("<th>concurrency key</th><td>tenant &lt;b&gt;7&lt;/b&gt;</td>");
+    assertThat(body(c.get("/api/jobs/" + id))).contains("\"concurrencyKey\" : \"tenant <b>7</b>\"");
+  }
+
+  @Test
   void withoutAnAuthorizerEveryActionIsRefused() {
     long id = discarded(db, "default", "send_mail", "p", "boom");
     Dashboard d = Dashboard.builder(db.dataSource()).schema(db.schema()).build();
