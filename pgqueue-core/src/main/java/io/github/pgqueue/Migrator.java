@@ -58,7 +58,8 @@ public final class Migrator {
           "V007__rollups_and_cron_admin.sql",
           "V008__concurrency_keys.sql",
           "V009__worker_concurrency.sql",
-          "V010__hot_path_functions.sql");
+          "V010__hot_path_functions.sql",
+          "V011__reserved_for_key_rate_limits.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;
