@@ -98,7 +98,7 @@ final class JobStore {
             : keyed
                 ? (notify ? sql.insertUniqueJobNotify : sql.insertUniqueJob)
                 : (notify ? sql.insertJobNotify : sql.insertJob);
-    // Without kept prepared statements, the function enqueue_v1 (Sql.enqueueFn) runs the same
+    // Without kept prepared statements, the function enqueue_v2 (Sql.enqueueFn) runs the same
     // insert and NOTIFY; a job with a concurrency key keeps its statement.
     boolean fn = !ck && unprepared(c);
     for (int attempt = 0; ; attempt++) {
@@ -149,7 +149,7 @@ final class JobStore {
     }
   }
 
-  /** As {@link #insertOnce}, through the function enqueue_v1 ({@link Sql#enqueueFn}). */
+  /** As {@link #insertOnce}, through the function enqueue_v2 ({@link Sql#enqueueFn}). */
   private Long insertFn(Connection c, Row row, boolean notify) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.enqueueFn)) {
       int i = bindRow(ps, row);
