@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 
@@ -97,7 +98,7 @@ final class JobStore {
             : keyed
                 ? (notify ? sql.insertUniqueJobNotify : sql.insertUniqueJob)
                 : (notify ? sql.insertJobNotify : sql.insertJob);
-    // Without kept prepared statements, the function enqueue_v1 (Sql.enqueueFn) runs the same
+    // Without kept prepared statements, the function enqueue_v2 (Sql.enqueueFn) runs the same
     // insert and NOTIFY; a job with a concurrency key keeps its statement.
     boolean fn = !ck && unprepared(c);
     for (int attempt = 0; ; attempt++) {
@@ -148,7 +149,7 @@ final class JobStore {
     }
   }
 
-  /** As {@link #insertOnce}, through the function enqueue_v1 ({@link Sql#enqueueFn}). */
+  /** As {@link #insertOnce}, through the function enqueue_v2 ({@link Sql#enqueueFn}). */
   private Long insertFn(Connection c, Row row, boolean notify) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.enqueueFn)) {
       int i = bindRow(ps, row);
@@ -244,7 +245,7 @@ final class JobStore {
     boolean fn = !ck && unprepared(c);
     String statement = fn ? sql.enqueueAllFn : ck ? sql.insertJobsCk : notify == null ? sql.insertJobs : sql.insertJobsNotify;
     try (PreparedStatement ps = c.prepareStatement(statement)) {
-      int next = bindArrays(c, ps, rows, indexes, false, ck);
+      int next = fn || ck ? bindArrays(c, ps, rows, indexes, false, ck) : bindCompact(c, ps, rows, indexes);
       if (fn) {
         // Sql.enqueueAllFn: the same insert (and NOTIFYs) in the function enqueue_all_v1.
         ps.setString(next++, notify == null ? null : sql.channel);
@@ -314,6 +315,98 @@ final class JobStore {
         }
       }
     }
+  }
+
+  private static final String[] NO_TEXT = new String[0];
+  private static final Integer[] NO_INT = new Integer[0];
+  private static final Long[] NO_LONG = new Long[0];
+
+  /**
+   * Binds {@link Sql#insertJobs} from parameter 1 with only what the rows use: a value every row
+   * shares (name, queue, priority, max_attempts, context) as its scalar with an empty array, a
+   * column every row leaves at its default (run_at, delay, trace context) as an empty array,
+   * anything else as a full array. Returns the next parameter index.
+   */
+  private static int bindCompact(Connection c, PreparedStatement ps, List<Row> rows, List<Integer> indexes)
+      throws SQLException {
+    int n = indexes.size();
+    Row first = rows.get(indexes.get(0));
+    boolean sameName = true;
+    boolean sameQueue = true;
+    boolean samePriority = true;
+    boolean sameMaxAttempts = true;
+    boolean sameContext = true;
+    boolean anyRunAt = false;
+    boolean anyDelay = false;
+    boolean anyTrace = false;
+    String[] payloads = new String[n];
+    for (int k = 0; k < n; k++) {
+      Row r = rows.get(indexes.get(k));
+      payloads[k] = r.payloadJson;
+      sameName &= Objects.equals(r.name, first.name);
+      sameQueue &= Objects.equals(r.queue, first.queue);
+      samePriority &= r.priority == first.priority;
+      sameMaxAttempts &= r.maxAttempts == first.maxAttempts;
+      sameContext &= Objects.equals(r.context, first.context);
+      anyRunAt |= r.runAt != null;
+      anyDelay |= r.delayMicros != 0;
+      anyTrace |= r.traceContext != null;
+    }
+    String[] names = sameName ? NO_TEXT : new String[n];
+    String[] queues = sameQueue ? NO_TEXT : new String[n];
+    Integer[] priorities = samePriority ? NO_INT : new Integer[n];
+    String[] runAts = anyRunAt ? new String[n] : NO_TEXT;
+    Long[] delays = anyDelay ? new Long[n] : NO_LONG;
+    Integer[] maxAttempts = sameMaxAttempts ? NO_INT : new Integer[n];
+    String[] contexts = sameContext ? NO_TEXT : new String[n];
+    String[] traceContexts = anyTrace ? new String[n] : NO_TEXT;
+    if (!(sameName && sameQueue && samePriority && sameMaxAttempts && sameContext) || anyRunAt || anyDelay
+        || anyTrace) {
+      for (int k = 0; k < n; k++) {
+        Row r = rows.get(indexes.get(k));
+        if (!sameName) {
+          names[k] = r.name;
+        }
+        if (!sameQueue) {
+          queues[k] = r.queue;
+        }
+        if (!samePriority) {
+          priorities[k] = r.priority;
+        }
+        if (anyRunAt) {
+          runAts[k] = r.runAt == null ? null : r.runAt.toString();
+        }
+        if (anyDelay) {
+          delays[k] = r.delayMicros;
+        }
+        if (!sameMaxAttempts) {
+          maxAttempts[k] = r.maxAttempts;
+        }
+        if (!sameContext) {
+          contexts[k] = r.context;
+        }
+        if (anyTrace) {
+          traceContexts[k] = r.traceContextJson();
+        }
+      }
+    }
+    int i = 1;
+    // The shared values, or null where the column goes as a full array (coalesce takes its element).
+    ps.setString(i++, sameName ? first.name : null);
+    ps.setString(i++, sameQueue ? first.queue : null);
+    ps.setInt(i++, first.priority);
+    ps.setInt(i++, first.maxAttempts);
+    ps.setString(i++, sameContext ? first.context : null);
+    ps.setArray(i++, c.createArrayOf("text", names));
+    ps.setArray(i++, c.createArrayOf("text", queues));
+    ps.setArray(i++, c.createArrayOf("text", payloads));
+    ps.setArray(i++, c.createArrayOf("int4", priorities));
+    ps.setArray(i++, c.createArrayOf("text", runAts));
+    ps.setArray(i++, c.createArrayOf("int8", delays));
+    ps.setArray(i++, c.createArrayOf("int4", maxAttempts));
+    ps.setArray(i++, c.createArrayOf("text", contexts));
+    ps.setArray(i++, c.createArrayOf("text", traceContexts));
+    return i;
   }
 
   /** Binds the row arrays from parameter 1; returns the next parameter index. */

@@ -24,7 +24,8 @@ final class Sql {
   final String insertJob;
   /**
    * {@link #insertJob} plus a NOTIFY in the same statement, so an autocommit enqueue is one round
-   * trip. These four are also the body of the function {@code enqueue_v1} ({@link #enqueueFn}).
+   * trip. These four are also the body of the functions {@code enqueue_v1} and {@code enqueue_v2}
+   * ({@link #enqueueFn}).
    */
   final String insertJobNotify;
   /**
@@ -37,8 +38,20 @@ final class Sql {
   final String findUnique;
 
   /**
-   * Bulk insert from arrays, in input order, so the returned ids ascend with the input. Also the
-   * body of the function {@code enqueue_all_v1} ({@link #enqueueAllFn}).
+   * Bulk insert of unkeyed rows without a concurrency key, in input order, so the returned ids
+   * ascend with the input. Binds only what the batch uses: first five scalars, the name, queue,
+   * priority, max_attempts and context shared by every row (or null), then the nine arrays of
+   * {@link #insertJob}'s columns, of which only the payloads must hold a row each. Any other array
+   * may be empty ({@code '{}'}), which {@code unnest} pads with nulls: a null name, queue,
+   * priority, max_attempts or context takes the scalar, a null delay is 0. So a batch whose rows
+   * share a name, a queue, a priority, max_attempts and a context and leave run_at, delay and trace
+   * context at their defaults (the common batch) sends one array; a mixed batch sends the arrays it needs. One
+   * statement text, with types fixed (an empty array is still a typed array), so a connection
+   * keeps one server-side prepared statement for every shape of batch. Binding nine full arrays
+   * cost 6% at 1,000 rows and 16% at 10,000 (docs/performance.md, "Bulk enqueue: the methods").
+   *
+   * <p>The function {@code enqueue_all_v1} ({@link #enqueueAllFn}) is the same insert with every
+   * array bound in full; {@link JobStore} calls it that way.
    */
   final String insertJobs;
   /**
@@ -178,9 +191,11 @@ final class Sql {
   /** {@link #settle} as {@code settle_v1}; returns the rows changed. */
   final String settleFn;
   /**
-   * {@link #insertJob}, {@link #insertUniqueJob} and their NOTIFY variants as {@code enqueue_v1}:
-   * the columns of {@link #insertJob}, then the unique key (or null) and the channel (or null for
-   * no NOTIFY). Returns the id, or null when the unique key is held.
+   * {@link #insertJob}, {@link #insertUniqueJob} and their NOTIFY variants as {@code enqueue_v2}
+   * (migration V012; {@code enqueue_v1} of V010 is the same body with {@code plan_cache_mode =
+   * force_generic_plan}, a setting that cost 20-45% of each call's server time in pgbench and
+   * that an INSERT of one row does not need): the columns of {@link #insertJob}, then the unique key (or null) and the
+   * channel (or null for no NOTIFY). Returns the id, or null when the unique key is held.
    */
   final String enqueueFn;
   /**
@@ -473,7 +488,8 @@ final class Sql {
     insertJobs =
         q("""
           INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context)
-          SELECT n, q, p::jsonb, pr, coalesce(ra, now() + d * interval '1 microsecond'), ma, c, tc::jsonb
+          SELECT coalesce(n, ?::text), coalesce(q, ?::text), p::jsonb, coalesce(pr, ?::int),
+                 coalesce(ra, now() + coalesce(d, 0) * interval '1 microsecond'), coalesce(ma, ?::int), coalesce(c, ?::text), tc::jsonb
           FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[], ?::text[], ?::text[])
                WITH ORDINALITY AS t(n, q, p, pr, ra, d, ma, c, tc, ord)
           ORDER BY ord
@@ -606,8 +622,9 @@ final class Sql {
     completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
     settleFn =
         q("SELECT {s}.settle_v1(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::int[], ?::text[])");
+    // enqueue_v2 (migration V012): enqueue_v1's body without its plan_cache_mode setting.
     enqueueFn =
-        q("SELECT {s}.enqueue_v1(?, ?, ?, ?, ?::timestamptz, ?::bigint, ?, ?, ?, ?, ?)");
+        q("SELECT {s}.enqueue_v2(?, ?, ?, ?, ?::timestamptz, ?::bigint, ?, ?, ?, ?, ?)");
     enqueueAllFn =
         q("""
           SELECT * FROM {s}.enqueue_all_v1(?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::bigint[],

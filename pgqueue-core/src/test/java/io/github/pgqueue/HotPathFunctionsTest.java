@@ -136,7 +136,7 @@ class HotPathFunctionsTest {
 
       // Each function was called (statistics are flushed when a backend goes idle, so wait).
       await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-        for (String f : List.of("claim_v1", "claim_controlled_v1", "complete_v1", "settle_v1", "enqueue_v1",
+        for (String f : List.of("claim_v1", "claim_controlled_v1", "complete_v1", "settle_v1", "enqueue_v2",
             "enqueue_all_v1")) {
           assertThat(db.queryLong("SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
               + " WHERE schemaname = 'pgqueue' AND funcname = '" + f + "'")).as(f).isPositive();
@@ -230,6 +230,29 @@ class HotPathFunctionsTest {
       assertThat(show(c, "synchronous_commit")).isEqualTo("off");
       c.commit();
       assertThat(show(c, "synchronous_commit")).as("for that transaction only").isEqualTo("on");
+    }
+  }
+
+  /**
+   * The single enqueue calls enqueue_v2 (migration V012): enqueue_v1's body word for word, without
+   * its plan_cache_mode setting (a SET clause is saved, set and restored on every call; an INSERT
+   * of one row has one plan anyway). enqueue_v1 stays for processes of the previous release.
+   */
+  @Test
+  void theSingleEnqueueFunctionIsEnqueueV1WithoutItsSetting(TestDatabase db) throws Exception {
+    assertThat(new Sql("pgqueue").enqueueFn).contains("pgqueue.enqueue_v2(");
+    try (Connection c = db.dataSource().getConnection();
+        Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery(
+            "SELECT p.proname, p.proconfig, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                + " WHERE n.nspname = 'pgqueue' AND p.proname IN ('enqueue_v1', 'enqueue_v2') ORDER BY p.proname")) {
+      assertThat(rs.next()).isTrue();
+      assertThat(rs.getString(2)).as("enqueue_v1's setting").isEqualTo("{plan_cache_mode=force_generic_plan}");
+      String v1 = rs.getString(3);
+      assertThat(rs.next()).isTrue();
+      assertThat(rs.getString(1)).isEqualTo("enqueue_v2");
+      assertThat(rs.getString(2)).as("enqueue_v2's settings").isNull();
+      assertThat(rs.getString(3)).as("enqueue_v2's body").isEqualTo(v1);
     }
   }
 
