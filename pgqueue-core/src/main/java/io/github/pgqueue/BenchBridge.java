@@ -93,6 +93,16 @@ final class BenchBridge implements BenchAccess {
       return ids;
     }
 
+    /** Runs the claim by name of pgqueue-core itself on one queue; returns the ids claimed. */
+    @Override
+    public List<Long> claimByName(Connection c, String queue, String name, int limit, long owner) throws SQLException {
+      List<Long> ids = new ArrayList<>();
+      for (ClaimedJob j : store.claim(c, queue, new String[] {name}, limit, owner, tokens.incrementAndGet(), true)) {
+        ids.add(j.id());
+      }
+      return ids;
+    }
+
     /** Runs the controlled claim of pgqueue-core itself (the keyed claim, for a keyed queue). */
     @Override
     public List<Long> claimControlled(Connection c, String queue, String name, int limit, long owner)

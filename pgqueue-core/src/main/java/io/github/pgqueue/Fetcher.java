@@ -104,6 +104,21 @@ final class Fetcher implements Runnable, Service {
 
   /** The claim now due takes the controlled claim. Owned by the fetcher's thread. */
   private boolean controlledClaim;
+
+  /**
+   * Due jobs of names this worker does not handle, on its queue, from which it claims by name
+   * ({@link Sql#claimByName}): about where reading them one by one (THE CLAIM, about 0.13 us each
+   * on the benchmark's machine) costs as much as a claim's extra index descents per handled name.
+   */
+  static final int FOREIGN_JOBS_FOR_BY_NAME = 1_000;
+  /** How often the fetcher counts those jobs again (before a claim; an idle queue is not read). */
+  static final long FOREIGN_CHECK_NANOS = TimeUnit.SECONDS.toNanos(10);
+  /** Claims take THE CLAIM BY NAME. Owned by the fetcher's thread. */
+  private boolean byName;
+  /** When to count the jobs of other names again (System.nanoTime()). Owned by the fetcher's thread. */
+  private long nextForeignCheckNanos = System.nanoTime();
+  /** Claims by name run; written by the fetcher's thread only, read by any. */
+  private volatile long claimsByName;
   /** The claim now due applies a per-key rate limit. Owned by the fetcher's thread. */
   private boolean keyRatedClaim;
   /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
@@ -174,15 +189,22 @@ final class Fetcher implements Runnable, Service {
         // after the claim committed is logged by Borrowed: the jobs below are dispatched anyway.
         try {
           try {
+            if (System.nanoTime() - nextForeignCheckNanos >= 0) {
+              checkForeignJobs();
+            }
+            boolean named = byName;
+            if (named) {
+              claimsByName++;
+            }
             if (controlledClaim) {
               // Several statements in one transaction: the lock of the control row is held until
               // the claim commits, so the next claim of this queue counts this one's jobs.
               boolean keyRated = this.keyRatedClaim;
               controlled = Borrowed.transaction(dataSource, false,
-                  c -> store.claimControlled(c, queue, names, want, owner, token, keyRated));
+                  c -> store.claimControlled(c, queue, names, want, owner, token, keyRated, named));
               jobs = controlled.jobs();
             } else {
-              jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token));
+              jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, named));
             }
           } catch (SQLException e) {
             if (isOutcomeUnknown(e)) {
@@ -213,6 +235,34 @@ final class Fetcher implements Runnable, Service {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Counts the queue's due jobs of names this worker does not handle (up to {@link
+   * #FOREIGN_JOBS_FOR_BY_NAME}) and claims by name while there are that many: THE CLAIM would read
+   * each of them ahead of this worker's own. Logs each switch. A failed count keeps the current
+   * claim and is tried again at the next check (the claim reports its own failures).
+   */
+  private void checkForeignJobs() {
+    nextForeignCheckNanos = System.nanoTime() + FOREIGN_CHECK_NANOS;
+    int foreign;
+    try {
+      foreign = Borrowed.transaction(dataSource, true, c -> store.foreignJobs(c, queue, names, FOREIGN_JOBS_FOR_BY_NAME));
+    } catch (SQLException | RuntimeException e) {
+      log.debug("pgqueue: counting queue \"{}\"'s jobs of other names failed; keeping the current claim", queue, e);
+      return;
+    }
+    boolean next = foreign >= FOREIGN_JOBS_FOR_BY_NAME;
+    if (next != byName) {
+      byName = next;
+      if (next) {
+        log.info("pgqueue: queue \"{}\" holds {} or more due jobs of names this worker does not handle;"
+            + " claiming by name, so they cost its claims nothing (docs/performance.md)", queue, FOREIGN_JOBS_FOR_BY_NAME);
+      } else {
+        log.info("pgqueue: queue \"{}\" holds fewer than {} due jobs of names this worker does not handle;"
+            + " back to the ordinary claim", queue, FOREIGN_JOBS_FOR_BY_NAME);
+      }
     }
   }
 
@@ -652,6 +702,11 @@ final class Fetcher implements Runnable, Service {
 
   long claimedJobs() {
     return claimedJobs;
+  }
+
+  /** Claims that took THE CLAIM BY NAME. */
+  long claimsByName() {
+    return claimsByName;
   }
 
   int running() {

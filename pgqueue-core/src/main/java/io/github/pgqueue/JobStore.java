@@ -474,6 +474,28 @@ final class JobStore {
     return claim(c, sql.claim, queue, names, limit, owner, token);
   }
 
+  /** THE CLAIM, or with {@code byName} THE CLAIM BY NAME ({@link Sql#claimByName}). */
+  List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner, long token,
+      boolean byName) throws SQLException {
+    return claim(c, byName ? sql.claimByName : sql.claim, queue, names, limit, owner, token);
+  }
+
+  /**
+   * Runs {@link Sql#foreignJobs}: the queue's due jobs of names outside {@code names}, counted up
+   * to {@code bound}.
+   */
+  int foreignJobs(Connection c, String queue, String[] names, int bound) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.foreignJobs)) {
+      ps.setString(1, queue);
+      ps.setArray(2, c.createArrayOf("text", names));
+      ps.setInt(3, bound);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getInt(1);
+      }
+    }
+  }
+
   /** Runs {@link Sql#claim} or a statement with its parameters ({@link Sql#claimUnkeyed}). */
   private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
       long owner, long token) throws SQLException {
@@ -588,7 +610,7 @@ final class JobStore {
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token)
       throws SQLException {
-    return claimControlled(c, queue, names, want, owner, token, false);
+    return claimControlled(c, queue, names, want, owner, token, false, false);
   }
 
   /**
@@ -596,11 +618,12 @@ final class JobStore {
    * limit per key: its row is then read with the per-key rate columns ({@link
    * Sql#lockControlKeyRate}) and never through {@code claim_controlled_v1}, which does not know
    * them. A claim made without it, by a worker that has not yet read the setting, is not limited
-   * per key.
+   * per key. {@code byName}: the claim of a queue without per-key settings is THE CLAIM BY NAME
+   * ({@link Sql#claimByName}), which {@code claim_controlled_v1} does not know either.
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token,
-      boolean keyRated) throws SQLException {
-    if (unprepared(c) && !keyRated) {
+      boolean keyRated, boolean byName) throws SQLException {
+    if (unprepared(c) && !keyRated && !byName) {
       // Sql.claimControlledFn: lock, count and claim in the function claim_controlled_v1, one round
       // trip; a row that also sets a rate or a per-key limit ("CONTROLS") continues below, in this
       // transaction, which already holds the row's lock (lockControl finds its own lock).
@@ -695,7 +718,7 @@ final class JobStore {
         ? claimKeyedRated(c, queue, names, free, owner, token, keyMax, keyFair, keyRate, clock)
         : keyMax > 0 || keyFair
         ? claimKeyed(c, queue, names, free, owner, token, keyMax, keyFair)
-        : claim(c, queue, names, free, owner, token);
+        : claim(c, queue, names, free, owner, token, byName);
     if (rated && !jobs.isEmpty()) {
       try (PreparedStatement ps = c.prepareStatement(sql.takeTokens)) {
         ps.setDouble(1, tokens - jobs.size());

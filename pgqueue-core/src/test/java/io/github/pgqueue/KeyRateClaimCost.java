@@ -76,7 +76,7 @@ public final class KeyRateClaimCost {
       for (int k = 0; k < cases.length; k++) {
         Connection c = System.getProperty("durations") != null && s >= 5 ? timed(conns[k], "case" + k) : conns[k];
         long t0 = System.nanoTime();
-        JobStore.ControlledClaim r = store.claimControlled(c, Q + k, names, 50, owner, s + 1, k > 0);
+        JobStore.ControlledClaim r = store.claimControlled(c, Q + k, names, 50, owner, s + 1, k > 0, false);
         long t = System.nanoTime() - t0;
         c.rollback();
         if (r.jobs().size() != 50) {

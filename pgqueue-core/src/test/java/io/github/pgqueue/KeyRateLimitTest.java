@@ -125,7 +125,7 @@ class KeyRateLimitTest {
   JobStore.ControlledClaim claim(Connection c, long owner, int want) throws Exception {
     c.setAutoCommit(false);
     try {
-      return store.claimControlled(c, QUEUE, NAMES, want, owner, 1, true);
+      return store.claimControlled(c, QUEUE, NAMES, want, owner, 1, true, false);
     } finally {
       c.commit();
       c.setAutoCommit(true);

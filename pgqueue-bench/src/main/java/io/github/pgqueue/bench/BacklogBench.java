@@ -14,8 +14,9 @@ import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * Claim and enqueue cost on big, old tables ({@code --backlog N}; docs/performance.md, "Big
- * tables"): pgqueue's own claim statement (20 jobs of a handled name on one queue) and its single
- * insert, each timed 30 times and rolled back, first on a table holding only 1,000 handled due jobs,
+ * tables"): pgqueue's own claim statement (20 jobs of a handled name on one queue), its claim by
+ * name (the claim a worker takes while many due jobs of names it does not handle wait) and its
+ * single insert, each timed 30 times and rolled back, first on a table holding only 1,000 handled due jobs,
  * then with each of these added in turn (and removed again):
  *
  * <ul>
@@ -83,6 +84,7 @@ final class BacklogBench {
         }
         st.execute("VACUUM ANALYZE pgqueue.jobs");
         List<Double> claim = new ArrayList<>();
+        List<Double> byName = new ArrayList<>();
         List<Double> insert = new ArrayList<>();
         c.setAutoCommit(false);
         for (int i = 0; i < TIMES + 3; i++) {
@@ -93,17 +95,26 @@ final class BacklogBench {
           if (got != 20) {
             throw new IllegalStateException(cond[0] + ": the claim took " + got + " of 20 handled jobs");
           }
+          long b0 = System.nanoTime();
+          int gotByName = raw.claimByName(c, "bq", "noop", 20, owner).size();
+          long b1 = System.nanoTime();
+          c.rollback();
+          if (gotByName != 20) {
+            throw new IllegalStateException(cond[0] + ": the claim by name took " + gotByName + " of 20 handled jobs");
+          }
           long t2 = System.nanoTime();
           raw.insert(c, "noop", i, false);
           long t3 = System.nanoTime();
           c.rollback();
           if (i >= 3) {
             claim.add((t1 - t0) / 1e6);
+            byName.add((b1 - b0) / 1e6);
             insert.add((t3 - t2) / 1e6);
           }
         }
         c.setAutoCommit(true);
         out.put("backlog_" + cond[0] + "_claim_ms", Workload.median(claim));
+        out.put("backlog_" + cond[0] + "_by_name_ms", Workload.median(byName));
         out.put("backlog_" + cond[0] + "_insert_ms", Workload.median(insert));
         if (cond[2] != null) {
           st.execute(cond[2]);

@@ -225,13 +225,16 @@ public final class Bench {
       if (o.backlog != null) {
         experiment(adminUrl, version, "pgqueue_backlog_", "N = " + o.backlog + "; medians of 30, ms",
             (url, cred) -> BacklogBench.run(url, cred[0], cred[1], o.backlog, o.backlogSeconds), r -> {
-              System.out.println("\n| table | claim of 20 | share of empty | single insert | share of empty |\n|---|---|---|---|---|");
+              System.out.println("\n| table | claim of 20 | share of empty | claim by name | share of empty | single insert | share of empty |"
+                  + "\n|---|---|---|---|---|---|---|");
               double c0 = (Double) r.get("backlog_empty_claim_ms");
               double i0 = (Double) r.get("backlog_empty_insert_ms");
               for (String k : new String[] {"empty", "unhandled", "discarded", "many_queues"}) {
                 double cl = (Double) r.get("backlog_" + k + "_claim_ms");
+                double bn = (Double) r.get("backlog_" + k + "_by_name_ms");
                 double in = (Double) r.get("backlog_" + k + "_insert_ms");
-                System.out.printf("| %s | %.2f | %.0f%% | %.2f | %.0f%% |%n", k, cl, 100 * cl / c0, in, 100 * in / i0);
+                System.out.printf("| %s | %.2f | %.0f%% | %.2f | %.0f%% | %.2f | %.0f%% |%n", k, cl, 100 * cl / c0, bn,
+                    100 * bn / (Double) r.get("backlog_empty_by_name_ms"), in, 100 * in / i0);
               }
               System.out.printf("%nclaim and delete of 20 from a churning queue's head, %s s each (%s rounds held), ms:%n"
                   + "| | first tenth | last tenth |%n|---|---|---|%n| undisturbed | %s | %s |%n"

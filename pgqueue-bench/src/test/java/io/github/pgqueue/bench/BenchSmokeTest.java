@@ -189,7 +189,7 @@ class BenchSmokeTest {
     // BacklogBench throws if a claim takes fewer than its 20 handled jobs.
     String out = mainOutput(db, "--backlog", "100", "--backlog-seconds", "1");
     for (String t : List.of("empty", "unhandled", "discarded", "many_queues")) {
-      assertThat(out).containsPattern("\\| " + t + " \\| [0-9.]+ \\| \\d+% \\| [0-9.]+ \\| \\d+% \\|");
+      assertThat(out).containsPattern("\\| " + t + " \\| [0-9.]+ \\| \\d+% \\| [0-9.]+ \\| \\d+% \\| [0-9.]+ \\| \\d+% \\|");
     }
     // The churn rounds throw unless each takes its 20 jobs; the pruner deleted all 5,000 discarded.
     assertThat(out).containsPattern("\\| a transaction open throughout \\| [0-9.]+ \\| [0-9.]+ \\|");

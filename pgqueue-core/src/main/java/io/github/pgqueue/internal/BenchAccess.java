@@ -117,6 +117,20 @@ public interface BenchAccess {
     List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException;
 
     /**
+     * Runs the claim a worker takes while its queue holds many due jobs of names it does not handle
+     * (claiming name by name), on one queue.
+     *
+     * @param c the connection
+     * @param queue the queue
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id
+     * @return the ids claimed
+     * @throws SQLException as the statement throws it
+     */
+    List<Long> claimByName(Connection c, String queue, String name, int limit, long owner) throws SQLException;
+
+    /**
      * Runs the controlled claim of pgqueue-core itself on one queue, in the caller's transaction
      * (autocommit off): with the queue's per-key settings, this is the keyed claim.
      *
