@@ -951,19 +951,24 @@ final class JobStore {
     controlsChanged(c, queue);
   }
 
+  /** Binds queue, starts, period (ms) and burst, or nulls for no limit. */
+  private static void bindRate(PreparedStatement ps, String queue, RateLimit limit) throws SQLException {
+    ps.setString(1, queue);
+    if (limit != null) {
+      ps.setInt(2, limit.starts());
+      ps.setLong(3, limit.period().toMillis());
+      ps.setInt(4, limit.burst());
+    } else {
+      ps.setNull(2, java.sql.Types.INTEGER);
+      ps.setNull(3, java.sql.Types.BIGINT);
+      ps.setNull(4, java.sql.Types.INTEGER);
+    }
+  }
+
   /** Sets or clears (null) a queue's rate limit and notifies the workers. */
   void setRateLimit(Connection c, String queue, RateLimit limit) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.setRateLimit)) {
-      ps.setString(1, queue);
-      if (limit != null) {
-        ps.setInt(2, limit.starts());
-        ps.setLong(3, limit.period().toMillis());
-        ps.setInt(4, limit.burst());
-      } else {
-        ps.setNull(2, java.sql.Types.INTEGER);
-        ps.setNull(3, java.sql.Types.BIGINT);
-        ps.setNull(4, java.sql.Types.INTEGER);
-      }
+      bindRate(ps, queue, limit);
       ps.executeUpdate();
     }
     controlsChanged(c, queue);
@@ -976,16 +981,7 @@ final class JobStore {
    */
   void setKeyRateLimit(Connection c, String queue, RateLimit limit) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.setKeyRateLimit)) {
-      ps.setString(1, queue);
-      if (limit != null) {
-        ps.setInt(2, limit.starts());
-        ps.setLong(3, limit.period().toMillis());
-        ps.setInt(4, limit.burst());
-      } else {
-        ps.setNull(2, java.sql.Types.INTEGER);
-        ps.setNull(3, java.sql.Types.BIGINT);
-        ps.setNull(4, java.sql.Types.INTEGER);
-      }
+      bindRate(ps, queue, limit);
       ps.executeUpdate();
     }
     update(c, sql.clearKeyBuckets, queue);
