@@ -62,14 +62,10 @@ final class Completer implements Runnable, Service {
   }
 
   /**
-   * Queues an outcome for the next batch. After {@link #stop} the thread is gone, so an outcome
-   * that arrives late (a claim that was in flight at shutdown releasing its jobs) is written at
-   * once on the caller's thread instead of being left in a queue nobody reads.
-   */
-  /**
    * Whether outcomes of {@code queue} are written without the linger: a queue under a global
-   * concurrency limit, whose finished jobs count as running, holding slots other claims wait for,
-   * until they are written. Measured on the benchmark (c20, one worker): with the linger, a limit of
+   * concurrency limit, whose finished jobs count as running for other workers' claims (holding
+   * slots they wait for) until they are written. Measured on the benchmark (c20, one worker, when
+   * a worker's own finished jobs still counted for its claims too): with the linger, a limit of
    * 100 ran at about 45% of the unlimited rate, without it at about 60%. Any thread.
    */
   void writePromptly(String queue, boolean on) {
@@ -80,6 +76,11 @@ final class Completer implements Runnable, Service {
     }
   }
 
+  /**
+   * Queues an outcome for the next batch. After {@link #stop} the thread is gone, so an outcome
+   * that arrives late (a claim that was in flight at shutdown releasing its jobs) is written at
+   * once on the caller's thread instead of being left in a queue nobody reads.
+   */
   void submit(Outcome outcome) {
     pending.add(outcome);
     if (finished) {

@@ -106,6 +106,17 @@ final class Fetcher implements Runnable, Service {
   private boolean controlledClaim;
 
   /**
+   * This worker's jobs of this queue whose handlers have returned and whose outcomes the completer
+   * has not written yet (id to claim token), kept while the queue has a global limit: the limit's
+   * count leaves them out ({@link JobStore.Finished}). Added by a handler's thread before it submits
+   * the outcome ({@link #handlerReturned}), removed once the completer wrote it ({@link
+   * #outcomeWritten}); a job claimed again under a new token is not matched by its old entry.
+   */
+  private final java.util.concurrent.ConcurrentHashMap<Long, Long> finished = new java.util.concurrent.ConcurrentHashMap<>();
+  /** The queue has a global limit: {@link #finished} is kept. Written under lock, read by any thread. */
+  private volatile boolean trackFinished;
+
+  /**
    * Due jobs of names this worker does not handle, on its queue, from which it claims by name
    * ({@link Sql#claimByName}): about where reading them one by one (THE CLAIM, about 0.13 us each
    * on the benchmark's machine) costs as much as a claim's extra index descents per handled name.
@@ -121,6 +132,11 @@ final class Fetcher implements Runnable, Service {
   private volatile long claimsByName;
   /** The claim now due applies a per-key rate limit. Owned by the fetcher's thread. */
   private boolean keyRatedClaim;
+  /**
+   * The claim now due is of a queue that sets a global limit and no rate or per-key control: one
+   * statement ({@link JobStore#claimControlledAtOnce}). Owned by the fetcher's thread.
+   */
+  private boolean globalLimitOnlyClaim;
   /** Thread-safe (its methods are synchronized); used by the fetcher's thread. */
   private final RetryLog releaseLog;
   private final long lostClaimRecheckNanos;
@@ -197,11 +213,20 @@ final class Fetcher implements Runnable, Service {
               claimsByName++;
             }
             if (controlledClaim) {
-              // Several statements in one transaction: the lock of the control row is held until
-              // the claim commits, so the next claim of this queue counts this one's jobs.
+              // The lock of the control row is held until the claim commits, so the next claim of
+              // this queue counts this one's jobs. A queue with only a global limit: one statement
+              // in autocommit (null: the row sets more than this worker knew); otherwise several
+              // statements in one transaction.
               boolean keyRated = this.keyRatedClaim;
-              controlled = Borrowed.transaction(dataSource, false,
-                  c -> store.claimControlled(c, queue, names, want, owner, token, keyRated, named));
+              JobStore.Finished own = finishedNow();
+              controlled = globalLimitOnlyClaim && !named
+                  ? Borrowed.transaction(dataSource, true,
+                      c -> store.claimControlledAtOnce(c, queue, names, want, owner, token, own))
+                  : null;
+              if (controlled == null) {
+                controlled = Borrowed.transaction(dataSource, false,
+                    c -> store.claimControlled(c, queue, names, want, owner, token, keyRated, named, own));
+              }
               jobs = controlled.jobs();
             } else {
               jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, named));
@@ -235,6 +260,38 @@ final class Fetcher implements Runnable, Service {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /** A snapshot of {@link #finished} for the next claim. */
+  private JobStore.Finished finishedNow() {
+    if (finished.isEmpty()) {
+      return JobStore.Finished.NONE;
+    }
+    List<Long> ids = new ArrayList<>(finished.size());
+    List<Long> tokens = new ArrayList<>(finished.size());
+    for (java.util.Map.Entry<Long, Long> e : finished.entrySet()) {
+      ids.add(e.getKey());
+      tokens.add(e.getValue());
+    }
+    return new JobStore.Finished(ids.toArray(new Long[0]), tokens.toArray(new Long[0]));
+  }
+
+  /**
+   * A handler of this queue returned (its thread, before the outcome goes to the completer): under
+   * a global limit the job no longer counts for this worker's claims. Not for a run settled by the
+   * watchdog or shutdown, whose handler may still be running.
+   */
+  void handlerReturned(ClaimedJob job) {
+    if (trackFinished) {
+      finished.put(job.id(), job.token());
+    }
+  }
+
+  /** The completer wrote this job's outcome (its thread). */
+  void outcomeWritten(ClaimedJob job) {
+    if (!finished.isEmpty()) {
+      finished.remove(job.id(), job.token());
     }
   }
 
@@ -328,6 +385,7 @@ final class Fetcher implements Runnable, Service {
           claiming = true;
           controlledClaim = control.limited();
           keyRatedClaim = control.keyRateLimit() > 0;
+          globalLimitOnlyClaim = !control.rated() && !control.keyed();
           // A rate-limited queue claims only its free local slots: a buffered job would have taken
           // its token (its start) before it starts. Under a global limit the buffer stays, within
           // the free global slots: the claim never takes more than those.
@@ -511,6 +569,10 @@ final class Fetcher implements Runnable, Service {
       control = next;
       // Under a global limit this worker's finished jobs hold slots until they are written.
       completer.writePromptly(queue, next.maxRunning() > 0);
+      trackFinished = next.maxRunning() > 0;
+      if (!trackFinished) {
+        finished.clear();
+      }
       if ((next.paused() && !old.paused()) || (next.rated() && !old.rated())) {
         released = new ArrayList<>(buffer);
         buffer.clear();
@@ -556,17 +618,17 @@ final class Fetcher implements Runnable, Service {
     }
   }
 
-  /** A NOTIFY for this queue arrived, or the worker (re)connected: claim at once. */
   /**
-   * The largest buffer: {@code concurrency * bufferFactor}, and under a global limit at most half
-   * of the slots the limit leaves beyond this worker's concurrency. A buffered job counts as
-   * running for the limit, and so does a finished one until the completer has written it: a
-   * buffer that filled the limit would leave each claim only the few slots the last write freed.
-   * Guarded by lock.
+   * The largest buffer: {@code concurrency * bufferFactor}, and under a global limit at most the
+   * slots the limit leaves beyond this worker's concurrency. A buffered job counts as running for
+   * the limit; a finished one whose outcome is on its way does not count for this worker's claims
+   * ({@link #finished}), so the buffer can take the limit's remaining slots. (When finished jobs
+   * still counted, until the completer wrote them, a buffer that filled the limit left each claim
+   * only the slots the last write freed, and the cap was half of these slots.) Guarded by lock.
    */
   private int bufferCap() {
     int max = control.maxRunning();
-    return max > 0 ? Math.min(maxBuffer, Math.max(0, (max - concurrency) / 2)) : maxBuffer;
+    return max > 0 ? Math.min(maxBuffer, Math.max(0, max - concurrency)) : maxBuffer;
   }
 
   /**
@@ -591,6 +653,7 @@ final class Fetcher implements Runnable, Service {
     }
   }
 
+  /** A NOTIFY for this queue arrived, or the worker (re)connected: claim at once. */
   void wake() {
     lock.lock();
     try {

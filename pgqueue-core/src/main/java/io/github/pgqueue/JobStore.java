@@ -601,12 +601,42 @@ final class JobStore {
   record ControlledClaim(List<ClaimedJob> jobs, Held held, long waitNanos) {}
 
   /**
+   * The controlled claim of a queue whose control row sets at most a pause and a global limit, in
+   * one statement on any connection: {@code claim_controlled_v2} ({@link Sql#claimControlledFn},
+   * migration V014) locks the row without waiting, counts the running jobs in a later statement of
+   * its own and claims at most the free starts; run in autocommit, the lock is held until the
+   * claim commits, in one round trip. Returns null, having claimed nothing, when the row sets more
+   * (a rate or a per-key limit): the caller then claims with {@link #claimControlled} in a
+   * transaction.
+   */
+  ControlledClaim claimControlledAtOnce(Connection c, String queue, String[] names, int want, long owner, long token,
+      Finished finished) throws SQLException {
+    List<ClaimedJob> jobs = new ArrayList<>(want);
+    String[] verdict = new String[2];
+    try (PreparedStatement ps = c.prepareStatement(sql.claimControlledFn)) {
+      ps.setString(1, queue);
+      ps.setArray(2, c.createArrayOf("text", names));
+      ps.setLong(3, owner);
+      ps.setInt(4, want);
+      ps.setLong(5, token);
+      ps.setArray(6, c.createArrayOf("bigint", finished.ids()));
+      ps.setArray(7, c.createArrayOf("bigint", finished.tokens()));
+      readClaimed(ps, queue, owner, token, jobs, verdict);
+    }
+    if ("CONTROLS".equals(verdict[0])) {
+      return null;
+    }
+    Held held = Held.valueOf(verdict[0]);
+    int free = Integer.parseInt(verdict[1]);
+    return new ControlledClaim(jobs, held == Held.FULL && jobs.size() < free ? Held.NO : held, 0);
+  }
+
+  /**
    * The controlled claim (docs/flow-control.md), in the caller's transaction: lock the queue's
    * control row without waiting, count its running jobs in a later statement, claim at most the
    * free starts with the ordinary claim statement, and write back the bucket. A job beyond the
-   * free starts is never touched. On a connection that does not keep prepared statements ({@link
-   * #unprepared}) the first three steps are one call of {@code claim_controlled_v1} for a queue
-   * that sets at most a pause and a global limit.
+   * free starts is never touched. A queue that sets at most a pause and a global limit is claimed
+   * in one statement instead ({@link #claimControlledAtOnce}).
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token)
       throws SQLException {
@@ -616,33 +646,30 @@ final class JobStore {
   /**
    * As above; {@code keyRated} when the worker's copy of the controls says the queue sets a rate
    * limit per key: its row is then read with the per-key rate columns ({@link
-   * Sql#lockControlKeyRate}) and never through {@code claim_controlled_v1}, which does not know
-   * them. A claim made without it, by a worker that has not yet read the setting, is not limited
+   * Sql#lockControlKeyRate}). A claim made without it, by a worker that has not yet read the setting, is not limited
    * per key. {@code byName}: the claim of a queue without per-key settings is THE CLAIM BY NAME
-   * ({@link Sql#claimByName}), which {@code claim_controlled_v1} does not know either.
+   * ({@link Sql#claimByName}).
    */
   ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token,
       boolean keyRated, boolean byName) throws SQLException {
-    if (unprepared(c) && !keyRated && !byName) {
-      // Sql.claimControlledFn: lock, count and claim in the function claim_controlled_v1, one round
-      // trip; a row that also sets a rate or a per-key limit ("CONTROLS") continues below, in this
-      // transaction, which already holds the row's lock (lockControl finds its own lock).
-      List<ClaimedJob> jobs = new ArrayList<>(want);
-      String[] verdict = new String[2];
-      try (PreparedStatement ps = c.prepareStatement(sql.claimControlledFn)) {
-        ps.setString(1, queue);
-        ps.setArray(2, c.createArrayOf("text", names));
-        ps.setLong(3, owner);
-        ps.setInt(4, want);
-        ps.setLong(5, token);
-        readClaimed(ps, queue, owner, token, jobs, verdict);
-      }
-      if (!"CONTROLS".equals(verdict[0])) {
-        Held held = Held.valueOf(verdict[0]);
-        int free = Integer.parseInt(verdict[1]);
-        return new ControlledClaim(jobs, held == Held.FULL && jobs.size() < free ? Held.NO : held, 0);
-      }
-    }
+    return claimControlled(c, queue, names, want, owner, token, keyRated, byName, Finished.NONE);
+  }
+
+  /**
+   * This worker's jobs of a queue whose handlers have returned and whose outcomes the completer has
+   * not written yet: ids and the claim tokens they were claimed under, index by index.
+   */
+  record Finished(Long[] ids, Long[] tokens) {
+    static final Finished NONE = new Finished(new Long[0], new Long[0]);
+  }
+
+  /**
+   * As above; {@code finished}: this worker's own jobs of the queue whose handlers have returned
+   * but whose outcomes are still on their way; the global limit's count leaves them out ({@link
+   * Sql#countRunningExcept}).
+   */
+  ControlledClaim claimControlled(Connection c, String queue, String[] names, int want, long owner, long token,
+      boolean keyRated, boolean byName, Finished finished) throws SQLException {
     boolean paused;
     int maxRunning;
     double tokens;
@@ -685,9 +712,17 @@ final class JobStore {
     Held held = Held.NO;
     if (maxRunning > 0) {
       long running;
-      try (PreparedStatement ps = c.prepareStatement(sql.countRunning)) {
+      boolean except = finished.ids().length > 0;
+      try (PreparedStatement ps = c.prepareStatement(except ? sql.countRunningExcept : sql.countRunning)) {
         ps.setString(1, queue);
-        ps.setInt(2, maxRunning);
+        if (except) {
+          ps.setLong(2, owner);
+          ps.setArray(3, c.createArrayOf("bigint", finished.ids()));
+          ps.setArray(4, c.createArrayOf("bigint", finished.tokens()));
+          ps.setInt(5, maxRunning);
+        } else {
+          ps.setInt(2, maxRunning);
+        }
         try (ResultSet rs = ps.executeQuery()) {
           rs.next();
           running = rs.getLong(1);

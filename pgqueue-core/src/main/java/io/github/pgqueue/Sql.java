@@ -214,9 +214,11 @@ final class Sql {
   /** {@link #claim} as {@code claim_v1}. Parameters: queue, names, worker id, limit, token. */
   final String claimFn;
   /**
-   * {@link JobStore#claimControlled} as {@code claim_controlled_v1}, for a queue whose control row
-   * sets at most a pause and a global limit: the claim's columns, then the verdict and the free
-   * starts asked for. Parameters: queue, names, worker id, jobs wanted, token.
+   * {@link #lockControl}, {@link #countRunningExcept} and {@link #claim} as one call of {@code
+   * claim_controlled_v2} (migration V014), for a queue whose control row sets at most a pause and
+   * a global limit, on every connection ({@link JobStore#claimControlledAtOnce}): the claim's
+   * columns, then the verdict and the free starts asked for. Parameters: queue, names, worker id,
+   * jobs wanted, token, the worker's finished ids and their tokens.
    */
   final String claimControlledFn;
   /** {@link #complete} as {@code complete_v1}; returns the rows deleted. */
@@ -336,6 +338,14 @@ final class Sql {
    * for the rest of that transaction ({@code set_config(..., true)}). Parameters: queue, limit.
    */
   final String countRunning;
+  /**
+   * {@link #countRunning} without the calling worker's own jobs whose handlers have returned and
+   * whose outcomes are on their way to the database (the completer has not written them yet): the
+   * count then bounds the handler runs, which is what the limit promises, rather than the rows not
+   * yet written. Only the jobs still held by the same claim are left out (id, worker and claim
+   * token), so a job claimed again since is counted. Parameters: queue, worker, ids, tokens, limit.
+   */
+  final String countRunningExcept;
   /**
    * Step 4: the bucket after a claim that took tokens. Parameters: tokens left, the time they
    * were computed at, queue.
@@ -709,7 +719,7 @@ final class Sql {
     claimKeyedOrdinaryRated = keyRated(claimKeyedOrdinary);
     // The functions of migration V010 (see claimFn): same statements, plans kept per backend.
     claimFn = q("SELECT * FROM {s}.claim_v1(?, ?::text[], ?, ?, ?)");
-    claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v1(?, ?::text[], ?, ?, ?)");
+    claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v2(?, ?::text[], ?, ?, ?, ?::bigint[], ?::bigint[])");
     completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
     settleFn =
         q("SELECT {s}.settle_v1(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::int[], ?::text[])");
@@ -1061,6 +1071,16 @@ final class Sql {
         "rate_limit, rate_period_ms, key_max_running, key_fair, key_rate_limit, key_rate_period_ms, key_rate_burst,");
     controlExists = q("SELECT 1 FROM {s}.queue_controls WHERE queue = ?");
     countRunning = q("SELECT count(*) FROM (SELECT 1 FROM {s}.jobs WHERE state = 'running' AND queue = ? LIMIT ?) r");
+    countRunningExcept =
+        q("""
+          SELECT count(*) FROM (
+            SELECT 1 FROM {s}.jobs j
+            WHERE j.state = 'running' AND j.queue = ?
+              AND (j.locked_by IS DISTINCT FROM ? OR NOT EXISTS (
+                SELECT 1 FROM unnest(?::bigint[], ?::bigint[]) f(id, token)
+                WHERE f.id = j.id AND f.token = j.lock_token))
+            LIMIT ?) r
+          """);
     takeTokens = q("UPDATE {s}.queue_controls SET tokens = ?, tokens_at = ? WHERE queue = ?");
 
     setKeyMaxRunning =

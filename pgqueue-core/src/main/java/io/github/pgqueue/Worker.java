@@ -236,14 +236,18 @@ public final class Worker implements AutoCloseable {
       completer = new Completer(dataSource, store, batch -> {
         Map<String, Fetcher> byQueue = fs;
         String last = null;
+        Fetcher f = null;
         for (Outcome o : batch) {
           String q = o.job().queue();
           if (!q.equals(last)) {
-            Fetcher f = byQueue.get(q);
+            f = byQueue.get(q);
             if (f != null) {
               f.slotsFreed();
             }
             last = q;
+          }
+          if (f != null) {
+            f.outcomeWritten(o.job());
           }
         }
       });
@@ -438,6 +442,9 @@ public final class Worker implements AutoCloseable {
       @Override
       public void settled(JobRun run, Outcome outcome, JobEvent event) {
         watchdog.finished(run);
+        if (!run.settledElsewhere()) {
+          fetcher.handlerReturned(outcome.job());
+        }
         completer.submit(outcome);
         if (run.settledElsewhere()) {
           fetcher.jobDone(); // the handler's thread is stuck or being stopped: free its slot here

@@ -136,7 +136,7 @@ class HotPathFunctionsTest {
 
       // Each function was called (statistics are flushed when a backend goes idle, so wait).
       await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-        for (String f : List.of("claim_v1", "claim_controlled_v1", "complete_v1", "settle_v1", "enqueue_v2",
+        for (String f : List.of("claim_v1", "claim_controlled_v2", "complete_v1", "settle_v1", "enqueue_v2",
             "enqueue_all_v1")) {
           assertThat(db.queryLong("SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
               + " WHERE schemaname = 'pgqueue' AND funcname = '" + f + "'")).as(f).isPositive();

@@ -297,9 +297,9 @@ class KeyRateLimitTest {
 
   @Test
   void theLimitHoldsOnConnectionsWithoutPreparedStatements() {
-    // prepareThreshold=0 (as behind PgBouncer in transaction mode): a controlled claim there is
-    // one call of claim_controlled_v1, which knows nothing of per-key rates; a worker that knows
-    // the queue sets one takes the statements instead.
+    // prepareThreshold=0 (as behind PgBouncer in transaction mode): the claim of a queue with only
+    // a pause or a global limit is one call of claim_controlled_v2; a worker that knows the queue
+    // sets a per-key rate takes the statements instead (and the function hands such a queue back).
     pool.close();
     HikariConfig c = new HikariConfig();
     c.setJdbcUrl(db.jdbcUrlWithCredentials());
