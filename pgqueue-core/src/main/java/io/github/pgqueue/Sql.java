@@ -318,8 +318,8 @@ final class Sql {
    * Step 1 of the controlled claim: the queue's row, locked without waiting ({@code SKIP LOCKED}):
    * no row when another claim of the queue holds it (or the queue has no row). Returns paused,
    * max_running, and the bucket refilled to the statement's clock (tokens, or null without a rate
-   * limit), with that clock. Parameter: queue. With {@link #countRunning} and {@link #claim}, also
-   * the body of the function {@code claim_controlled_v1} ({@link #claimControlledFn}).
+   * limit), with that clock. Parameter: queue. With {@link #countRunningExcept} and {@link #claim},
+   * also the body of the function {@code claim_controlled_v2} ({@link #claimControlledFn}).
    */
   final String lockControl;
   /** Whether the queue has a control row (after {@link #lockControl} found none). Parameter: queue. */
