@@ -174,20 +174,37 @@ class ConcurrencyLimitTest {
         + " WHERE state = 'available'");
     db.execute("DELETE FROM pgqueue.jobs");
     Sql sql = new Sql("pgqueue");
+    assertThat(genericPlan(sql.countRunning, "text, int", "'reports', 100"))
+        .contains("Index").doesNotContain("Bitmap").doesNotContain("Seq Scan");
+    // The same for the count that leaves out the worker's own finished jobs.
+    assertThat(genericPlan(sql.countRunningExcept, "text, bigint, bigint[], bigint[], int",
+        "'reports', 1, '{1,2}', '{1,1}', 100"))
+        .contains("Index").doesNotContain("Bitmap").doesNotContain("Seq Scan on jobs");
+  }
+
+  /**
+   * The generic plan of a statement of the controlled claim (its {@code ?} as {@code $1...} of
+   * {@code types}) for {@code args}, in a transaction that first locked the queue's control row
+   * with {@link Sql#lockControl}, as the claim does (that statement turns bitmap scans off).
+   */
+  private String genericPlan(String statement, String types, String args) throws Exception {
     try (java.sql.Connection c = db.dataSource().getConnection()) {
       c.setAutoCommit(false);
-      try (java.sql.PreparedStatement ps = c.prepareStatement(sql.lockControl)) {
+      try (java.sql.PreparedStatement ps = c.prepareStatement(new Sql("pgqueue").lockControl)) {
         ps.setString(1, "reports");
         try (java.sql.ResultSet rs = ps.executeQuery()) {
           assertThat(rs.next()).as("the control row is locked").isTrue();
         }
       }
+      String numbered = statement;
+      for (int i = 1; numbered.contains("?"); i++) {
+        numbered = numbered.replaceFirst("\\?", "\\$" + i);
+      }
       StringBuilder plan = new StringBuilder();
       try (java.sql.Statement st = c.createStatement()) {
         st.execute("SET LOCAL plan_cache_mode = force_generic_plan");
-        st.execute("PREPARE count_running(text, int) AS "
-            + sql.countRunning.replaceFirst("\\?", "\\$1").replaceFirst("\\?", "\\$2"));
-        try (java.sql.ResultSet rs = st.executeQuery("EXPLAIN EXECUTE count_running('reports', 100)")) {
+        st.execute("PREPARE controlled_count(" + types + ") AS " + numbered);
+        try (java.sql.ResultSet rs = st.executeQuery("EXPLAIN EXECUTE controlled_count(" + args + ")")) {
           while (rs.next()) {
             plan.append(rs.getString(1)).append('\n');
           }
@@ -195,33 +212,7 @@ class ConcurrencyLimitTest {
       } finally {
         c.rollback();
       }
-      assertThat(plan.toString()).contains("Index").doesNotContain("Bitmap").doesNotContain("Seq Scan");
-    }
-    // The same for the count that leaves out the worker's own finished jobs.
-    try (java.sql.Connection c = db.dataSource().getConnection()) {
-      c.setAutoCommit(false);
-      try (java.sql.PreparedStatement ps = c.prepareStatement(sql.lockControl)) {
-        ps.setString(1, "reports");
-        ps.executeQuery().close();
-      }
-      StringBuilder plan = new StringBuilder();
-      try (java.sql.Statement st = c.createStatement()) {
-        st.execute("SET LOCAL plan_cache_mode = force_generic_plan");
-        String except = sql.countRunningExcept;
-        for (int i = 1; i <= 5; i++) {
-          except = except.replaceFirst("\\?", "\\$" + i);
-        }
-        st.execute("PREPARE count_running_except(text, bigint, bigint[], bigint[], int) AS " + except);
-        try (java.sql.ResultSet rs =
-            st.executeQuery("EXPLAIN EXECUTE count_running_except('reports', 1, '{1,2}', '{1,1}', 100)")) {
-          while (rs.next()) {
-            plan.append(rs.getString(1)).append('\n');
-          }
-        }
-      } finally {
-        c.rollback();
-      }
-      assertThat(plan.toString()).contains("Index").doesNotContain("Bitmap").doesNotContain("Seq Scan on jobs");
+      return plan.toString();
     }
   }
 
