@@ -26,7 +26,10 @@ import org.postgresql.ds.PGSimpleDataSource;
  *   <li>{@code many_queues}: 10 N due jobs spread across 100 other queues and 200 names.
  * </ul>
  *
- * <p>Each condition's table is vacuumed and analyzed before timing, as autovacuum would leave it.
+ * <p>Each condition's table is vacuumed and analyzed before timing, as autovacuum would leave it,
+ * and checkpointed; each condition is timed on a new connection, and each statement in a loop of
+ * its own after {@link #WARM_UP} untimed rounds, so that neither the plans made on another
+ * condition's table nor the statement timed before it weigh on a figure.
  *
  * <p>Then two runs of a worker's steady state, each {@code seconds} long, against the same span
  * without the disturbance: the claim and delete of 20 jobs from the head of a queue that 20 new
@@ -92,51 +95,26 @@ final class BacklogBench {
         // Flush what loading the condition wrote (up to millions of rows), so that the timings do
         // not overlap a checkpoint the load started.
         st.execute("CHECKPOINT");
-        List<Double> claim = new ArrayList<>();
-        List<Double> byName = new ArrayList<>();
-        List<Double> insert = new ArrayList<>();
+        List<Double> claim;
+        List<Double> byName;
+        List<Double> insert;
         // Each condition on a connection of its own, as a worker whose pool opened its connections
         // on a table of that size: PostgreSQL's choice between a statement's custom and generic
         // plans averages the custom plans' costs over the prepared statement's life, so plans made
         // on the small table kept the claim by name re-planned on the big ones (110 plans in 132
-        // calls: 0.53 ms of planning against 0.49 ms of execution).
+        // calls: 0.53 ms of planning against 0.49 ms of execution). Each statement in a loop of its
+        // own: interleaved, THE CLAIM behind the unhandled jobs (15 ms of reading index and heap)
+        // slowed the statements timed right after it.
         try (Connection t = DriverManager.getConnection(url, user, password)) {
           t.setAutoCommit(false);
-          // Each statement in a loop of its own: interleaved, THE CLAIM behind the unhandled jobs
-          // (15 ms of reading index and heap) slowed the statements timed right after it.
-          for (int i = 0; i < TIMES + WARM_UP; i++) {
-            long t0 = System.nanoTime();
-            int got = raw.claim(t, "bq", "noop", 20, owner).size();
-            long t1 = System.nanoTime();
-            t.rollback();
-            if (got != 20) {
-              throw new IllegalStateException(cond[0] + ": the claim took " + got + " of 20 handled jobs");
-            }
-            if (i >= WARM_UP) {
-              claim.add((t1 - t0) / 1e6);
-            }
-          }
-          for (int i = 0; i < TIMES + WARM_UP; i++) {
-            long b0 = System.nanoTime();
-            int gotByName = raw.claimByName(t, "bq", "noop", 20, owner).size();
-            long b1 = System.nanoTime();
-            t.rollback();
-            if (gotByName != 20) {
-              throw new IllegalStateException(cond[0] + ": the claim by name took " + gotByName + " of 20 handled jobs");
-            }
-            if (i >= WARM_UP) {
-              byName.add((b1 - b0) / 1e6);
-            }
-          }
-          for (int i = 0; i < TIMES + WARM_UP; i++) {
-            long t2 = System.nanoTime();
+          String when = cond[0];
+          claim = timeRolledBack(t, when + ": the claim", 20, i -> raw.claim(t, "bq", "noop", 20, owner).size());
+          byName = timeRolledBack(t, when + ": the claim by name", 20,
+              i -> raw.claimByName(t, "bq", "noop", 20, owner).size());
+          insert = timeRolledBack(t, when + ": the insert", 1, i -> {
             raw.insert(t, "noop", i, false);
-            long t3 = System.nanoTime();
-            t.rollback();
-            if (i >= WARM_UP) {
-              insert.add((t3 - t2) / 1e6);
-            }
-          }
+            return 1;
+          });
         }
         out.put("backlog_" + cond[0] + "_claim_ms", Workload.median(claim));
         out.put("backlog_" + cond[0] + "_by_name_ms", Workload.median(byName));
@@ -204,6 +182,33 @@ final class BacklogBench {
       raw.deregisterWorker(c, churner);
     }
     return out;
+  }
+
+  /** One timed statement; returns how many jobs it claimed or wrote. */
+  private interface Round {
+    int run(int i) throws Exception;
+  }
+
+  /**
+   * Runs {@code round} {@link #WARM_UP} times untimed, then {@link #TIMES} times timed, each
+   * rolled back on {@code t} (autocommit off); fails unless each returns {@code expect}. Returns
+   * the timed rounds in ms.
+   */
+  private static List<Double> timeRolledBack(Connection t, String what, int expect, Round round) throws Exception {
+    List<Double> times = new ArrayList<>();
+    for (int i = 0; i < TIMES + WARM_UP; i++) {
+      long t0 = System.nanoTime();
+      int got = round.run(i);
+      long t1 = System.nanoTime();
+      t.rollback();
+      if (got != expect) {
+        throw new IllegalStateException(what + " took " + got + " of " + expect);
+      }
+      if (i >= WARM_UP) {
+        times.add((t1 - t0) / 1e6);
+      }
+    }
+    return times;
   }
 
   /**
