@@ -83,6 +83,45 @@ final class BenchBridge implements BenchAccess {
       return jobs.size();
     }
 
+    /** Where a fetcher's claims of each job name would start (one name per queue here). */
+    private final java.util.Map<String, ClaimCursor> cursors = new java.util.HashMap<>();
+
+    /**
+     * As {@link #claimAndComplete}, with the claim starting where a worker's fetcher would start it
+     * ({@link ClaimCursor}: the head counted every 10 seconds, on the same connection).
+     */
+    @Override
+    public int claimAndCompleteAsAWorker(Connection c, String name, int limit, long owner) throws SQLException {
+      ClaimCursor cursor = cursors.computeIfAbsent(name, n -> new ClaimCursor(System.nanoTime()));
+      String queue = EnqueueOptions.DEFAULT_QUEUE;
+      String[] names = {name};
+      if (cursor.probeDue(System.nanoTime())) {
+        cursor.probed(io.github.pgqueue.internal.Borrowed.transaction(c, false, t -> store.deadHead(t, queue, names, limit)),
+            System.nanoTime());
+      }
+      ClaimCursor.Position after = cursor.start(System.nanoTime());
+      long token = tokens.incrementAndGet();
+      List<ClaimedJob> jobs = after == null
+          ? store.claim(c, queue, names, limit, owner, token)
+          : store.claimAfter(c, queue, names, limit, owner, token, after);
+      cursor.claimed(jobs);
+      if (jobs.isEmpty()) {
+        return 0;
+      }
+      List<Outcome> done = new ArrayList<>(jobs.size());
+      for (ClaimedJob j : jobs) {
+        done.add(Outcome.success(j));
+      }
+      store.complete(c, done);
+      return jobs.size();
+    }
+
+    @Override
+    public long claimsAfterCursor(String name) {
+      ClaimCursor cursor = cursors.get(name);
+      return cursor == null ? 0 : cursor.claimsAfter();
+    }
+
     /** Runs the claim statement of pgqueue-core itself on one queue; returns the ids claimed. */
     @Override
     public List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException {

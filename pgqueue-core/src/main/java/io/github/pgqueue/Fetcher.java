@@ -124,6 +124,13 @@ final class Fetcher implements Runnable, Service {
   static final int FOREIGN_JOBS_FOR_BY_NAME = 1_000;
   /** How often the fetcher counts those jobs again (before a claim; an idle queue is not read). */
   static final long FOREIGN_CHECK_NANOS = TimeUnit.SECONDS.toNanos(10);
+  /**
+   * Where THE CLAIM starts: at the head, or after the last job claimed while the head is full of
+   * entries no scan may skip ({@link ClaimCursor}). Owned by the fetcher's thread.
+   */
+  private final ClaimCursor cursor = new ClaimCursor(System.nanoTime());
+  /** Claims that started at the cursor; written by the fetcher's thread only, read by any. */
+  private volatile long claimsAfterCursor;
   /** Claims take THE CLAIM BY NAME. Owned by the fetcher's thread. */
   private boolean byName;
   /** When to count the jobs of other names again (System.nanoTime()). Owned by the fetcher's thread. */
@@ -228,8 +235,21 @@ final class Fetcher implements Runnable, Service {
                     c -> store.claimControlled(c, queue, names, want, owner, token, keyRated, named, own));
               }
               jobs = controlled.jobs();
+            } else if (named) {
+              jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, true));
             } else {
-              jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, named));
+              if (cursor.probeDue(System.nanoTime())) {
+                checkDeadHead(want);
+              }
+              ClaimCursor.Position after = cursor.start(System.nanoTime());
+              if (after == null) {
+                jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, false));
+              } else {
+                claimsAfterCursor++;
+                jobs = Borrowed.transaction(dataSource, true,
+                    c -> store.claimAfter(c, queue, names, want, owner, token, after));
+              }
+              cursor.claimed(jobs);
             }
           } catch (SQLException e) {
             if (isOutcomeUnknown(e)) {
@@ -319,6 +339,33 @@ final class Fetcher implements Runnable, Service {
       } else {
         log.info("pgqueue: queue \"{}\" holds fewer than {} due jobs of names this worker does not handle;"
             + " back to the ordinary claim", queue, FOREIGN_JOBS_FOR_BY_NAME);
+      }
+    }
+  }
+
+  /**
+   * Counts the index entries of rows no longer visible that a claim of {@code want} jobs from the
+   * head of the queue walks ({@link JobStore#deadHead}) and lets the cursor decide where claims start; logs each switch. A
+   * failed count keeps the current start and is tried again at the next probe.
+   */
+  private void checkDeadHead(int want) {
+    long dead;
+    try {
+      dead = Borrowed.transaction(dataSource, false, c -> store.deadHead(c, queue, names, want));
+    } catch (SQLException | RuntimeException e) {
+      cursor.probeFailed(System.nanoTime());
+      log.debug("pgqueue: counting queue \"{}\"'s dead head failed; keeping where claims start", queue, e);
+      return;
+    }
+    if (cursor.probed(dead, System.nanoTime())) {
+      if (cursor.active()) {
+        log.warn("pgqueue: a claim of queue \"{}\" from its head walks past {} index entries of jobs already"
+            + " claimed, which vacuum cannot remove while an older transaction is open (see pg_stat_activity's"
+            + " xact_start); claims start after the last job claimed, and from the head once a second"
+            + " (docs/performance.md)", queue, dead);
+      } else {
+        log.info("pgqueue: queue \"{}\"'s head is clean again ({} dead index entries); claims start at the head",
+            queue, dead);
       }
     }
   }
@@ -765,6 +812,11 @@ final class Fetcher implements Runnable, Service {
 
   long claimedJobs() {
     return claimedJobs;
+  }
+
+  /** Claims that started after the last job claimed ({@link ClaimCursor}). */
+  long claimsAfterCursor() {
+    return claimsAfterCursor;
   }
 
   /** Claims that took THE CLAIM BY NAME. */

@@ -481,6 +481,65 @@ final class JobStore {
   }
 
   /**
+   * Runs {@link Sql#claimAfter}: as {@link #claim}, starting after {@code after} in claim order.
+   * Planned on each call on a connection that does not keep prepared statements (there is no
+   * function for it; it runs only while the queue's head is dead, {@link ClaimCursor}).
+   */
+  List<ClaimedJob> claimAfter(Connection c, String queue, String[] names, int limit, long owner, long token,
+      ClaimCursor.Position after) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.claimAfter)) {
+      java.sql.Array nameArray = c.createArrayOf("text", names);
+      OffsetDateTime runAt = after.runAt().atOffset(ZoneOffset.UTC);
+      int i = 1;
+      ps.setString(i++, queue);
+      ps.setArray(i++, nameArray);
+      ps.setInt(i++, after.priority());
+      ps.setObject(i++, runAt);
+      ps.setLong(i++, after.id());
+      ps.setInt(i++, limit);
+      ps.setString(i++, queue);
+      ps.setArray(i++, nameArray);
+      ps.setInt(i++, after.priority());
+      ps.setInt(i++, limit);
+      ps.setLong(i++, owner);
+      ps.setInt(i++, limit);
+      ps.setLong(i++, owner);
+      ps.setLong(i, token);
+      List<ClaimedJob> jobs = new ArrayList<>(limit);
+      readClaimed(ps, queue, owner, token, jobs);
+      return jobs;
+    }
+  }
+
+  /**
+   * Runs {@link Sql#deadHead} between two readings of {@link Sql#deadHeadCount}: how many index
+   * entries of rows no longer visible a claim of {@code limit} jobs of {@code queue} from the
+   * head walks. The counters are the backend's not yet reported ones, which may hold earlier
+   * transactions' scans too, hence the difference. Three statements: run in one transaction,
+   * autocommit off.
+   */
+  long deadHead(Connection c, String queue, String[] names, int limit) throws SQLException {
+    long before = deadHeadCount(c);
+    try (PreparedStatement ps = c.prepareStatement(sql.deadHead)) {
+      ps.setString(1, queue);
+      ps.setArray(2, c.createArrayOf("text", names));
+      ps.setInt(3, limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+      }
+    }
+    return deadHeadCount(c) - before;
+  }
+
+  private long deadHeadCount(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql.deadHeadCount);
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  /**
    * Runs {@link Sql#foreignJobs}: the queue's due jobs of names outside {@code names}, counted up
    * to {@code bound}.
    */

@@ -151,6 +151,50 @@ final class Sql {
    */
   final String claimByName;
   /**
+   * THE CURSOR CLAIM: THE CLAIM, starting after the last job this fetcher claimed instead of at the
+   * head of the queue, for a queue whose head is full of index entries no scan may skip (see {@link
+   * #deadHead}). Every claimed job leaves its entry in jobs_fetch_idx until vacuum removes it;
+   * while a transaction older than those rows is open, neither vacuum nor the scan itself can drop
+   * them, and THE CLAIM, starting at the head, reads each one (a heap visit; ten minutes of a
+   * REPEATABLE READ transaction made a claim of 20 ten times slower, docs/performance.md). Two
+   * branches, read in order, the second only if the first comes back short:
+   *
+   * <ol>
+   *   <li>the cursor's priority, {@code (run_at, id)} after the cursor's: one index descent to the
+   *       cursor, then the rows behind it in claim order;
+   *   <li>lower priorities, in claim order.
+   * </ol>
+   *
+   * <p>So it takes THE CLAIM's jobs except those ahead of the cursor: jobs of a higher priority
+   * enqueued since, and jobs that became visible behind it (a transaction that enqueued them
+   * committed after the cursor passed their {@code run_at}, a rescue, a rolled-back claim). Those
+   * wait for the next claim from the head, which the fetcher runs at least every {@link
+   * ClaimCursor#RESET_NANOS}. Then THE CLAIM's update, word for word. Parameters: queue, names,
+   * cursor priority, cursor run_at, cursor id, limit, queue, names, cursor priority, limit, worker
+   * id, limit, worker id, token.
+   */
+  final String claimAfter;
+  /**
+   * The dead head of a queue: reads THE CLAIM's first n due rows through jobs_fetch_idx, without
+   * locking them, between two readings of {@link #deadHeadCount} in one transaction. Parameters:
+   * queue, names (text[]), n (the claim's size: a claim walks the dead entries among its rows too,
+   * not only those ahead of the first).
+   */
+  final String deadHead;
+  /**
+   * The dead head of a queue, read before and after {@link #deadHead}: the index entries this
+   * backend's scans of jobs_fetch_idx (or jobs_name_fetch_idx, which the planner may take for one
+   * name) read whose rows were not visible (entries returned minus live rows fetched, from the
+   * statistics counters the backend has not reported yet). The difference is how many entries a
+   * claim of n from the head walks. Also turns sequential and bitmap scans off for
+   * the rest of the transaction: on a queue with few live rows the planner would read the head
+   * from the table and see no index entry at all, though the claim's cached plan walks them.
+   * Entries a scan found dead to every
+   * transaction are marked and skipped cheaply by later scans; the count is of those it could not
+   * mark, which only an old snapshot keeps.
+   */
+  final String deadHeadCount;
+  /**
    * Whether THE CLAIM BY NAME pays on a queue: how many due jobs of names outside the given ones
    * the queue holds, counted up to a bound. Enumerates the queue's names by skipping through
    * jobs_name_fetch_idx (one index descent per name present), then counts each other name's due
@@ -653,6 +697,48 @@ final class Sql {
             LIMIT (SELECT n FROM args)
           )
           """.formatted(freshForClaims("w"))) + claim.substring(claim.indexOf(claimUpdate));
+    String cursorBranch =
+        """
+            SELECT j.id, j.attempt < j.max_attempts AS ok FROM {s}.jobs j
+            WHERE j.state = 'available' AND j.queue = ? AND j.name = ANY(?::text[]) AND j.run_at <= now()
+              AND %s
+            ORDER BY %s
+            LIMIT ?
+            FOR UPDATE OF j SKIP LOCKED""";
+    claimAfter =
+        q("""
+          WITH async_commit AS MATERIALIZED (
+            SELECT set_config('synchronous_commit', 'off', true)
+          ),
+          claimable AS (
+            SELECT x.id, x.ok FROM (
+              SELECT * FROM (%s) at_cursor
+              UNION ALL
+              SELECT * FROM (%s) below
+            ) x, async_commit
+            WHERE EXISTS (
+              SELECT 1 FROM {s}.workers w
+              WHERE w.id = ? AND %s)
+            LIMIT ?
+          )
+          """.formatted(
+              cursorBranch.formatted("j.priority = ? AND (j.run_at, j.id) > (?::timestamptz, ?::bigint)", "j.run_at, j.id"),
+              cursorBranch.formatted("j.priority < ?", "j.priority DESC, j.run_at, j.id"),
+              freshForClaims("w"))) + claim.substring(claim.indexOf(claimUpdate));
+    deadHead =
+        q("""
+          SELECT count(*) FROM (
+            SELECT 1 FROM {s}.jobs j
+            WHERE j.state = 'available' AND j.queue = ? AND j.run_at <= now() AND j.name = ANY(?::text[])
+            ORDER BY j.priority DESC, j.run_at, j.id
+            LIMIT ?) x
+          """);
+    deadHeadCount =
+        q("""
+          SELECT sum(pg_stat_get_xact_tuples_returned(i) - pg_stat_get_xact_tuples_fetched(i))::bigint,
+                 set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)
+          FROM unnest(ARRAY['{s}.jobs_fetch_idx'::regclass, '{s}.jobs_name_fetch_idx'::regclass]) AS i
+          """);
     foreignJobs =
         q("""
           WITH RECURSIVE args AS MATERIALIZED (

@@ -33,12 +33,15 @@ import org.postgresql.ds.PGSimpleDataSource;
  *
  * <p>Then two runs of a worker's steady state, each {@code seconds} long, against the same span
  * without the disturbance: the claim and delete of 20 jobs from the head of a queue that 20 new
- * jobs join each round ({@code churn}, one connection, committed as a worker commits them):
+ * jobs join each round ({@code churn}, one connection, committed as a worker commits them, each
+ * claim starting where a worker's would):
  *
  * <ul>
  *   <li>{@code hold}: while another session keeps a REPEATABLE READ transaction open, so vacuum
  *       (and the index's own clean-up of entries it finds dead) can remove none of the churned rows;
- *       reported as the round's median in the first and in the last tenth of the span;
+ *       reported as the round's median in the first and in the last tenth of the span, with the
+ *       last tenth's mean and p99, and how many claims started after the last job claimed instead
+ *       of at the head (a worker's fetcher does so while the head is full of such entries);
  *   <li>{@code pruning}: while another session prunes 50 N discarded jobs, batch after batch as
  *       fast as it can (the worker's maintenance prunes the same batches within a time budget per
  *       tick, so this is the harder case); reported as p50 and p99 of the rounds, over at most a
@@ -130,6 +133,7 @@ final class BacklogBench {
       long churner = raw.registerWorker(c, "churn");
       raw.insertAll(c, "churn", 0, 2_000);
       List<Double> free = churn(c, raw, churner, seconds);
+      long freeAfterCursor = raw.claimsAfterCursor("churn");
       List<Double> held;
       try (Connection holder = DriverManager.getConnection(url, user, password); Statement hs = holder.createStatement()) {
         holder.setAutoCommit(false);
@@ -144,6 +148,11 @@ final class BacklogBench {
       out.put("backlog_nohold_last_ms", round(tenth(free, true)));
       out.put("backlog_hold_first_ms", round(tenth(held, false)));
       out.put("backlog_hold_last_ms", round(tenth(held, true)));
+      List<Double> lastTenth = held.subList(held.size() - Math.max(1, held.size() / 10), held.size());
+      out.put("backlog_hold_last_mean_ms", round(lastTenth.stream().mapToDouble(Double::doubleValue).average().orElse(0)));
+      out.put("backlog_hold_last_p99_ms", percentile(lastTenth, 99));
+      out.put("backlog_nohold_claims_after_cursor", freeAfterCursor);
+      out.put("backlog_hold_claims_after_cursor", raw.claimsAfterCursor("churn") - freeAfterCursor);
       st.execute("VACUUM pgqueue.jobs");
 
       st.execute("INSERT INTO pgqueue.jobs (name, queue, payload, state, discarded_at)"
@@ -224,7 +233,7 @@ final class BacklogBench {
       raw.insertAll(c, "churn", i, 20);
       i += 20;
       long t0 = System.nanoTime();
-      int got = raw.claimAndComplete(c, "churn", 20, owner);
+      int got = raw.claimAndCompleteAsAWorker(c, "churn", 20, owner);
       times.add((System.nanoTime() - t0) / 1e6);
       if (got != 20) {
         throw new IllegalStateException("a churn round took " + got + " of 20 jobs");

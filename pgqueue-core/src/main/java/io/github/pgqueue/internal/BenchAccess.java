@@ -104,6 +104,29 @@ public interface BenchAccess {
     int claimAndComplete(Connection c, String name, int limit, long owner) throws SQLException;
 
     /**
+     * As {@link #claimAndComplete}, with the claim starting where a worker's fetcher would start it:
+     * at the head of the queue, or after the last job claimed while the head is full of index
+     * entries of claimed jobs that an old transaction keeps (counted every 10 seconds).
+     *
+     * @param c the connection, in autocommit
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id (see {@link #registerWorker})
+     * @return how many jobs were claimed and completed
+     * @throws SQLException as the statements throw it
+     */
+    int claimAndCompleteAsAWorker(Connection c, String name, int limit, long owner) throws SQLException;
+
+    /**
+     * How many of {@link #claimAndCompleteAsAWorker}'s claims of {@code name} started after the
+     * last job claimed rather than at the head.
+     *
+     * @param name the job name
+     * @return the claims
+     */
+    long claimsAfterCursor(String name);
+
+    /**
      * Runs the claim statement of pgqueue-core itself on one queue.
      *
      * @param c the connection

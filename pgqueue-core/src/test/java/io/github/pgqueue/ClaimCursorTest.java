@@ -1,0 +1,286 @@
+package io.github.pgqueue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.github.pgqueue.testing.postgres.TestDatabase;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * THE CURSOR CLAIM (Sql#claimAfter) and where a fetcher starts its claims (ClaimCursor). While a
+ * transaction older than the claimed rows is open, their entries stay at the head of the fetch
+ * index and every claim from the head walks them; the cursor claim starts after the last job
+ * claimed. It must take THE CLAIM's jobs after the cursor, in claim order; the worker must switch to
+ * it only while the head is dead, and lose nothing behind the cursor (checked on the index's own
+ * counters, not on time).
+ */
+@PgQueueTest
+class ClaimCursorTest {
+
+  record Item(int n) {}
+
+  static final JobType<Item> A = JobType.of("a", Item.class);
+  static final String[] HANDLED = {"a", "b"};
+
+  TestDatabase db;
+  JobQueue queue;
+  final JobStore store = new JobStore(new Sql("pgqueue"));
+  final List<Worker> workers = new ArrayList<>();
+  final List<Connection> holders = new ArrayList<>();
+
+  @BeforeEach
+  void setUp(TestDatabase db) {
+    this.db = db;
+    db.truncate();
+    queue = JobQueue.create(db.dataSource());
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    workers.forEach(Worker::close);
+    for (Connection h : holders) {
+      h.rollback();
+      h.close();
+    }
+  }
+
+  long register(Connection c) throws Exception {
+    return store.registerWorker(c, "test", 1, new String[] {"default"}, new Integer[] {1}, HANDLED, 100, 30_000);
+  }
+
+  /** Opens a REPEATABLE READ transaction that keeps its snapshot until the test ends. */
+  void holdSnapshot() throws Exception {
+    Connection h = db.dataSource().getConnection();
+    h.setAutoCommit(false);
+    h.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+    try (Statement st = h.createStatement()) {
+      st.executeQuery("SELECT count(*) FROM pgqueue.jobs").close();
+    }
+    holders.add(h);
+  }
+
+  void insertDue(int count) {
+    db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at)"
+        + " SELECT 'a', 'default', '{\"n\": 0}', now() - interval '1 hour' + i * interval '1 millisecond'"
+        + " FROM generate_series(1, " + count + ") i");
+  }
+
+  /** Claims and completes {@code count} jobs from the head, in batches of 100. */
+  void claimFromTheHead(Connection c, long me, int count) throws Exception {
+    for (int done = 0; done < count; ) {
+      List<ClaimedJob> jobs = store.claim(c, "default", HANDLED, Math.min(100, count - done), me, done + 1);
+      assertThat(jobs).isNotEmpty();
+      List<Outcome> outcomes = new ArrayList<>();
+      jobs.forEach(j -> outcomes.add(Outcome.success(j)));
+      store.complete(c, outcomes);
+      done += jobs.size();
+    }
+  }
+
+  /** The fetch indexes' entries read in one transaction's claim, rolled back. */
+  long entriesRead(Connection c, Work work) throws Exception {
+    c.setAutoCommit(false);
+    try {
+      long before = entriesReturned(c);
+      work.run(c);
+      return entriesReturned(c) - before;
+    } finally {
+      c.rollback();
+      c.setAutoCommit(true);
+    }
+  }
+
+  /** Entries the backend's scans of the fetch indexes returned, not yet reported. */
+  static long entriesReturned(Connection c) throws Exception {
+    try (Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT sum(pg_stat_get_xact_tuples_returned(i))::bigint FROM unnest(ARRAY["
+            + "'pgqueue.jobs_fetch_idx'::regclass, 'pgqueue.jobs_name_fetch_idx'::regclass]) i")) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  interface Work {
+    void run(Connection c) throws Exception;
+  }
+
+  static ClaimCursor.Position at(ClaimedJob j) {
+    return new ClaimCursor.Position(j.priority(), j.runAt(), j.id());
+  }
+
+  @Test
+  void theCursorClaimTakesTheClaimsJobsAfterTheCursorInClaimOrderAcrossPriorities() throws Exception {
+    db.execute("""
+        INSERT INTO pgqueue.jobs (name, queue, payload, priority, run_at)
+        SELECT (ARRAY['a', 'b', 'ghost'])[1 + i % 3], 'default', '{"n": 0}', (i * 7) % 3,
+               now() - interval '1 hour' + ((i * 13) % 50) * interval '1 second'
+        FROM generate_series(1, 300) i
+        """);
+    db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, priority, run_at) VALUES"
+        + " ('a', 'default', '{}', 9, now() + interval '1 hour'), ('a', 'other', '{}', 0, now() - interval '2 hours')");
+    try (Connection c = db.dataSource().getConnection()) {
+      long me = register(c);
+      c.setAutoCommit(false);
+      List<ClaimedJob> all = store.claim(c, "default", HANDLED, 1_000, me, 1);
+      c.rollback();
+      List<Long> order = new ArrayList<>();
+      for (ClaimedJob j : all) {
+        order.add(j.id());
+      }
+      assertThat(order).hasSize(200);
+      // Each cursor, the first job of each priority band and the last of one: the claim after it
+      // takes the next jobs in THE CLAIM's order, crossing into lower priorities when its band ends.
+      for (int k : new int[] {0, 37, 60, 66, 67, 120, 150, 198, 199}) {
+        List<ClaimedJob> after = store.claimAfter(c, "default", HANDLED, 50, me, 2 + k, at(all.get(k)));
+        c.rollback();
+        List<Long> ids = new ArrayList<>();
+        after.forEach(j -> ids.add(j.id()));
+        assertThat(ids).as("after the job at %d", k).containsExactlyInAnyOrderElementsOf(
+            order.subList(k + 1, Math.min(order.size(), k + 51)));
+      }
+      c.setAutoCommit(true);
+    }
+  }
+
+  @Test
+  void aClaimFromTheHeadWalksWhatAnOldSnapshotKeepsAndTheCursorClaimDoesNot() throws Exception {
+    insertDue(2_500);
+    db.execute("ANALYZE pgqueue.jobs");
+    holdSnapshot();
+    try (Connection c = db.dataSource().getConnection()) {
+      long me = register(c);
+      claimFromTheHead(c, me, 2_000);
+      c.setAutoCommit(false);
+      long dead = store.deadHead(c, "default", HANDLED, 20);
+      c.rollback();
+      c.setAutoCommit(true);
+      assertThat(dead).as("dead entries at the head").isGreaterThanOrEqualTo(2_000);
+
+      List<ClaimedJob> one = new ArrayList<>();
+      long fromHead = entriesRead(c, t -> one.addAll(store.claim(t, "default", HANDLED, 20, me, 9_001)));
+      assertThat(fromHead).as("entries a claim of 20 from the head reads").isGreaterThanOrEqualTo(2_020);
+      // The cursor: the job claimed just before the first live one.
+      ClaimedJob first = one.stream().min(java.util.Comparator.comparingLong(ClaimedJob::id)).orElseThrow();
+      ClaimCursor.Position cursor = new ClaimCursor.Position(first.priority(), first.runAt(), first.id() - 1);
+      List<ClaimedJob> got = new ArrayList<>();
+      long fromCursor = entriesRead(c, t -> got.addAll(store.claimAfter(t, "default", HANDLED, 20, me, 9_002, cursor)));
+      assertThat(got).hasSize(20);
+      assertThat(fromCursor).as("entries the cursor claim of 20 reads").isLessThan(40);
+    }
+    // Once the old snapshot is gone, the first scan marks the entries and the next finds none.
+    Connection holder = holders.remove(0);
+    holder.rollback();
+    holder.close();
+    try (Connection c = db.dataSource().getConnection()) {
+      c.setAutoCommit(false);
+      store.deadHead(c, "default", HANDLED, 20);
+      c.commit();
+      long after = store.deadHead(c, "default", HANDLED, 20);
+      c.rollback();
+      assertThat(after).as("dead entries once the snapshot is gone").isLessThan(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR);
+    }
+  }
+
+  @Test
+  void aWorkerClaimsAfterItsCursorWhileAnOldSnapshotHoldsTheHeadAndLosesNothingBehindIt() throws Exception {
+    insertDue(1_500);
+    db.execute("ANALYZE pgqueue.jobs");
+    holdSnapshot();
+    try (Connection c = db.dataSource().getConnection()) {
+      long me = register(c);
+      claimFromTheHead(c, me, (int) ClaimCursor.DEAD_ENTRIES_FOR_CURSOR + 200);
+    }
+    Map<Integer, AtomicInteger> ran = new ConcurrentHashMap<>();
+    Worker w = Worker.builder(queue).queue("default", 4)
+        .handle(A, (item, ctx) -> ran.computeIfAbsent(item.n(), n -> new AtomicInteger()).incrementAndGet())
+        .build();
+    workers.add(w);
+    w.start();
+    // The 300 jobs left of the backlog, payload n = 0.
+    await().atMost(Duration.ofSeconds(30)).until(() -> ran.containsKey(0) && ran.get(0).get() == 300);
+    Fetcher f = w.fetcher("default");
+
+    // A job enqueued in a transaction that commits after the worker has claimed later jobs: its
+    // run_at (the transaction's start) is behind the cursor. And one of a higher priority.
+    try (Connection late = db.dataSource().getConnection()) {
+      late.setAutoCommit(false);
+      queue.enqueue(late, A, new Item(-1));
+      for (int round = 1; round <= 5; round++) {
+        List<Item> items = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+          items.add(new Item(round * 1_000 + i));
+        }
+        queue.enqueueAll(A, items);
+        int last = round * 1_000 + 99;
+        await().atMost(Duration.ofSeconds(30)).until(() -> ran.containsKey(last));
+      }
+      assertThat(f.claimsAfterCursor()).as("claims that started at the cursor").isPositive();
+      late.commit();
+    }
+    queue.enqueue(A, new Item(-2), EnqueueOptions.builder().priority(5).build());
+    await().atMost(Duration.ofSeconds(30)).until(() -> ran.containsKey(-1) && ran.containsKey(-2));
+    await().atMost(Duration.ofSeconds(30)).until(() -> ran.size() == 503);
+    assertThat(ran.entrySet()).allSatisfy(e -> assertThat(e.getValue().get()).as("runs of %d", e.getKey())
+        .isEqualTo(e.getKey() == 0 ? 300 : 1));
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+  }
+
+  @Test
+  void withoutAnOldSnapshotEveryClaimStartsAtTheHead() throws Exception {
+    insertDue(1_500);
+    try (Connection c = db.dataSource().getConnection()) {
+      long me = register(c);
+      claimFromTheHead(c, me, 1_200);
+    }
+    AtomicInteger ran = new AtomicInteger();
+    Worker w = Worker.builder(queue).handle(A, (item, ctx) -> ran.incrementAndGet()).build();
+    workers.add(w);
+    w.start();
+    await().atMost(Duration.ofSeconds(30)).until(() -> ran.get() == 300);
+    assertThat(w.fetcher("default").claimsAfterCursor()).isZero();
+  }
+
+  @Test
+  void theCursorStartsAtTheHeadUntilTheHeadIsDeadAndAgainEveryReset() {
+    long t = 0;
+    ClaimCursor cursor = new ClaimCursor(t, 10, 5);
+    assertThat(cursor.probeDue(t)).isTrue();
+    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR - 1, t)).isFalse();
+    assertThat(cursor.start(t)).as("a clean head").isNull();
+    cursor.claimed(List.of(job(1, 0, 1)));
+    assertThat(cursor.start(t + 1)).isNull();
+    assertThat(cursor.probeDue(t + 9)).isFalse();
+    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, t + 10)).as("switched").isTrue();
+    assertThat(cursor.start(t + 10)).as("no position yet").isNull();
+    cursor.claimed(List.of(job(7, 1, 5), job(9, 0, 2), job(8, 0, 9), job(6, 0, 9)));
+    assertThat(cursor.start(t + 11)).as("the last in claim order").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
+    cursor.claimed(List.of());
+    assertThat(cursor.start(t + 12)).as("an empty claim leaves it").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
+    assertThat(cursor.start(t + 15)).as("the reset").isNull();
+    cursor.claimed(List.of(job(20, 0, 30)));
+    assertThat(cursor.start(t + 16)).isEqualTo(new ClaimCursor.Position(0, instant(30), 20));
+    assertThat(cursor.claimsAfter()).isEqualTo(3);
+    assertThat(cursor.probed(0, t + 20)).as("switched back").isTrue();
+    assertThat(cursor.start(t + 21)).isNull();
+  }
+
+  static java.time.Instant instant(int seconds) {
+    return java.time.Instant.ofEpochSecond(1_000_000 + seconds);
+  }
+
+  static ClaimedJob job(long id, int priority, int runAtSeconds) {
+    return new ClaimedJob(id, "a", "default", "{}", 1, 3, priority, instant(runAtSeconds), instant(0), null, 1, 1,
+        null, instant(100), 0);
+  }
+}
