@@ -95,16 +95,17 @@ final class BenchBridge implements BenchAccess {
       ClaimCursor cursor = cursors.computeIfAbsent(name, n -> new ClaimCursor(System.nanoTime()));
       String queue = EnqueueOptions.DEFAULT_QUEUE;
       String[] names = {name};
-      if (cursor.probeDue(System.nanoTime())) {
+      long started = System.nanoTime();
+      if (cursor.probeDue(started)) {
         cursor.probed(io.github.pgqueue.internal.Borrowed.transaction(c, false, t -> store.deadHead(t, queue, names, limit)),
-            System.nanoTime());
+            started, System.nanoTime());
       }
       ClaimCursor.Position after = cursor.start(System.nanoTime());
       long token = tokens.incrementAndGet();
       List<ClaimedJob> jobs = after == null
           ? store.claim(c, queue, names, limit, owner, token)
           : store.claimAfter(c, queue, names, limit, owner, token, after);
-      cursor.claimed(jobs);
+      cursor.claimed(jobs, System.nanoTime());
       if (jobs.isEmpty()) {
         return 0;
       }

@@ -10,14 +10,17 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Every claimed job leaves its entry in jobs_fetch_idx until vacuum removes it. Normally the
  * first scan that finds such an entry dead to every transaction marks it, and later scans skip it
- * for nothing. While a transaction older than those rows is open (a forgotten {@code BEGIN}, a long
- * report, a REPEATABLE READ backup), nothing can mark them: the head of the queue, where every
- * claim starts, fills with entries each costing a heap visit. So every {@link #PROBE_NANOS} the
+ * for nothing; but not on an index page that changed since the scan read it (a small queue that
+ * new jobs keep joining), and not at all while a transaction older than those rows is open (a
+ * forgotten {@code BEGIN}, a long report, a REPEATABLE READ backup): the head of the queue, where
+ * every claim starts, fills with entries each costing a heap visit. So every {@link #PROBE_NANOS} the
  * fetcher counts them ({@link JobStore#deadHead}); from {@link #DEAD_ENTRIES_FOR_CURSOR} on, its
- * claims start after the last job it claimed, and one claim in {@link #RESET_NANOS} still starts at
- * the head, so a job that became visible behind the cursor (its transaction committed late, a
- * rescue) or a job of a higher priority waits at most that long. Below the bound, every claim
- * starts at the head, in strict claim order.
+ * claims start after the last job it claimed (jobs of a higher priority are still taken first),
+ * and one claim in {@link #RESET_NANOS} still starts at the head, so a job that became visible
+ * behind the cursor (its transaction committed after the cursor passed its {@code run_at}, a
+ * rescue) waits at most that long; or, where a read of the dead head itself takes longer than a
+ * tenth of that, nine times that read ({@link #HEAD_SHARE_PERCENT}). Below the bound, every claim starts at the head, in strict
+ * claim order.
  *
  * <p>Owned by one thread (the fetcher's, or the benchmark's loop).
  */
@@ -28,13 +31,21 @@ final class ClaimCursor {
    * 0.13 us on the benchmark's machine, so about a tenth of a small claim's time.
    */
   static final long DEAD_ENTRIES_FOR_CURSOR = 1_000;
-  /** How often the head is counted again (before a claim; an idle queue is not read). */
+  /** How often the head is counted again (after a claim; an idle queue is not read). */
   static final long PROBE_NANOS = TimeUnit.SECONDS.toNanos(10);
   /**
-   * While claims start at a cursor, the longest between two claims from the head: the most a job
-   * that became visible behind the cursor, or a job of a higher priority, waits for it.
+   * While claims start at a cursor, the time between two claims from the head, at least: the most a
+   * job that became visible behind the cursor waits for it, unless a claim from the head takes
+   * longer than a tenth of that ({@link #HEAD_SHARE_PERCENT}).
    */
   static final long RESET_NANOS = TimeUnit.SECONDS.toNanos(1);
+  /**
+   * The head is read (claims from the head while claims start at a cursor, and the counts) no more
+   * than this share of the time: the next one is due no sooner than nine times as long as the last
+   * took. A dead head grows as long as the old transaction stays open (the benchmark's 200 claims a
+   * second left 2.4 million entries in ten minutes), and each read of it walks all of it.
+   */
+  static final int HEAD_SHARE_PERCENT = 10;
 
   /** A position in claim order (priority DESC, run_at, id): the last job a claim took. */
   record Position(int priority, Instant runAt, long id) {}
@@ -43,8 +54,12 @@ final class ClaimCursor {
   private final long resetNanos;
   private boolean active;
   private Position position;
+  /** The claim now running started at the head. */
+  private boolean fromHead = true;
   private long nextProbeNanos;
   private long nextResetNanos;
+  /** When the claim now running started (System.nanoTime()). */
+  private long startedNanos;
   private long claimsAfter;
 
   ClaimCursor(long nowNanos) {
@@ -63,11 +78,12 @@ final class ClaimCursor {
   }
 
   /**
-   * The head was counted: {@code deadEntries} index entries a claim from the head walks past.
-   * Returns whether that switched claims to or from the cursor.
+   * The head was counted, from {@code startedNanos} to {@code nowNanos}: {@code deadEntries} index
+   * entries a claim from the head walks past. Returns whether that switched claims to or from the
+   * cursor.
    */
-  boolean probed(long deadEntries, long nowNanos) {
-    nextProbeNanos = nowNanos + probeNanos;
+  boolean probed(long deadEntries, long startedNanos, long nowNanos) {
+    nextProbeNanos = nowNanos + Math.max(probeNanos, headWait(nowNanos - startedNanos));
     boolean next = deadEntries >= DEAD_ENTRIES_FOR_CURSOR;
     if (next == active) {
       return false;
@@ -88,33 +104,48 @@ final class ClaimCursor {
    * #RESET_NANOS} while they start at a cursor.
    */
   Position start(long nowNanos) {
+    startedNanos = nowNanos;
     if (!active || position == null || nowNanos - nextResetNanos >= 0) {
-      nextResetNanos = nowNanos + resetNanos;
+      fromHead = true;
       return null;
     }
+    fromHead = false;
     claimsAfter++;
     return position;
   }
 
   /**
-   * A claim returned {@code jobs} (in any order): the cursor moves to the last of them in claim
-   * order. A claim that took nothing leaves it where it was.
+   * The claim {@link #start} began returned {@code jobs} (in any order) at {@code nowNanos}: the
+   * cursor moves to the last of them in claim order. After a claim from the head that is where the claim stopped; a
+   * claim from the cursor only moves it forward (the jobs of a higher priority it took first lie
+   * ahead of it). A claim that took nothing leaves it where it was.
    */
-  void claimed(List<ClaimedJob> jobs) {
+  void claimed(List<ClaimedJob> jobs, long nowNanos) {
+    if (fromHead) {
+      nextResetNanos = nowNanos + Math.max(resetNanos, headWait(nowNanos - startedNanos));
+    }
     if (!active || jobs.isEmpty()) {
       return;
     }
-    ClaimedJob last = null;
+    Position last = null;
     for (ClaimedJob j : jobs) {
-      if (last == null || after(j, last)) {
-        last = j;
+      Position p = new Position(j.priority(), j.runAt(), j.id());
+      if (last == null || after(p, last)) {
+        last = p;
       }
     }
-    position = new Position(last.priority(), last.runAt(), last.id());
+    if (fromHead || position == null || after(last, position)) {
+      position = last;
+    }
+  }
+
+  /** How long to wait after a read of the head that took {@code tookNanos}: see {@link #HEAD_SHARE_PERCENT}. */
+  private static long headWait(long tookNanos) {
+    return tookNanos * (100 - HEAD_SHARE_PERCENT) / HEAD_SHARE_PERCENT;
   }
 
   /** Whether {@code a} comes after {@code b} in claim order (priority DESC, run_at, id). */
-  private static boolean after(ClaimedJob a, ClaimedJob b) {
+  private static boolean after(Position a, Position b) {
     if (a.priority() != b.priority()) {
       return a.priority() < b.priority();
     }

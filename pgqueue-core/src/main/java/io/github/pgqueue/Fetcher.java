@@ -129,6 +129,8 @@ final class Fetcher implements Runnable, Service {
    * entries no scan may skip ({@link ClaimCursor}). Owned by the fetcher's thread.
    */
   private final ClaimCursor cursor = new ClaimCursor(System.nanoTime());
+  /** The head is to be counted after the claim now running. Owned by the fetcher's thread. */
+  private boolean probeDeadHead;
   /** Claims that started at the cursor; written by the fetcher's thread only, read by any. */
   private volatile long claimsAfterCursor;
   /** Claims take THE CLAIM BY NAME. Owned by the fetcher's thread. */
@@ -206,6 +208,7 @@ final class Fetcher implements Runnable, Service {
         List<ClaimedJob> jobs;
         JobStore.ControlledClaim controlled = null;
         long claimStartedNanos = System.nanoTime();
+        probeDeadHead = false;
         PickupProbe.at(PickupProbe.Point.CLAIM_SENT, 0);
         // On a borrowed connection, committed whatever the pool's autocommit default (a claim
         // rolled back on return would run the same jobs again and again). A close() that throws
@@ -238,9 +241,7 @@ final class Fetcher implements Runnable, Service {
             } else if (named) {
               jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, true));
             } else {
-              if (cursor.probeDue(System.nanoTime())) {
-                checkDeadHead(want);
-              }
+              probeDeadHead = cursor.probeDue(System.nanoTime());
               ClaimCursor.Position after = cursor.start(System.nanoTime());
               if (after == null) {
                 jobs = Borrowed.transaction(dataSource, true, c -> store.claim(c, queue, names, want, owner, token, false));
@@ -249,7 +250,7 @@ final class Fetcher implements Runnable, Service {
                 jobs = Borrowed.transaction(dataSource, true,
                     c -> store.claimAfter(c, queue, names, want, owner, token, after));
               }
-              cursor.claimed(jobs);
+              cursor.claimed(jobs, System.nanoTime());
             }
           } catch (SQLException e) {
             if (isOutcomeUnknown(e)) {
@@ -277,6 +278,11 @@ final class Fetcher implements Runnable, Service {
           continue;
         }
         dispatch(jobs, want, controlled, claimStartedNanos);
+        if (probeDeadHead) {
+          // After the claim's jobs went to their slots, so the count never delays them.
+          probeDeadHead = false;
+          checkDeadHead(want);
+        }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -350,6 +356,7 @@ final class Fetcher implements Runnable, Service {
    */
   private void checkDeadHead(int want) {
     long dead;
+    long started = System.nanoTime();
     try {
       dead = Borrowed.transaction(dataSource, false, c -> store.deadHead(c, queue, names, want));
     } catch (SQLException | RuntimeException e) {
@@ -357,12 +364,12 @@ final class Fetcher implements Runnable, Service {
       log.debug("pgqueue: counting queue \"{}\"'s dead head failed; keeping where claims start", queue, e);
       return;
     }
-    if (cursor.probed(dead, System.nanoTime())) {
+    if (cursor.probed(dead, started, System.nanoTime())) {
       if (cursor.active()) {
-        log.warn("pgqueue: a claim of queue \"{}\" from its head walks past {} index entries of jobs already"
-            + " claimed, which vacuum cannot remove while an older transaction is open (see pg_stat_activity's"
-            + " xact_start); claims start after the last job claimed, and from the head once a second"
-            + " (docs/performance.md)", queue, dead);
+        log.info("pgqueue: a claim of queue \"{}\" from its head walks past {} index entries of jobs already"
+            + " claimed that vacuum has not removed (a transaction open for long keeps them: see"
+            + " pg_stat_activity's xact_start); claims start after the last job claimed, and from the head"
+            + " once a second (docs/performance.md)", queue, dead);
       } else {
         log.info("pgqueue: queue \"{}\"'s head is clean again ({} dead index entries); claims start at the head",
             queue, dead);

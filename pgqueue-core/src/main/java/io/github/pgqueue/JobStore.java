@@ -494,6 +494,10 @@ final class JobStore {
       ps.setString(i++, queue);
       ps.setArray(i++, nameArray);
       ps.setInt(i++, after.priority());
+      ps.setInt(i++, limit);
+      ps.setString(i++, queue);
+      ps.setArray(i++, nameArray);
+      ps.setInt(i++, after.priority());
       ps.setObject(i++, runAt);
       ps.setLong(i++, after.id());
       ps.setInt(i++, limit);

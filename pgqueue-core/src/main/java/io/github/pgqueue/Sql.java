@@ -156,22 +156,24 @@ final class Sql {
    * #deadHead}). Every claimed job leaves its entry in jobs_fetch_idx until vacuum removes it;
    * while a transaction older than those rows is open, neither vacuum nor the scan itself can drop
    * them, and THE CLAIM, starting at the head, reads each one (a heap visit; ten minutes of a
-   * REPEATABLE READ transaction made a claim of 20 ten times slower, docs/performance.md). Two
-   * branches, read in order, the second only if the first comes back short:
+   * REPEATABLE READ transaction made a claim of 20 ten times slower, docs/performance.md). Three
+   * branches, read in order, each only if those before it came back short:
    *
    * <ol>
+   *   <li>higher priorities than the cursor's, in claim order (from the head: a job of a higher
+   *       priority never waits for the cursor);
    *   <li>the cursor's priority, {@code (run_at, id)} after the cursor's: one index descent to the
    *       cursor, then the rows behind it in claim order;
    *   <li>lower priorities, in claim order.
    * </ol>
    *
-   * <p>So it takes THE CLAIM's jobs except those ahead of the cursor: jobs of a higher priority
-   * enqueued since, and jobs that became visible behind it (a transaction that enqueued them
-   * committed after the cursor passed their {@code run_at}, a rescue, a rolled-back claim). Those
-   * wait for the next claim from the head, which the fetcher runs at least every {@link
-   * ClaimCursor#RESET_NANOS}. Then THE CLAIM's update, word for word. Parameters: queue, names,
-   * cursor priority, cursor run_at, cursor id, limit, queue, names, cursor priority, limit, worker
-   * id, limit, worker id, token.
+   * <p>So it takes THE CLAIM's jobs except those of the cursor's priority that became visible
+   * behind it (a transaction that enqueued them committed after the cursor passed their {@code
+   * run_at}, a rescue, a rolled-back claim). Those wait for the next claim from the head, which the
+   * fetcher runs at least every {@link ClaimCursor#RESET_NANOS}. Then THE CLAIM's update, word for
+   * word. Parameters: queue, names, cursor priority, limit; queue, names, cursor priority, cursor
+   * run_at, cursor id, limit; queue, names, cursor priority, limit; worker id, limit, worker id,
+   * token.
    */
   final String claimAfter;
   /**
@@ -712,6 +714,8 @@ final class Sql {
           ),
           claimable AS (
             SELECT x.id, x.ok FROM (
+              SELECT * FROM (%s) above
+              UNION ALL
               SELECT * FROM (%s) at_cursor
               UNION ALL
               SELECT * FROM (%s) below
@@ -722,6 +726,7 @@ final class Sql {
             LIMIT ?
           )
           """.formatted(
+              cursorBranch.formatted("j.priority > ?", "j.priority DESC, j.run_at, j.id"),
               cursorBranch.formatted("j.priority = ? AND (j.run_at, j.id) > (?::timestamptz, ?::bigint)", "j.run_at, j.id"),
               cursorBranch.formatted("j.priority < ?", "j.priority DESC, j.run_at, j.id"),
               freshForClaims("w"))) + claim.substring(claim.indexOf(claimUpdate));

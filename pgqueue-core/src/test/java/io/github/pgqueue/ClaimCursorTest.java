@@ -120,10 +120,10 @@ class ClaimCursorTest {
   }
 
   @Test
-  void theCursorClaimTakesTheClaimsJobsAfterTheCursorInClaimOrderAcrossPriorities() throws Exception {
+  void theCursorClaimTakesHigherPrioritiesThenTheJobsAfterTheCursorInClaimOrder() throws Exception {
     db.execute("""
         INSERT INTO pgqueue.jobs (name, queue, payload, priority, run_at)
-        SELECT (ARRAY['a', 'b', 'ghost'])[1 + i % 3], 'default', '{"n": 0}', (i * 7) % 3,
+        SELECT (ARRAY['a', 'b', 'ghost'])[1 + i % 3], 'default', '{"n": 0}', (i / 3) % 3,
                now() - interval '1 hour' + ((i * 13) % 50) * interval '1 second'
         FROM generate_series(1, 300) i
         """);
@@ -139,16 +139,26 @@ class ClaimCursorTest {
         order.add(j.id());
       }
       assertThat(order).hasSize(200);
-      // Each cursor, the first job of each priority band and the last of one: the claim after it
-      // takes the next jobs in THE CLAIM's order, crossing into lower priorities when its band ends.
-      for (int k : new int[] {0, 37, 60, 66, 67, 120, 150, 198, 199}) {
+      // At each cursor the claim takes, in THE CLAIM's order, the jobs of higher priorities (all
+      // ahead of the cursor), then those after the cursor, crossing into lower priorities when the
+      // cursor's band ends.
+      int bands = 0;
+      for (int k = 0; k < all.size(); k += 7) {
+        int p = all.get(k).priority();
+        List<Long> expected = new ArrayList<>();
+        for (int m = 0; m < all.size() && expected.size() < 50; m++) {
+          if (m > k || all.get(m).priority() > p) {
+            expected.add(order.get(m));
+          }
+        }
         List<ClaimedJob> after = store.claimAfter(c, "default", HANDLED, 50, me, 2 + k, at(all.get(k)));
         c.rollback();
         List<Long> ids = new ArrayList<>();
         after.forEach(j -> ids.add(j.id()));
-        assertThat(ids).as("after the job at %d", k).containsExactlyInAnyOrderElementsOf(
-            order.subList(k + 1, Math.min(order.size(), k + 51)));
+        assertThat(ids).as("after the job at %d", k).containsExactlyInAnyOrderElementsOf(expected);
+        bands |= 1 << p;
       }
+      assertThat(bands).as("cursors in every priority").isEqualTo(0b111);
       c.setAutoCommit(true);
     }
   }
@@ -254,25 +264,47 @@ class ClaimCursorTest {
   @Test
   void theCursorStartsAtTheHeadUntilTheHeadIsDeadAndAgainEveryReset() {
     long t = 0;
-    ClaimCursor cursor = new ClaimCursor(t, 10, 5);
+    ClaimCursor cursor = new ClaimCursor(t, 100, 50);
     assertThat(cursor.probeDue(t)).isTrue();
-    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR - 1, t)).isFalse();
+    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR - 1, t, t)).isFalse();
     assertThat(cursor.start(t)).as("a clean head").isNull();
-    cursor.claimed(List.of(job(1, 0, 1)));
+    cursor.claimed(List.of(job(1, 0, 1)), t);
     assertThat(cursor.start(t + 1)).isNull();
-    assertThat(cursor.probeDue(t + 9)).isFalse();
-    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, t + 10)).as("switched").isTrue();
-    assertThat(cursor.start(t + 10)).as("no position yet").isNull();
-    cursor.claimed(List.of(job(7, 1, 5), job(9, 0, 2), job(8, 0, 9), job(6, 0, 9)));
-    assertThat(cursor.start(t + 11)).as("the last in claim order").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
-    cursor.claimed(List.of());
-    assertThat(cursor.start(t + 12)).as("an empty claim leaves it").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
-    assertThat(cursor.start(t + 15)).as("the reset").isNull();
-    cursor.claimed(List.of(job(20, 0, 30)));
-    assertThat(cursor.start(t + 16)).isEqualTo(new ClaimCursor.Position(0, instant(30), 20));
-    assertThat(cursor.claimsAfter()).isEqualTo(3);
-    assertThat(cursor.probed(0, t + 20)).as("switched back").isTrue();
-    assertThat(cursor.start(t + 21)).isNull();
+    cursor.claimed(List.of(job(2, 0, 1)), t + 1);
+    assertThat(cursor.probeDue(t + 99)).isFalse();
+    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, t + 100, t + 100)).as("switched").isTrue();
+    assertThat(cursor.start(t + 100)).as("no position yet").isNull();
+    cursor.claimed(List.of(job(7, 1, 5), job(9, 0, 2), job(8, 0, 9), job(6, 0, 9)), t + 100);
+    assertThat(cursor.start(t + 110)).as("the last in claim order").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
+    cursor.claimed(List.of(), t + 110);
+    assertThat(cursor.start(t + 120)).as("an empty claim leaves it").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
+    cursor.claimed(List.of(job(20, 0, 30)), t + 120);
+    assertThat(cursor.start(t + 130)).isEqualTo(new ClaimCursor.Position(0, instant(30), 20));
+    cursor.claimed(List.of(job(30, 4, 50), job(31, 4, 51)), t + 130);
+    assertThat(cursor.start(t + 140)).as("higher priorities taken from the cursor leave it")
+        .isEqualTo(new ClaimCursor.Position(0, instant(30), 20));
+    cursor.claimed(List.of(job(32, 4, 52), job(21, 0, 31)), t + 140);
+    assertThat(cursor.start(t + 149)).isEqualTo(new ClaimCursor.Position(0, instant(31), 21));
+    cursor.claimed(List.of(), t + 149);
+    assertThat(cursor.start(t + 150)).as("the reset, 50 after the last claim from the head").isNull();
+    // This claim from the head takes 20: the next is due no sooner than 9 times that after it.
+    cursor.claimed(List.of(job(33, 4, 53), job(2, 0, 1)), t + 170);
+    assertThat(cursor.start(t + 171)).as("a claim from the head sets it where it stopped")
+        .isEqualTo(new ClaimCursor.Position(0, instant(1), 2));
+    cursor.claimed(List.of(), t + 171);
+    assertThat(cursor.start(t + 170 + 179)).isNotNull();
+    cursor.claimed(List.of(), t + 349);
+    assertThat(cursor.start(t + 170 + 180)).isNull();
+    cursor.claimed(List.of(), t + 350);
+    assertThat(cursor.claimsAfter()).isEqualTo(7);
+    // A count that took 30 is due again no sooner than 270 later, past the interval of 100.
+    assertThat(cursor.probeDue(t + 200)).isTrue();
+    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, t + 200, t + 230)).isFalse();
+    assertThat(cursor.probeDue(t + 499)).isFalse();
+    assertThat(cursor.probeDue(t + 500)).isTrue();
+    assertThat(cursor.probed(0, t + 500, t + 500)).as("switched back").isTrue();
+    assertThat(cursor.start(t + 501)).isNull();
+    assertThat(cursor.probeDue(t + 600)).isTrue();
   }
 
   static java.time.Instant instant(int seconds) {

@@ -242,6 +242,10 @@ public final class Bench {
                   r.get("backlog_hold_seconds"), r.get("backlog_hold_rounds"),
                   r.get("backlog_nohold_first_ms"), r.get("backlog_nohold_last_ms"),
                   r.get("backlog_hold_first_ms"), r.get("backlog_hold_last_ms"));
+              System.out.printf("held, last tenth: mean %s ms, p99 %s ms; claims that started at a cursor: %s held,"
+                  + " %s undisturbed%n",
+                  r.get("backlog_hold_last_mean_ms"), r.get("backlog_hold_last_p99_ms"),
+                  r.get("backlog_hold_claims_after_cursor"), r.get("backlog_nohold_claims_after_cursor"));
               System.out.printf("%n| | p50 | p99 |%n|---|---|---|%n| beside 50 N discarded | %s | %s |%n"
                   + "| while they are pruned (%s pruned, %s/s) | %s | %s |%n",
                   r.get("backlog_before_pruning_p50_ms"), r.get("backlog_before_pruning_p99_ms"),
