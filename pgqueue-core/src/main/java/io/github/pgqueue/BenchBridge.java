@@ -71,7 +71,11 @@ final class BenchBridge implements BenchAccess {
     /** One claim of up to {@code limit} jobs then one delete of them, as a worker would. */
     @Override
     public int claimAndComplete(Connection c, String name, int limit, long owner) throws SQLException {
-      List<ClaimedJob> jobs = store.claim(c, EnqueueOptions.DEFAULT_QUEUE, new String[] {name}, limit, owner, tokens.incrementAndGet());
+      return complete(c, store.claim(c, EnqueueOptions.DEFAULT_QUEUE, new String[] {name}, limit, owner, tokens.incrementAndGet()));
+    }
+
+    /** Deletes the claimed jobs as succeeded, in one statement; returns how many. */
+    private int complete(Connection c, List<ClaimedJob> jobs) throws SQLException {
       if (jobs.isEmpty()) {
         return 0;
       }
@@ -106,15 +110,7 @@ final class BenchBridge implements BenchAccess {
           ? store.claim(c, queue, names, limit, owner, token)
           : store.claimAfter(c, queue, names, limit, owner, token, after);
       cursor.claimed(jobs, System.nanoTime());
-      if (jobs.isEmpty()) {
-        return 0;
-      }
-      List<Outcome> done = new ArrayList<>(jobs.size());
-      for (ClaimedJob j : jobs) {
-        done.add(Outcome.success(j));
-      }
-      store.complete(c, done);
-      return jobs.size();
+      return complete(c, jobs);
     }
 
     @Override
