@@ -44,6 +44,10 @@ import java.util.stream.Collectors;
  * --scaling-in-one-jvm  the process-scaling phases run their workers in the driver's JVM instead
  *                       of separate processes (each with its own pool and dedicated connection):
  *                       the database sees the same clients without the other JVMs' CPU
+ * --child-warm-up N     jobs each other worker process runs before it reports ready, on a schema
+ *                       of its own that it then drops, so that its JIT has compiled the claim,
+ *                       dispatch and completion paths as the driver's JVM has (default 0: they
+ *                       start cold; 30000 measured the same, docs/scaling.md)
  * --notify on|off       enqueue NOTIFY (default on)
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
@@ -109,6 +113,7 @@ public final class Bench {
     List<Integer> processScaling;
     Integer scalingN;
     boolean scalingInOneJvm;
+    int childWarmUp;
     boolean partitioning;
     boolean bulkMethods;
     Integer backlog;
@@ -149,6 +154,9 @@ public final class Bench {
       }
       if (keyScale != null) {
         m.put("key_scale", keyScale);
+      }
+      if (workerProcesses > 1 || processScaling != null) {
+        m.put("child_warm_up", childWarmUp);
       }
       if (processScaling != null) {
         m.put("process_scaling", processScaling);
@@ -246,11 +254,18 @@ public final class Bench {
                   + " %s undisturbed%n",
                   r.get("backlog_hold_last_mean_ms"), r.get("backlog_hold_last_p99_ms"),
                   r.get("backlog_hold_claims_after_cursor"), r.get("backlog_nohold_claims_after_cursor"));
-              System.out.printf("%n| | p50 | p99 |%n|---|---|---|%n| beside 50 N discarded | %s | %s |%n"
-                  + "| while they are pruned (%s pruned, %s/s) | %s | %s |%n",
+              System.out.printf("%n| | p50 | p99 | autovacuum running |%n|---|---|---|---|%n"
+                  + "| beside 50 N discarded | %s | %s | %s%% |%n"
+                  + "| while a worker's maintenance prunes them (%s pruned, %s/s) | %s | %s | %s%% |%n"
+                  + "| while they are pruned as fast as one session can (%s pruned, %s/s) | %s | %s | %s%% |%n",
                   r.get("backlog_before_pruning_p50_ms"), r.get("backlog_before_pruning_p99_ms"),
+                  r.get("backlog_before_pruning_autovacuum_pct"),
+                  r.get("backlog_paced_pruning_pruned"), r.get("backlog_paced_pruning_per_s"),
+                  r.get("backlog_paced_pruning_p50_ms"), r.get("backlog_paced_pruning_p99_ms"),
+                  r.get("backlog_paced_pruning_autovacuum_pct"),
                   r.get("backlog_pruning_pruned"), r.get("backlog_pruning_per_s"),
-                  r.get("backlog_pruning_p50_ms"), r.get("backlog_pruning_p99_ms"));
+                  r.get("backlog_pruning_p50_ms"), r.get("backlog_pruning_p99_ms"),
+                  r.get("backlog_pruning_autovacuum_pct"));
             });
         return;
       }
@@ -572,6 +587,7 @@ public final class Bench {
         case "--process-scaling" -> { o.processScaling = ints(v); i++; }
         case "--scaling-n" -> { o.scalingN = Integer.parseInt(v); i++; }
         case "--scaling-in-one-jvm" -> o.scalingInOneJvm = true;
+        case "--child-warm-up" -> { o.childWarmUp = Integer.parseInt(v); i++; }
         case "--partitioning" -> o.partitioning = true;
         case "--bulk-methods" -> o.bulkMethods = true;
         case "--backlog" -> { o.backlog = Integer.parseInt(v); i++; }
@@ -591,6 +607,9 @@ public final class Bench {
       // with its jobs still queued: their rates would count twice the work.
       throw new IllegalArgumentException("--rollup-compare needs at least two --concurrency phases, got "
           + o.concurrency);
+    }
+    if (o.childWarmUp < 0) {
+      throw new IllegalArgumentException("--child-warm-up must be 0 or more jobs, got " + o.childWarmUp);
     }
     if (o.workerProcesses < 1) {
       throw new IllegalArgumentException("--worker-processes must be at least 1, got " + o.workerProcesses);

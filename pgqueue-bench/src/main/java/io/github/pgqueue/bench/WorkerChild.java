@@ -1,5 +1,7 @@
 package io.github.pgqueue.bench;
 
+import io.github.pgqueue.JobQueue;
+import io.github.pgqueue.Migrator;
 import io.github.pgqueue.Worker;
 import io.github.pgqueue.internal.SharedSecrets;
 import java.io.BufferedReader;
@@ -15,12 +17,14 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
 
 /**
  * One more worker process for the multi-process variant: same handler, same settings, at the
  * concurrency it is given (the phase's own, not a share of it). The parent talks to it over its
  * standard streams, so that JVM start-up is not timed and every process starts claiming at once:
- * the child builds its worker and prints {@code ready}; on {@code start} it starts the worker; on
+ * the child warms up (runs {@code --child-warm-up} jobs on a schema of its own), builds its
+ * worker and prints {@code ready}; on {@code start} it starts the worker; on
  * {@code stop} it closes the worker (running jobs finish), prints {@code claims STATEMENTS JOBS}
  * and exits. While it runs it prints {@code handled N}, its handler calls so far, whenever that
  * changes (at most every 2 ms), so the parent can end the phase on the total without polling
@@ -113,7 +117,7 @@ public final class WorkerChild {
   }
 
   static Handle start(String url, String user, String password, int concurrency, Integer bufferFactor,
-      boolean rollup) throws IOException {
+      boolean rollup, int warmUp) throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx256m");
@@ -126,8 +130,63 @@ public final class WorkerChild {
     cmd.add(Integer.toString(concurrency));
     cmd.add(bufferFactor == null ? "" : bufferFactor.toString());
     cmd.add(Boolean.toString(rollup));
+    cmd.add(Integer.toString(warmUp));
     // stdout is the protocol; the child's log goes to our stderr.
     return new Handle(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
+  }
+
+  /** The worker's settings from the command line, on {@code b}; the handler counts its calls. */
+  private static Worker.Builder builder(Worker.Builder b, String[] args, AtomicLong handled) {
+    String url = args[0];
+    String user = args[1].isEmpty() ? null : args[1];
+    String password = args[2].isEmpty() ? null : args[2];
+    b.queue("default", Integer.parseInt(args[3]))
+        .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
+        .handle(Workload.NOOP, (job, ctx) -> handled.incrementAndGet());
+    if (!args[4].isEmpty()) {
+      b.bufferFactor(Integer.parseInt(args[4]));
+    }
+    if (!Boolean.parseBoolean(args[5])) {
+      b.rollupInterval(java.time.Duration.ZERO);
+    }
+    return b;
+  }
+
+  /**
+   * Runs {@code jobs} jobs through a worker of the same settings on a schema of this process's
+   * own, then drops it: the driver's JVM is warm from the phases before, and a child that compiled
+   * its claim, dispatch and completion paths while the phase ran measured the JIT, not the
+   * processes. The phase's table sees none of these rows.
+   */
+  private static void warmUp(javax.sql.DataSource pool, String[] args, int jobs) throws Exception {
+    String schema = "pgqueue_warm_" + ProcessHandle.current().pid();
+    Migrator.create(pool, schema).migrate();
+    try {
+      JobQueue queue = JobQueue.builder(pool).schema(schema).build();
+      for (int from = 0; from < jobs; from += 1_000) {
+        int start = from;
+        queue.enqueueAll(Workload.NOOP,
+            IntStream.range(start, Math.min(jobs, start + 1_000)).mapToObj(Workload.Noop::new).toList());
+      }
+      AtomicLong done = new AtomicLong();
+      Worker worker = builder(Worker.builder(queue), args, done).build();
+      worker.start();
+      long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
+      try {
+        while (done.get() < jobs && System.nanoTime() - deadline < 0) {
+          Thread.sleep(5);
+        }
+      } finally {
+        worker.close();
+      }
+      if (done.get() < jobs) {
+        throw new IllegalStateException("the warm-up ran " + done.get() + " of " + jobs + " jobs in 2 minutes");
+      }
+    } finally {
+      try (java.sql.Connection c = pool.getConnection(); java.sql.Statement st = c.createStatement()) {
+        st.execute("DROP SCHEMA " + schema + " CASCADE");
+      }
+    }
   }
 
   public static void main(String[] args) throws Exception {
@@ -142,17 +201,11 @@ public final class WorkerChild {
     hc.setMaximumPoolSize(8);
     hc.setMinimumIdle(8);
     try (com.zaxxer.hikari.HikariDataSource pool = new com.zaxxer.hikari.HikariDataSource(hc)) {
-      Worker.Builder b = Worker.builder(pool)
-          .queue("default", Integer.parseInt(args[3]))
-          .dedicatedConnection(() -> DriverManager.getConnection(url, user, password))
-          .handle(Workload.NOOP, (job, ctx) -> handled.incrementAndGet());
-      if (!args[4].isEmpty()) {
-        b.bufferFactor(Integer.parseInt(args[4]));
+      int warmUp = Integer.parseInt(args[6]);
+      if (warmUp > 0) {
+        warmUp(pool, args, warmUp);
       }
-      if (!Boolean.parseBoolean(args[5])) {
-        b.rollupInterval(java.time.Duration.ZERO);
-      }
-      Worker worker = b.build();
+      Worker worker = builder(Worker.builder(pool), args, handled).build();
       // Handler calls, reported when they change, at most every 2 ms: the parent ends the phase
       // on the sum, as the one-process phase does on its own count, instead of polling the table.
       Thread reporter = new Thread(() -> {

@@ -266,7 +266,7 @@ final class Workload {
           siblingPools.add(own);
           siblings.add(workerBuilder(own, concurrency).build());
         } else {
-          children.add(WorkerChild.start(url, user, password, concurrency, o.bufferFactor, rollup));
+          children.add(WorkerChild.start(url, user, password, concurrency, o.bufferFactor, rollup, o.childWarmUp));
         }
       }
       for (WorkerChild.Handle c : children) {
