@@ -165,10 +165,16 @@ final class BacklogBench {
           + " SELECT 'noop', 'bq', '{}', 'discarded', now() - interval '30 days' - i * interval '1 millisecond'"
           + " FROM generate_series(1, " + (50L * n) + ") i");
       st.execute("VACUUM ANALYZE pgqueue.jobs");
+      // As for the conditions above: without it, writing out the load's dirty pages overlapped the
+      // spans below (the checkpointer was in 37-58% of their profile samples), unevenly by run.
+      st.execute("CHECKPOINT");
       int window = Math.min(seconds, PRUNING_WINDOW_SECONDS);
-      VacuumSampler sampler = new VacuumSampler(url, user, password);
+      // Each span's profile (wait events of every backend, autovacuum's included) is printed as
+      // it ends: where a slower p99 comes from is the finding.
+      Profile profile = Profile.open(url, user, password);
+      profile.start();
       List<Double> before = churn(c, raw, churner, window);
-      double vacuumBefore = sampler.share();
+      System.out.print(profile.stop("backlog: beside " + (50L * n) + " discarded jobs", 20L * before.size()));
       // A worker's own maintenance pruning them (what happens unless someone calls
       // JobQueue.pruneDiscarded): a real Worker on a queue of its own, whose maintenance prunes at
       // its default pace, at most 20 statements of 1,000 rows per heartbeat tick.
@@ -180,13 +186,14 @@ final class BacklogBench {
           .discardedRetention(Duration.ofDays(1))
           .handle(JobType.of("pruner-noop", Map.class), (payload, ctx) -> { })
           .build();
+      profile.start();
       pacer.start();
       try {
         paced = churn(c, raw, churner, window);
       } finally {
         pacer.close();
       }
-      double vacuumPaced = sampler.share();
+      System.out.print(profile.stop("backlog: while a worker's maintenance prunes them", 20L * paced.size()));
       double pacedSeconds = (System.nanoTime() - pacedStarted) / 1e9;
       long pacedPruned = discardedBefore - count(st, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'");
       java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
@@ -205,10 +212,11 @@ final class BacklogBench {
           throw new IllegalStateException(e);
         }
       }, "pruner");
+      profile.start();
       pruner.start();
       List<Double> during = churn(c, raw, churner, window);
-      double vacuumDuring = sampler.share();
-      sampler.close();
+      System.out.print(profile.stop("backlog: while one session prunes them as fast as it can", 20L * during.size()));
+      profile.close();
       stop.set(true);
       pruner.join();
       double pruneSeconds = (prunedAt.get() - t0) / 1e9;
@@ -220,66 +228,11 @@ final class BacklogBench {
       out.put("backlog_paced_pruning_per_s", Math.round(pacedPruned / pacedSeconds));
       out.put("backlog_paced_pruning_p50_ms", percentile(paced, 50));
       out.put("backlog_paced_pruning_p99_ms", percentile(paced, 99));
-      out.put("backlog_before_pruning_autovacuum_pct", vacuumBefore);
-      out.put("backlog_paced_pruning_autovacuum_pct", vacuumPaced);
-      out.put("backlog_pruning_autovacuum_pct", vacuumDuring);
       out.put("backlog_pruning_p50_ms", percentile(during, 50));
       out.put("backlog_pruning_p99_ms", percentile(during, 99));
       raw.deregisterWorker(c, churner);
     }
     return out;
-  }
-
-  /**
-   * Samples every 50 ms, on a connection of its own, whether an autovacuum worker is running in
-   * this database: vacuuming what a phase's deletes left on a table of millions of rows takes a
-   * core of a 2-core machine for a while, which is not pgqueue's statement but is the pruning's.
-   */
-  private static final class VacuumSampler implements AutoCloseable {
-    private final Connection conn;
-    private final Thread thread;
-    private final java.util.concurrent.atomic.AtomicLong samples = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.AtomicLong vacuuming = new java.util.concurrent.atomic.AtomicLong();
-    private volatile boolean closed;
-
-    VacuumSampler(String url, String user, String password) throws Exception {
-      conn = DriverManager.getConnection(url, user, password);
-      thread = new Thread(() -> {
-        try (java.sql.PreparedStatement ps = conn.prepareStatement("SELECT count(*) FROM pg_stat_activity"
-            + " WHERE backend_type = 'autovacuum worker' AND datname = current_database()")) {
-          while (!closed) {
-            try (java.sql.ResultSet rs = ps.executeQuery()) {
-              rs.next();
-              if (rs.getInt(1) > 0) {
-                vacuuming.incrementAndGet();
-              }
-              samples.incrementAndGet();
-            }
-            Thread.sleep(50);
-          }
-        } catch (Exception e) {
-          if (!closed) {
-            throw new IllegalStateException(e);
-          }
-        }
-      }, "vacuum-sampler");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    /** The share of samples, in percent, since the last call, that saw an autovacuum worker. */
-    synchronized double share() {
-      long n = samples.getAndSet(0);
-      long v = vacuuming.getAndSet(0);
-      return n == 0 ? 0 : Math.round(1000.0 * v / n) / 10.0;
-    }
-
-    @Override
-    public void close() throws Exception {
-      closed = true;
-      thread.join(1_000);
-      conn.close();
-    }
   }
 
   private static long count(Statement st, String sql) throws Exception {

@@ -254,18 +254,14 @@ public final class Bench {
                   + " %s undisturbed%n",
                   r.get("backlog_hold_last_mean_ms"), r.get("backlog_hold_last_p99_ms"),
                   r.get("backlog_hold_claims_after_cursor"), r.get("backlog_nohold_claims_after_cursor"));
-              System.out.printf("%n| | p50 | p99 | autovacuum running |%n|---|---|---|---|%n"
-                  + "| beside 50 N discarded | %s | %s | %s%% |%n"
-                  + "| while a worker's maintenance prunes them (%s pruned, %s/s) | %s | %s | %s%% |%n"
-                  + "| while they are pruned as fast as one session can (%s pruned, %s/s) | %s | %s | %s%% |%n",
+              System.out.printf("%n| | p50 | p99 |%n|---|---|---|%n| beside 50 N discarded | %s | %s |%n"
+                  + "| while a worker's maintenance prunes them (%s pruned, %s/s) | %s | %s |%n"
+                  + "| while they are pruned as fast as one session can (%s pruned, %s/s) | %s | %s |%n",
                   r.get("backlog_before_pruning_p50_ms"), r.get("backlog_before_pruning_p99_ms"),
-                  r.get("backlog_before_pruning_autovacuum_pct"),
                   r.get("backlog_paced_pruning_pruned"), r.get("backlog_paced_pruning_per_s"),
                   r.get("backlog_paced_pruning_p50_ms"), r.get("backlog_paced_pruning_p99_ms"),
-                  r.get("backlog_paced_pruning_autovacuum_pct"),
                   r.get("backlog_pruning_pruned"), r.get("backlog_pruning_per_s"),
-                  r.get("backlog_pruning_p50_ms"), r.get("backlog_pruning_p99_ms"),
-                  r.get("backlog_pruning_autovacuum_pct"));
+                  r.get("backlog_pruning_p50_ms"), r.get("backlog_pruning_p99_ms"));
             });
         return;
       }
