@@ -54,6 +54,9 @@ import org.postgresql.ds.PGSimpleDataSource;
  *       same way.
  * </ul>
  *
+ * <p>The three pruning spans (beside the discarded jobs, and the two above) each print the
+ * database's profile ({@link Profile}: wait events, WAL per job) as they end.
+ *
  * <p>Asserts nothing; it measures.
  */
 final class BacklogBench {

@@ -154,9 +154,10 @@ public final class WorkerChild {
 
   /**
    * Runs {@code jobs} jobs through a worker of the same settings on a schema of this process's
-   * own, then drops it: the driver's JVM is warm from the phases before, and a child that compiled
-   * its claim, dispatch and completion paths while the phase ran measured the JIT, not the
-   * processes. The phase's table sees none of these rows.
+   * own, then drops it, so that the child's claim, dispatch and completion paths are compiled
+   * before the phase as the driver's are (the driver's JVM is warm from the phases before). Four
+   * processes measured the same warm and cold (docs/scaling.md). The phase's table sees none of
+   * these rows.
    */
   private static void warmUp(javax.sql.DataSource pool, String[] args, int jobs) throws Exception {
     String schema = "pgqueue_warm_" + ProcessHandle.current().pid();
