@@ -118,8 +118,13 @@ class PauseTest {
     enqueueReports(200);
     w.start();
     await().atMost(Duration.ofSeconds(20)).until(() -> blocked.get() == 4);
-    long inHand = db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'");
-    assertThat(inHand).as("precondition: jobs claimed into the buffer").isGreaterThan(4);
+    // The claim that fills the buffer behind the 4 blocked handlers may still be on its way when
+    // they start (CI once read exactly 4 here): wait for it, a precondition that still fails if
+    // the buffer never fills.
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(
+            db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'"))
+        .as("precondition: jobs claimed into the buffer").isGreaterThan(4));
+    long inHand = db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'"); // for the report
     int ranBefore = ran.get();
 
     queue.pause("reports");
