@@ -192,15 +192,22 @@ final class Sql {
    * the rest of the transaction: on a queue with few live rows the planner would read the head
    * from the table and see no index entry at all, though the claim's cached plan walks them.
    * Entries a scan found dead to every
-   * transaction are marked and skipped cheaply by later scans; the count is of those it could not
-   * mark, which only an old snapshot keeps.
+   * transaction are marked and later scans skip them without a heap visit; the count is of those it
+   * could not mark, which only an old snapshot keeps. The marked ones still cost their pages: the
+   * second column is the index pages the backend's scans read (buffer accesses), so that a head
+   * made of marked entries shows as pages (a drain of a million jobs between two autovacuum runs
+   * left 3,400 such pages, 15 ms a claim, docs/performance.md).
    */
   final String deadHeadCount;
   /**
    * Whether THE CLAIM BY NAME pays on a queue: how many due jobs of names outside the given ones
    * the queue holds, counted up to a bound. Enumerates the queue's names by skipping through
    * jobs_name_fetch_idx (one index descent per name present), then counts each other name's due
-   * jobs until the bound is reached. Parameters: queue, names (text[]), bound.
+   * jobs until the bound is reached. The skip steps compare the queue with a sub-select of
+   * {@code args} (a parameter of the plan) so that it is an index condition and the index gives
+   * the names in order; joined to {@code args}, the planner read every available entry of the
+   * queue and sorted them (0.3-0.6 s a call on a backlog of 300,000 jobs, every 10 s per fetcher,
+   * docs/performance.md). Parameters: queue, names (text[]), bound.
    */
   final String foreignJobs;
   /**
@@ -741,6 +748,7 @@ final class Sql {
     deadHeadCount =
         q("""
           SELECT sum(pg_stat_get_xact_tuples_returned(i) - pg_stat_get_xact_tuples_fetched(i))::bigint,
+                 sum(pg_stat_get_xact_blocks_fetched(i))::bigint,
                  set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)
           FROM unnest(ARRAY['{s}.jobs_fetch_idx'::regclass, '{s}.jobs_name_fetch_idx'::regclass]) AS i
           """);
@@ -750,11 +758,12 @@ final class Sql {
             SELECT ?::text AS queue, ?::text[] AS names, ?::int AS bound
           ),
           present(name) AS (
-            (SELECT j.name FROM {s}.jobs j, args a
-             WHERE j.state = 'available' AND j.queue = a.queue ORDER BY j.name LIMIT 1)
+            (SELECT j.name FROM {s}.jobs j
+             WHERE j.state = 'available' AND j.queue = (SELECT queue FROM args) ORDER BY j.name LIMIT 1)
             UNION ALL
-            SELECT (SELECT j.name FROM {s}.jobs j, args a
-                    WHERE j.state = 'available' AND j.queue = a.queue AND j.name > p.name ORDER BY j.name LIMIT 1)
+            SELECT (SELECT j.name FROM {s}.jobs j
+                    WHERE j.state = 'available' AND j.queue = (SELECT queue FROM args) AND j.name > p.name
+                    ORDER BY j.name LIMIT 1)
             FROM present p WHERE p.name IS NOT NULL
           )
           SELECT count(*) FROM (

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.sql.Connection;
 import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -140,6 +141,42 @@ class ClaimByNameTest {
       // the queue in claim order; on a large one it walks, and filters the ghost rows one by one.)
       assertThat(rowsRead(c, sql.claimByName, me)).as("the claim by name reads the handled names' heads only")
           .isLessThan(200);
+    }
+  }
+
+  @Test
+  void theCheckReadsAnEntryPerNameAndTheCountedJobsNotTheWholeBacklog() throws Exception {
+    db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at)"
+        + " SELECT (ARRAY['a', 'ghost'])[1 + (i % 2)], 'default', '{}', now() - interval '1 hour' + i * interval '1 millisecond'"
+        + " FROM generate_series(1, 60000) i");
+    db.execute("VACUUM ANALYZE pgqueue.jobs");
+    Sql sql = new Sql("pgqueue");
+    try (Connection c = db.dataSource().getConnection()) {
+      for (String mode : List.of("force_custom_plan", "force_generic_plan")) {
+        c.setAutoCommit(false);
+        try (Statement st = c.createStatement();
+            java.sql.PreparedStatement ps = c.prepareStatement("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql.foreignJobs)) {
+          st.execute("SET LOCAL plan_cache_mode = " + mode);
+          ps.setString(1, "default");
+          ps.setArray(2, c.createArrayOf("text", HANDLED));
+          ps.setInt(3, 1_000);
+          try (ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            String plan = rs.getString(1);
+            // The root node's buffers include its children's. Three skip steps (a, ghost, the
+            // end) and the 1,000 ghost jobs counted fill a few dozen pages; joined to its
+            // arguments, the first step read every available entry of the queue (60,000, some
+            // 300 pages) to sort them.
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"Shared Hit Blocks\": (\\d+),\\s*"
+                + "\"Shared Read Blocks\": (\\d+)").matcher(plan);
+            assertThat(m.find()).as(plan).isTrue();
+            assertThat(Long.parseLong(m.group(1)) + Long.parseLong(m.group(2))).as("pages read, " + mode).isLessThan(100);
+          }
+        } finally {
+          c.rollback();
+          c.setAutoCommit(true);
+        }
+      }
     }
   }
 
