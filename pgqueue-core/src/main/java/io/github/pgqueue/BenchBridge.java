@@ -92,7 +92,7 @@ final class BenchBridge implements BenchAccess {
 
     /**
      * As {@link #claimAndComplete}, with the claim starting where a worker's fetcher would start it
-     * ({@link ClaimCursor}: the head counted every 10 seconds, on the same connection).
+     * ({@link ClaimCursor}: the head counted every second, on the same connection).
      */
     @Override
     public int claimAndCompleteAsAWorker(Connection c, String name, int limit, long owner) throws SQLException {

@@ -13,8 +13,12 @@ import java.util.concurrent.TimeUnit;
  * for nothing; but not on an index page that changed since the scan read it (a small queue that
  * new jobs keep joining), and not at all while a transaction older than those rows is open (a
  * forgotten {@code BEGIN}, a long report, a REPEATABLE READ backup): the head of the queue, where
- * every claim starts, fills with entries each costing a heap visit. So every {@link #PROBE_NANOS} the
- * fetcher counts them ({@link JobStore#deadHead}); from {@link #DEAD_ENTRIES_FOR_CURSOR} on, its
+ * every claim starts, fills with entries each costing a heap visit. And where the scans could mark them, the marked
+ * entries still fill the pages at the head until vacuum removes them, which autovacuum does at
+ * most once per {@code autovacuum_naptime} (a minute by default): a fast drain leaves thousands of
+ * such pages for every claim to read. So every {@link #PROBE_NANOS} the
+ * fetcher counts them ({@link JobStore#deadHead}); from {@link #DEAD_ENTRIES_FOR_CURSOR} entries or
+ * {@link #DEAD_PAGES_FOR_CURSOR} pages on, its
  * claims start after the last job it claimed (jobs of a higher priority are still taken first),
  * and one claim in {@link #RESET_NANOS} still starts at the head, so a job that became visible
  * behind the cursor (its transaction committed after the cursor passed its {@code run_at}, a
@@ -31,8 +35,20 @@ final class ClaimCursor {
    * 0.13 us on the benchmark's machine, so about a tenth of a small claim's time.
    */
   static final long DEAD_ENTRIES_FOR_CURSOR = 1_000;
-  /** How often the head is counted again (after a claim; an idle queue is not read). */
-  static final long PROBE_NANOS = TimeUnit.SECONDS.toNanos(10);
+  /**
+   * Index pages of entries already marked dead that a claim from the head walks, from which claims
+   * start at a cursor: a marked entry costs no heap visit, but until vacuum removes it its page is
+   * read. On the benchmark's machine a page cost about 4.5 us (3,400 pages, 15 ms, after a drain of
+   * a million jobs between two autovacuum runs), so 32 pages are about what 1,000 dead entries
+   * cost.
+   */
+  static final long DEAD_PAGES_FOR_CURSOR = 32;
+  /**
+   * How often the head is counted again (after a claim; an idle queue is not read). A second: a
+   * drain at 30,000 jobs a second fills the 32 pages in a fifth of one, and a count of a clean head
+   * is one short read; a dead head's count is spaced by {@link #HEAD_SHARE_PERCENT}.
+   */
+  static final long PROBE_NANOS = TimeUnit.SECONDS.toNanos(1);
   /**
    * While claims start at a cursor, the time between two claims from the head, at least: the most a
    * job that became visible behind the cursor waits for it, unless a claim from the head takes
@@ -78,13 +94,13 @@ final class ClaimCursor {
   }
 
   /**
-   * The head was counted, from {@code startedNanos} to {@code nowNanos}: {@code deadEntries} index
-   * entries a claim from the head walks past. Returns whether that switched claims to or from the
-   * cursor.
+   * The head was counted, from {@code startedNanos} to {@code nowNanos}: a claim from the head
+   * walks past {@code dead} (index entries that need a heap visit, and pages of entries that do
+   * not). Returns whether that switched claims to or from the cursor.
    */
-  boolean probed(long deadEntries, long startedNanos, long nowNanos) {
+  boolean probed(JobStore.DeadHead dead, long startedNanos, long nowNanos) {
     nextProbeNanos = nowNanos + Math.max(probeNanos, headWait(nowNanos - startedNanos));
-    boolean next = deadEntries >= DEAD_ENTRIES_FOR_CURSOR;
+    boolean next = dead.entries() >= DEAD_ENTRIES_FOR_CURSOR || dead.pages() >= DEAD_PAGES_FOR_CURSOR;
     if (next == active) {
       return false;
     }

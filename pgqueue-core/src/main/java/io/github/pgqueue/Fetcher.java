@@ -350,12 +350,15 @@ final class Fetcher implements Runnable, Service {
   }
 
   /**
-   * Counts the index entries of rows no longer visible that a claim of {@code want} jobs from the
-   * head of the queue walks ({@link JobStore#deadHead}) and lets the cursor decide where claims start; logs each switch. A
+   * Counts what a claim of {@code want} jobs from the head of the queue walks besides its rows
+   * ({@link JobStore#deadHead}) and lets the cursor decide where claims start; logs each switch. A
    * failed count keeps the current start and is tried again at the next probe.
    */
+  /** Whether the last switch to the cursor was logged at INFO (an old snapshot), so its end is too. */
+  private boolean cursorSwitchLoud;
+
   private void checkDeadHead(int want) {
-    long dead;
+    JobStore.DeadHead dead;
     long started = System.nanoTime();
     try {
       dead = Borrowed.transaction(dataSource, false, c -> store.deadHead(c, queue, names, want));
@@ -366,16 +369,30 @@ final class Fetcher implements Runnable, Service {
     }
     if (cursor.probed(dead, started, System.nanoTime())) {
       if (cursor.active()) {
-        log.info("pgqueue: a claim of queue \"{}\" from its head walks past {} index entries of jobs already"
-            + " claimed that vacuum has not removed (a transaction open for long keeps them: see"
-            + " pg_stat_activity's xact_start); claims start after the last job claimed, and from the head"
-            + " once a second (docs/performance.md)", queue, dead);
+        // Entries only an old snapshot keeps are worth an operator's look; pages of marked entries
+        // are the ordinary wake of a drained backlog, gone at the next autovacuum.
+        cursorSwitchLoud = dead.entries() >= ClaimCursor.DEAD_ENTRIES_FOR_CURSOR;
+        String text = "pgqueue: a claim of queue \"{}\" from its head walks past {} index entries and {} index pages"
+            + " of jobs already claimed that vacuum has not removed (a transaction open for long keeps the entries:"
+            + " see pg_stat_activity's xact_start; the pages of a drained backlog wait for the next autovacuum);"
+            + " claims start after the last job claimed, and from the head once a second (docs/performance.md)";
+        if (cursorSwitchLoud) {
+          log.info(text, queue, dead.entries(), dead.pages());
+        } else {
+          log.debug(text, queue, dead.entries(), dead.pages());
+        }
       } else {
-        log.info("pgqueue: queue \"{}\"'s head is clean again ({} dead index entries); claims start at the head",
-            queue, dead);
+        String text = "pgqueue: queue \"{}\"'s head is clean again ({} dead index entries, {} pages); claims start at"
+            + " the head";
+        if (cursorSwitchLoud) {
+          log.info(text, queue, dead.entries(), dead.pages());
+        } else {
+          log.debug(text, queue, dead.entries(), dead.pages());
+        }
       }
     }
   }
+
 
   /**
    * A connection failure (SQLState class 08) or a timeout (57014) during the claim leaves its fate

@@ -516,14 +516,32 @@ final class JobStore {
   }
 
   /**
-   * Runs {@link Sql#deadHead} between two readings of {@link Sql#deadHeadCount}: how many index
-   * entries of rows no longer visible a claim of {@code limit} jobs of {@code queue} from the
-   * head walks. The counters are the backend's not yet reported ones, which may hold earlier
-   * transactions' scans too, hence the difference. Three statements: run in one transaction,
-   * autocommit off.
+   * What a claim from the head of a queue walks besides its own rows, from {@link #deadHead}.
+   *
+   * @param entries index entries of rows no longer visible that the read visited (each a heap
+   *     visit: entries an old snapshot keeps)
+   * @param pages index pages the read visited beyond those its rows fill (entries already marked
+   *     dead cost no heap visit but still fill pages until vacuum removes them)
    */
-  long deadHead(Connection c, String queue, String[] names, int limit) throws SQLException {
-    long before = deadHeadCount(c);
+  record DeadHead(long entries, long pages) {}
+
+  /**
+   * Pages a read of {@code limit} live rows from the head visits at most: the descent (four levels
+   * hold billions of entries) and the leaves its rows fill, at a hundred entries a page (a page
+   * holds more).
+   */
+  static long pagesFor(int limit) {
+    return 4 + limit / 100 + 1;
+  }
+
+  /**
+   * Runs {@link Sql#deadHead} between two readings of {@link Sql#deadHeadCount}: what a claim of
+   * {@code limit} jobs of {@code queue} from the head walks besides its rows. The counters are the
+   * backend's not yet reported ones, which may hold earlier transactions' scans too, hence the
+   * difference. Three statements: run in one transaction, autocommit off.
+   */
+  DeadHead deadHead(Connection c, String queue, String[] names, int limit) throws SQLException {
+    long[] before = deadHeadCount(c);
     try (PreparedStatement ps = c.prepareStatement(sql.deadHead)) {
       ps.setString(1, queue);
       ps.setArray(2, c.createArrayOf("text", names));
@@ -532,14 +550,15 @@ final class JobStore {
         rs.next();
       }
     }
-    return deadHeadCount(c) - before;
+    long[] after = deadHeadCount(c);
+    return new DeadHead(after[0] - before[0], Math.max(0, after[1] - before[1] - pagesFor(limit)));
   }
 
-  private long deadHeadCount(Connection c) throws SQLException {
+  private long[] deadHeadCount(Connection c) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(sql.deadHeadCount);
         ResultSet rs = ps.executeQuery()) {
       rs.next();
-      return rs.getLong(1);
+      return new long[] {rs.getLong(1), rs.getLong(2)};
     }
   }
 

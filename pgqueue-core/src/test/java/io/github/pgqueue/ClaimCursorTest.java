@@ -172,7 +172,7 @@ class ClaimCursorTest {
       long me = register(c);
       claimFromTheHead(c, me, 2_000);
       c.setAutoCommit(false);
-      long dead = store.deadHead(c, "default", HANDLED, 20);
+      long dead = store.deadHead(c, "default", HANDLED, 20).entries();
       c.rollback();
       c.setAutoCommit(true);
       assertThat(dead).as("dead entries at the head").isGreaterThanOrEqualTo(2_000);
@@ -196,9 +196,10 @@ class ClaimCursorTest {
       c.setAutoCommit(false);
       store.deadHead(c, "default", HANDLED, 20);
       c.commit();
-      long after = store.deadHead(c, "default", HANDLED, 20);
+      JobStore.DeadHead after = store.deadHead(c, "default", HANDLED, 20);
       c.rollback();
-      assertThat(after).as("dead entries once the snapshot is gone").isLessThan(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR);
+      assertThat(after.entries()).as("dead entries once the snapshot is gone").isLessThan(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR);
+      assertThat(after.pages()).as("their pages: 2,000 entries fill a few").isLessThan(ClaimCursor.DEAD_PAGES_FOR_CURSOR);
     }
   }
 
@@ -247,6 +248,39 @@ class ClaimCursorTest {
   }
 
   @Test
+  void aHeadOfEntriesAlreadyMarkedDeadCountsInPagesAndSwitchesAWorkerToTheCursor() throws Exception {
+    // No old snapshot: the scans mark the claimed jobs' entries, which then need no heap visit but
+    // fill the head's pages until vacuum (off here, as between two autovacuum runs) removes them.
+    db.execute("ALTER TABLE pgqueue.jobs SET (autovacuum_enabled = false)");
+    try {
+      insertDue(20_000);
+      db.execute("ANALYZE pgqueue.jobs");
+      try (Connection c = db.dataSource().getConnection()) {
+        long me = register(c);
+        claimFromTheHead(c, me, 19_000);
+        c.setAutoCommit(false);
+        store.deadHead(c, "default", HANDLED, 20); // marks whatever the claims left unmarked
+        c.commit();
+        JobStore.DeadHead dead = store.deadHead(c, "default", HANDLED, 20);
+        c.rollback();
+        c.setAutoCommit(true);
+        assertThat(dead.entries()).as("entries that need a heap visit").isLessThan(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR);
+        assertThat(dead.pages()).as("pages of marked entries a claim from the head reads")
+            .isGreaterThanOrEqualTo(ClaimCursor.DEAD_PAGES_FOR_CURSOR);
+      }
+      AtomicInteger ran = new AtomicInteger();
+      Worker w = Worker.builder(queue).queue("default", 4).handle(A, (item, ctx) -> ran.incrementAndGet()).build();
+      workers.add(w);
+      w.start();
+      await().atMost(Duration.ofSeconds(30)).until(() -> ran.get() == 1_000);
+      assertThat(w.fetcher("default").claimsAfterCursor()).as("claims that started at the cursor").isPositive();
+      assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs WHERE state = 'available'")).isZero();
+    } finally {
+      db.execute("ALTER TABLE pgqueue.jobs RESET (autovacuum_enabled)");
+    }
+  }
+
+  @Test
   void withoutAnOldSnapshotEveryClaimStartsAtTheHead() throws Exception {
     insertDue(1_500);
     try (Connection c = db.dataSource().getConnection()) {
@@ -266,13 +300,14 @@ class ClaimCursorTest {
     long t = 0;
     ClaimCursor cursor = new ClaimCursor(t, 100, 50);
     assertThat(cursor.probeDue(t)).isTrue();
-    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR - 1, t, t)).isFalse();
+    assertThat(cursor.probed(head(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR - 1, ClaimCursor.DEAD_PAGES_FOR_CURSOR - 1), t, t))
+        .isFalse();
     assertThat(cursor.start(t)).as("a clean head").isNull();
     cursor.claimed(List.of(job(1, 0, 1)), t);
     assertThat(cursor.start(t + 1)).isNull();
     cursor.claimed(List.of(job(2, 0, 1)), t + 1);
     assertThat(cursor.probeDue(t + 99)).isFalse();
-    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, t + 100, t + 100)).as("switched").isTrue();
+    assertThat(cursor.probed(head(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, 0), t + 100, t + 100)).as("switched").isTrue();
     assertThat(cursor.start(t + 100)).as("no position yet").isNull();
     cursor.claimed(List.of(job(7, 1, 5), job(9, 0, 2), job(8, 0, 9), job(6, 0, 9)), t + 100);
     assertThat(cursor.start(t + 110)).as("the last in claim order").isEqualTo(new ClaimCursor.Position(0, instant(9), 8));
@@ -299,12 +334,18 @@ class ClaimCursorTest {
     assertThat(cursor.claimsAfter()).isEqualTo(7);
     // A count that took 30 is due again no sooner than 270 later, past the interval of 100.
     assertThat(cursor.probeDue(t + 200)).isTrue();
-    assertThat(cursor.probed(ClaimCursor.DEAD_ENTRIES_FOR_CURSOR, t + 200, t + 230)).isFalse();
+    assertThat(cursor.probed(head(0, ClaimCursor.DEAD_PAGES_FOR_CURSOR), t + 200, t + 230)).as("pages alone keep it").isFalse();
     assertThat(cursor.probeDue(t + 499)).isFalse();
     assertThat(cursor.probeDue(t + 500)).isTrue();
-    assertThat(cursor.probed(0, t + 500, t + 500)).as("switched back").isTrue();
+    assertThat(cursor.probed(head(0, 0), t + 500, t + 500)).as("switched back").isTrue();
     assertThat(cursor.start(t + 501)).isNull();
     assertThat(cursor.probeDue(t + 600)).isTrue();
+    assertThat(cursor.probed(head(0, ClaimCursor.DEAD_PAGES_FOR_CURSOR), t + 600, t + 600)).as("pages alone switch").isTrue();
+    assertThat(cursor.active()).isTrue();
+  }
+
+  static JobStore.DeadHead head(long entries, long pages) {
+    return new JobStore.DeadHead(entries, pages);
   }
 
   static java.time.Instant instant(int seconds) {
