@@ -332,15 +332,18 @@ class ClaimCursorTest {
     assertThat(cursor.start(t + 170 + 180)).isNull();
     cursor.claimed(List.of(), t + 350);
     assertThat(cursor.claimsAfter()).isEqualTo(7);
-    // A count that took 30 is due again no sooner than 270 later, past the interval of 100.
-    assertThat(cursor.probeDue(t + 200)).isTrue();
-    assertThat(cursor.probed(head(0, ClaimCursor.DEAD_PAGES_FOR_CURSOR), t + 200, t + 230)).as("pages alone keep it").isFalse();
-    assertThat(cursor.probeDue(t + 499)).isFalse();
-    assertThat(cursor.probeDue(t + 500)).isTrue();
-    assertThat(cursor.probed(head(0, 0), t + 500, t + 500)).as("switched back").isTrue();
-    assertThat(cursor.start(t + 501)).isNull();
-    assertThat(cursor.probeDue(t + 600)).isTrue();
-    assertThat(cursor.probed(head(0, ClaimCursor.DEAD_PAGES_FOR_CURSOR), t + 600, t + 600)).as("pages alone switch").isTrue();
+    // While claims start at the cursor the head is counted every 10 x 100 (switched at 100);
+    // a count that took 200 is due again no sooner than 9 x 200 after it, past those 1,000.
+    assertThat(cursor.probeDue(t + 1099)).isFalse();
+    assertThat(cursor.probeDue(t + 1100)).isTrue();
+    assertThat(cursor.probed(head(0, ClaimCursor.DEAD_PAGES_FOR_CURSOR), t + 1100, t + 1300)).as("pages alone keep it").isFalse();
+    assertThat(cursor.probeDue(t + 3099)).isFalse();
+    assertThat(cursor.probeDue(t + 3100)).isTrue();
+    assertThat(cursor.probed(head(0, 0), t + 3100, t + 3100)).as("switched back").isTrue();
+    assertThat(cursor.start(t + 3101)).isNull();
+    assertThat(cursor.probeDue(t + 3199)).as("at the head: every 100 again").isFalse();
+    assertThat(cursor.probeDue(t + 3200)).isTrue();
+    assertThat(cursor.probed(head(0, ClaimCursor.DEAD_PAGES_FOR_CURSOR), t + 3200, t + 3200)).as("pages alone switch").isTrue();
     assertThat(cursor.active()).isTrue();
   }
 
