@@ -48,6 +48,10 @@ import java.util.stream.Collectors;
  *                       of its own that it then drops, so that its JIT has compiled the claim,
  *                       dispatch and completion paths as the driver's JVM has (default 0: they
  *                       start cold; 30000 measured the same, docs/scaling.md)
+ * --scaling-warm-up N   each process-scaling phase first runs N jobs through all its workers
+ *                       together, on the phase's own table and unmeasured; the phase's jobs are
+ *                       then enqueued to become due at one instant, when its clock starts, so the
+ *                       phase measures processes whose JIT has seen the phase's own paths
  * --notify on|off       enqueue NOTIFY (default on)
  * --buffer-factor N     the worker's bufferFactor (default: the library default)
  * --global-limit N      also process the last phase again with a global concurrency limit of N
@@ -114,6 +118,7 @@ public final class Bench {
     Integer scalingN;
     boolean scalingInOneJvm;
     int childWarmUp;
+    int scalingWarmUp;
     boolean partitioning;
     boolean bulkMethods;
     Integer backlog;
@@ -160,6 +165,9 @@ public final class Bench {
       }
       if (processScaling != null) {
         m.put("process_scaling", processScaling);
+        if (scalingWarmUp > 0) {
+          m.put("scaling_warm_up", scalingWarmUp);
+        }
         if (scalingInOneJvm) {
           m.put("scaling_in_one_jvm", true);
         }
@@ -584,6 +592,7 @@ public final class Bench {
         case "--scaling-n" -> { o.scalingN = Integer.parseInt(v); i++; }
         case "--scaling-in-one-jvm" -> o.scalingInOneJvm = true;
         case "--child-warm-up" -> { o.childWarmUp = Integer.parseInt(v); i++; }
+        case "--scaling-warm-up" -> { o.scalingWarmUp = Integer.parseInt(v); i++; }
         case "--partitioning" -> o.partitioning = true;
         case "--bulk-methods" -> o.bulkMethods = true;
         case "--backlog" -> { o.backlog = Integer.parseInt(v); i++; }
@@ -606,6 +615,10 @@ public final class Bench {
     }
     if (o.childWarmUp < 0) {
       throw new IllegalArgumentException("--child-warm-up must be 0 or more jobs, got " + o.childWarmUp);
+    }
+    if (o.scalingWarmUp < 0 || (o.scalingWarmUp > 0 && o.processScaling == null)) {
+      throw new IllegalArgumentException("--scaling-warm-up must be 0 or more jobs, with --process-scaling, got "
+          + o.scalingWarmUp + (o.processScaling == null ? " without --process-scaling" : ""));
     }
     if (o.workerProcesses < 1) {
       throw new IllegalArgumentException("--worker-processes must be at least 1, got " + o.workerProcesses);

@@ -20,7 +20,7 @@ import java.util.TreeMap;
  * heavyweight lock wait is labelled with its statement and its first blocker's), the WAL the
  * phase wrote (the difference of {@code pg_current_wal_lsn()}, so the whole server's), and, if
  * the server loads {@code pg_stat_statements} ({@code shared_preload_libraries}), the statements
- * by total execution time. Prints a short
+ * by total execution time; and where the machine's CPU went ({@link CpuProfile}). Prints a short
  * text block; it measures, it asserts nothing.
  */
 final class Profile implements AutoCloseable {
@@ -35,6 +35,9 @@ final class Profile implements AutoCloseable {
   private long samples;
   private long startNanos;
   private String startLsn;
+  private CpuProfile.Snapshot cpuStart;
+  private CpuProfile.Snapshot cpuEnd;
+  private long cpuEndNanos;
 
   private Profile(Connection c, boolean statements) {
     this.c = c;
@@ -75,6 +78,8 @@ final class Profile implements AutoCloseable {
     waits.clear();
     samples = 0;
     running = true;
+    cpuEnd = null;
+    cpuStart = CpuProfile.take();
     startNanos = System.nanoTime();
     sampler = new Thread(this::sample, "profile-sampler");
     sampler.setDaemon(true);
@@ -115,12 +120,24 @@ final class Profile implements AutoCloseable {
   }
 
   /**
+   * Takes the end of the phase's CPU figures now, before the phase's other JVMs stop (a process
+   * that has ended can no longer be read); without this call {@link #stop} takes them.
+   */
+  void markEnd() {
+    cpuEndNanos = System.nanoTime();
+    cpuEnd = CpuProfile.take();
+  }
+
+  /**
    * Stops sampling and returns the profile as text.
    *
    * @param phase the phase's name, for the heading
    * @param jobs jobs the phase processed, for per-job figures
    */
   String stop(String phase, long jobs) throws Exception {
+    if (cpuEnd == null) {
+      markEnd();
+    }
     running = false;
     sampler.join(5_000);
     double wallMs = (System.nanoTime() - startNanos) / 1e6;
@@ -148,6 +165,7 @@ final class Profile implements AutoCloseable {
             rs.getDouble(1) / Math.max(1, jobs)));
       }
     }
+    sb.append(CpuProfile.report(cpuStart, cpuEnd, cpuEndNanos - startNanos, jobs));
     if (!statements) {
       sb.append("  statements: pg_stat_statements is not in shared_preload_libraries on this server\n");
       return sb.toString();

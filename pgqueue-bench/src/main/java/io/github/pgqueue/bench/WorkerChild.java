@@ -25,6 +25,7 @@ import java.util.stream.IntStream;
  * standard streams, so that JVM start-up is not timed and every process starts claiming at once:
  * the child warms up (runs {@code --child-warm-up} jobs on a schema of its own), builds its
  * worker and prints {@code ready}; on {@code start} it starts the worker; on
+ * {@code mark} it prints {@code marked HANDLED STATEMENTS JOBS}, its counters so far; on
  * {@code stop} it closes the worker (running jobs finish), prints {@code claims STATEMENTS JOBS}
  * and exits. While it runs it prints {@code handled N}, its handler calls so far, whenever that
  * changes (at most every 2 ms), so the parent can end the phase on the total without polling
@@ -41,6 +42,7 @@ public final class WorkerChild {
     private final PrintWriter in;
     private final AtomicLong handled = new AtomicLong();
     private final CompletableFuture<long[]> claims = new CompletableFuture<>();
+    private final CompletableFuture<long[]> marked = new CompletableFuture<>();
 
     private Handle(Process process) {
       this.process = process;
@@ -68,6 +70,9 @@ public final class WorkerChild {
         while ((line = out.readLine()) != null) {
           if (line.startsWith("handled ")) {
             handled.set(Long.parseLong(line.substring("handled ".length())));
+          } else if (line.startsWith("marked ")) {
+            String[] p = line.split(" ");
+            marked.complete(new long[] {Long.parseLong(p[1]), Long.parseLong(p[2]), Long.parseLong(p[3])});
           } else if (line.startsWith("claims ")) {
             String[] p = line.split(" ");
             claims.complete(new long[] {Long.parseLong(p[1]), Long.parseLong(p[2])});
@@ -77,7 +82,17 @@ public final class WorkerChild {
         // the child is gone
       } finally {
         claims.complete(new long[] {0, 0});
+        marked.complete(new long[] {0, 0, 0});
       }
+    }
+
+    /**
+     * The child's counters now, {handler calls, claim statements, claimed jobs}, while its worker
+     * runs: the end of an unmeasured warm-up. Once per child.
+     */
+    long[] mark() throws Exception {
+      in.println("mark");
+      return marked.get(60, TimeUnit.SECONDS);
     }
 
     void go() {
@@ -236,6 +251,12 @@ public final class WorkerChild {
         if (line.equals("start")) {
           worker.start();
           reporter.start();
+        } else if (line.equals("mark")) {
+          long[] c = SharedSecrets.benchAccess().claimCounters(worker);
+          synchronized (System.out) {
+            System.out.println("marked " + handled.get() + " " + c[0] + " " + c[1]);
+            System.out.flush();
+          }
         } else if (line.equals("stop")) {
           break;
         }

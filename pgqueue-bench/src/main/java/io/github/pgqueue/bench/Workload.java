@@ -13,12 +13,14 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -273,19 +275,54 @@ final class Workload {
         c.awaitReady();
       }
       r.put("load1", loadAverage());
+      // With a warm start, every worker runs the warm-up's jobs first; their counters at its end
+      // are subtracted from the phase's: {handler calls, claim statements, claimed jobs}.
+      long[][] base = new long[1 + siblings.size() + children.size()][3];
+      Callable<Instant> load = warmLoad;
+      if (load != null) {
+        for (WorkerChild.Handle c : children) {
+          c.go();
+        }
+        siblings.forEach(Worker::start);
+        worker.start();
+        warmUp(pool, children);
+        base[0] = withHandled(0, SharedSecrets.benchAccess().claimCounters(worker));
+        for (int i = 0; i < siblings.size(); i++) {
+          base[1 + i] = withHandled(0, SharedSecrets.benchAccess().claimCounters(siblings.get(i)));
+        }
+        for (int i = 0; i < children.size(); i++) {
+          base[1 + siblings.size() + i] = children.get(i).mark();
+        }
+        handled.set(0);
+        Instant due = load.call();
+        if (!awaitDatabaseClock(pool, due)) {
+          r.put("late_start", true); // some of the jobs were due before the clock started
+        }
+      }
       if (phaseProfile != null) {
         phaseProfile.start(); // after the other JVMs' start-up, which is not the phase's
       }
       long t0 = System.nanoTime();
-      for (WorkerChild.Handle c : children) {
-        c.go();
+      if (load != null) {
+        // The jobs are due now: wake every worker as an enqueue's commit does.
+        try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
+          st.execute("SELECT pg_notify('" + warmQueue.schema() + ".jobs', 'default')");
+        }
+      } else {
+        for (WorkerChild.Handle c : children) {
+          c.go();
+        }
+        siblings.forEach(Worker::start);
+        worker.start();
       }
-      siblings.forEach(Worker::start);
-      worker.start();
       long deadline = t0 + TimeUnit.SECONDS.toNanos(300);
       // The hook sees this process's calls; the other processes report theirs.
+      long childBase = 0;
+      for (int i = 0; i < children.size(); i++) {
+        childBase += base[1 + siblings.size() + i][0];
+      }
       long handlersDone;
-      while (handled.get() + children.stream().mapToLong(WorkerChild.Handle::handled).sum() < n
+      while (handled.get() + children.stream().mapToLong(WorkerChild.Handle::handled).sum() - childBase < n
           && System.nanoTime() < deadline) {
         Thread.sleep(1);
       }
@@ -294,6 +331,9 @@ final class Workload {
         Thread.sleep(5);
       }
       long end = System.nanoTime();
+      if (phaseProfile != null) {
+        phaseProfile.markEnd(); // while the other JVMs still run
+      }
       if (end >= deadline) {
         r.put("timed_out", true);
       }
@@ -302,18 +342,18 @@ final class Workload {
       r.put("handlers_done_ms", ms(handlersDone - t0));
       long[] claims = SharedSecrets.benchAccess().claimCounters(worker);
       worker.close();
-      long statements = claims[0];
-      long jobs = claims[1];
-      for (Worker w : siblings) {
-        long[] cc = SharedSecrets.benchAccess().claimCounters(w);
-        w.close();
-        statements += cc[0];
-        jobs += cc[1];
+      long statements = claims[0] - base[0][1];
+      long jobs = claims[1] - base[0][2];
+      for (int i = 0; i < siblings.size(); i++) {
+        long[] cc = SharedSecrets.benchAccess().claimCounters(siblings.get(i));
+        siblings.get(i).close();
+        statements += cc[0] - base[1 + i][1];
+        jobs += cc[1] - base[1 + i][2];
       }
-      for (WorkerChild.Handle c : children) {
-        long[] cc = c.stop();
-        statements += cc[0];
-        jobs += cc[1];
+      for (int i = 0; i < children.size(); i++) {
+        long[] cc = children.get(i).stop();
+        statements += cc[0] - base[1 + siblings.size() + i][1];
+        jobs += cc[1] - base[1 + siblings.size() + i][2];
       }
       children.clear();
       r.put("claims", statements);
@@ -338,6 +378,66 @@ final class Workload {
   /** Whether the next processing phase runs its other workers in this JVM (--scaling-in-one-jvm). */
   private boolean inOneJvm;
 
+  /**
+   * With --scaling-warm-up, the next processing phase's warm start: called once the phase's
+   * workers have run the warm-up, it enqueues the phase's jobs to become due together and returns
+   * when (the database clock); the phase's clock starts then.
+   */
+  private Callable<Instant> warmLoad;
+
+  /** Warm-up job numbers: apart from every phase's. */
+  private long warmUpBase = 90_000_000_000L;
+
+  /**
+   * Runs --scaling-warm-up jobs through the started workers of a warm start, on the phase's own
+   * table (the phase's jobs are not enqueued yet), and waits until none is left.
+   */
+  private void warmUp(HikariDataSource pool, List<WorkerChild.Handle> children) throws Exception {
+    int w = o.scalingWarmUp;
+    for (int from = 0; from < w; from += 1_000) {
+      long first = warmUpBase + from;
+      warmQueue.enqueueAll(NOOP, IntStream.range(0, Math.min(1_000, w - from)).mapToObj(i -> new Noop(first + i)).toList());
+    }
+    warmUpBase += w;
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
+    while (handled.get() + children.stream().mapToLong(WorkerChild.Handle::handled).sum() < w
+        && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    while (pending(pool) > 0 && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    if (System.nanoTime() >= deadline) {
+      throw new IllegalStateException("the warm-up did not finish its " + w + " jobs in 300 s");
+    }
+  }
+
+  /** Sleeps until the database clock reaches {@code due}; false if it had already passed it. */
+  private static boolean awaitDatabaseClock(HikariDataSource pool, Instant due) throws Exception {
+    long waitMicros;
+    try (Connection c = pool.getConnection();
+        java.sql.PreparedStatement ps = c.prepareStatement("SELECT (extract(epoch FROM ?::timestamptz - clock_timestamp()) * 1e6)::bigint")) {
+      ps.setObject(1, java.time.OffsetDateTime.ofInstant(due, java.time.ZoneOffset.UTC));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        waitMicros = rs.getLong(1);
+      }
+    }
+    if (waitMicros <= 0) {
+      return false;
+    }
+    TimeUnit.MICROSECONDS.sleep(waitMicros);
+    return true;
+  }
+
+  /** A worker's claim counters with its handler calls in front, as a child's {@code mark} has them. */
+  private static long[] withHandled(long handledCalls, long[] claims) {
+    return new long[] {handledCalls, claims[0], claims[1]};
+  }
+
+  /** The queue the warm-up enqueues on. */
+  private JobQueue warmQueue;
+
   /** The process-scaling phases; each prints its profile as it ends. */
   private Map<String, Object> processScaling(HikariDataSource pool, JobQueue queue) throws Exception {
     Map<String, Object> r = new LinkedHashMap<>();
@@ -347,15 +447,39 @@ final class Workload {
       int n = o.scalingN != null ? o.scalingN : o.n;
       Map<Integer, Integer> seen = new java.util.HashMap<>();
       for (int k : o.processScaling) {
-        for (int call = 0; call < n / 1_000; call++) {
-          long from = base + call * 1_000L;
-          queue.enqueueAll(NOOP, IntStream.range(0, 1_000).mapToObj(i -> new Noop(from + i)).toList());
-        }
+        long phaseBase = base;
+        // Enqueues the phase's jobs (due at once, or at `due`), then cleans the table: every count
+        // starts on a table as clean.
+        java.util.function.Function<Instant, Void> enqueue = due -> {
+          try {
+            io.github.pgqueue.EnqueueOptions options = due == null ? io.github.pgqueue.EnqueueOptions.DEFAULTS
+                : io.github.pgqueue.EnqueueOptions.builder().runAt(due).build();
+            for (int call = 0; call < n / 1_000; call++) {
+              long from = phaseBase + call * 1_000L;
+              queue.enqueueAll(NOOP, IntStream.range(0, 1_000).mapToObj(i -> new Noop(from + i)).toList(), options);
+            }
+            try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
+              st.execute("VACUUM " + queue.schema() + ".jobs");
+            }
+            checkpoint(pool);
+            return null;
+          } catch (SQLException e) {
+            throw new IllegalStateException(e);
+          }
+        };
         base += n;
-        try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
-          st.execute("VACUUM " + queue.schema() + ".jobs"); // every count starts on a table as clean
+        if (o.scalingWarmUp > 0) {
+          // Due after a margin for the enqueue, the vacuum and the checkpoint (about 3 s per
+          // 100,000 jobs here); a phase whose load overran it reports late_start.
+          warmQueue = queue;
+          warmLoad = () -> {
+            Instant due = databaseNow(pool).plusMillis(3_000 + n / 20L);
+            enqueue.apply(due);
+            return due;
+          };
+        } else {
+          enqueue.apply(null);
         }
-        checkpoint(pool);
         int occurrence = seen.merge(k, 1, Integer::sum);
         String phase = Bench.scalingPhase(c, k, occurrence);
         Map<String, Object> m;
@@ -366,6 +490,7 @@ final class Workload {
         } finally {
           phaseProfile = null;
           inOneJvm = false;
+          warmLoad = null;
         }
         String unit = o.scalingInOneJvm ? (k == 1 ? " worker" : " workers in one JVM")
             : (k == 1 ? " process" : " processes");
@@ -649,6 +774,14 @@ final class Workload {
     try (Connection c = pool.getConnection(); Statement st = c.createStatement()) {
       st.execute("DELETE FROM pgqueue.jobs; DELETE FROM pgqueue.workers");
       st.execute("VACUUM pgqueue.jobs");
+    }
+  }
+
+  private static Instant databaseNow(HikariDataSource pool) throws SQLException {
+    try (Connection c = pool.getConnection(); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT clock_timestamp()")) {
+      rs.next();
+      return rs.getObject(1, java.time.OffsetDateTime.class).toInstant();
     }
   }
 

@@ -75,6 +75,28 @@ class BenchSmokeTest {
   }
 
   @Test
+  void aWarmStartRunsTheWarmUpThroughEveryProcessAndCountsOnlyThePhasesJobs(TestDatabase db) throws Exception {
+    db.truncate(); // the other tiny runs share this database
+    Bench.Options o = Bench.parse(new String[] {
+        "--n", "1000", "--samples", "2", "--no-ceiling", "--process-scaling", "1,2", "--scaling-warm-up", "300"});
+    Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
+
+    for (String rate : List.of("process_c10_x1", "process_c10_x2")) {
+      assertThat(((Number) r.get(rate)).doubleValue()).as(rate).isPositive();
+      assertThat(r).as(rate).doesNotContainKey(rate + "_timed_out").doesNotContainKey(rate + "_late_start");
+      // The warm-up's 300 jobs and their claims are not the phase's: the claimed jobs add up to
+      // the phase's 1,000 (mean_claim is rounded to a tenth).
+      double claimed = ((Number) r.get(rate + "_claims")).doubleValue() * ((Number) r.get(rate + "_mean_claim")).doubleValue();
+      assertThat(claimed).as(rate + " jobs claimed").isBetween(950.0, 1_050.0);
+    }
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.jobs")).isZero();
+    assertThat(db.queryLong("SELECT count(*) FROM pgqueue.workers")).isZero();
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Bench.parse(new String[] {"--scaling-warm-up", "10"}))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--scaling-warm-up")
+        .hasMessageContaining("without --process-scaling");
+  }
+
+  @Test
   void theScalingPhasesCanRunTheirWorkersInOneJvm(TestDatabase db) throws Exception {
     db.truncate(); // the other tiny runs share this database
     Bench.Options o = Bench.parse(new String[] {
