@@ -10,21 +10,21 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Every claimed job leaves its entry in jobs_fetch_idx until vacuum removes it. Normally the
  * first scan that finds such an entry dead to every transaction marks it, and later scans skip it
- * for nothing; but not on an index page that changed since the scan read it (a small queue that
- * new jobs keep joining), and not at all while a transaction older than those rows is open (a
- * forgotten {@code BEGIN}, a long report, a REPEATABLE READ backup): the head of the queue, where
- * every claim starts, fills with entries each costing a heap visit. And where the scans could mark them, the marked
- * entries still fill the pages at the head until vacuum removes them, which autovacuum does at
- * most once per {@code autovacuum_naptime} (a minute by default): a fast drain leaves thousands of
- * such pages for every claim to read. So every {@link #PROBE_NANOS} (ten times less often while
- * its claims start at a cursor) the fetcher counts them ({@link JobStore#deadHead}); from {@link #DEAD_ENTRIES_FOR_CURSOR} entries or
- * {@link #DEAD_PAGES_FOR_CURSOR} pages on, its
- * claims start after the last job it claimed (jobs of a higher priority are still taken first),
- * and one claim in {@link #RESET_NANOS} still starts at the head, so a job that became visible
- * behind the cursor (its transaction committed after the cursor passed its {@code run_at}, a
- * rescue) waits at most that long; or, where a read of the dead head itself takes longer than a
- * tenth of that, nine times that read ({@link #HEAD_SHARE_PERCENT}). Below the bound, every claim starts at the head, in strict
- * claim order.
+ * without a heap visit; but not on an index page that changed since the scan read it (a small
+ * queue that new jobs keep joining), and not at all while a transaction older than those rows is
+ * open (a forgotten {@code BEGIN}, a long report, a REPEATABLE READ backup): the head of the
+ * queue, where every claim starts, fills with entries each costing a heap visit. And where the
+ * scans could mark them, the marked entries still fill the pages at the head until vacuum removes
+ * them, which autovacuum does at most once per {@code autovacuum_naptime} (a minute by default): a
+ * fast drain leaves thousands of such pages for every claim to read. So every {@link #PROBE_NANOS}
+ * (ten times less often while its claims start at a cursor) the fetcher counts both ({@link
+ * JobStore#deadHead}); from {@link #DEAD_ENTRIES_FOR_CURSOR} entries or {@link
+ * #DEAD_PAGES_FOR_CURSOR} pages on, its claims start after the last job it claimed (jobs of a
+ * higher priority are still taken first), and one claim in {@link #RESET_NANOS} still starts at
+ * the head, so a job that became visible behind the cursor (its transaction committed after the
+ * cursor passed its {@code run_at}, a rescue) waits at most that long; or, where a read of the
+ * dead head itself takes longer than a tenth of that, nine times that read ({@link
+ * #HEAD_SHARE_PERCENT}). Below the bounds, every claim starts at the head, in strict claim order.
  *
  * <p>Owned by one thread (the fetcher's, or the benchmark's loop).
  */

@@ -349,14 +349,14 @@ final class Fetcher implements Runnable, Service {
     }
   }
 
+  /** Whether claims went to the cursor for entries an old snapshot keeps (logged at INFO, so their end is too). */
+  private boolean cursorSwitchLoud;
+
   /**
    * Counts what a claim of {@code want} jobs from the head of the queue walks besides its rows
    * ({@link JobStore#deadHead}) and lets the cursor decide where claims start; logs each switch. A
    * failed count keeps the current start and is tried again at the next probe.
    */
-  /** Whether the last switch to the cursor was logged at INFO (an old snapshot), so its end is too. */
-  private boolean cursorSwitchLoud;
-
   private void checkDeadHead(int want) {
     JobStore.DeadHead dead;
     long started = System.nanoTime();
@@ -367,32 +367,33 @@ final class Fetcher implements Runnable, Service {
       log.debug("pgqueue: counting queue \"{}\"'s dead head failed; keeping where claims start", queue, e);
       return;
     }
-    if (cursor.probed(dead, started, System.nanoTime())) {
-      if (cursor.active()) {
-        // Entries only an old snapshot keeps are worth an operator's look; pages of marked entries
-        // are the ordinary wake of a drained backlog, gone at the next autovacuum.
-        cursorSwitchLoud = dead.entries() >= ClaimCursor.DEAD_ENTRIES_FOR_CURSOR;
-        String text = "pgqueue: a claim of queue \"{}\" from its head walks past {} index entries and {} index pages"
-            + " of jobs already claimed that vacuum has not removed (a transaction open for long keeps the entries:"
-            + " see pg_stat_activity's xact_start; the pages of a drained backlog wait for the next autovacuum);"
-            + " claims start after the last job claimed, and from the head once a second (docs/performance.md)";
-        if (cursorSwitchLoud) {
-          log.info(text, queue, dead.entries(), dead.pages());
-        } else {
-          log.debug(text, queue, dead.entries(), dead.pages());
-        }
+    boolean switched = cursor.probed(dead, started, System.nanoTime());
+    // Entries only an old snapshot keeps are worth an operator's look (INFO), also when claims
+    // already start at the cursor for pages; pages of marked entries are the ordinary wake of a
+    // drained backlog, gone at the next autovacuum (DEBUG).
+    boolean oldSnapshot = dead.entries() >= ClaimCursor.DEAD_ENTRIES_FOR_CURSOR;
+    if (cursor.active() && (switched || (oldSnapshot && !cursorSwitchLoud))) {
+      cursorSwitchLoud = oldSnapshot;
+      String text = "pgqueue: a claim of queue \"{}\" from its head walks past {} index entries and {} index pages"
+          + " of jobs already claimed that vacuum has not removed (a transaction open for long keeps the entries:"
+          + " see pg_stat_activity's xact_start; the pages of a drained backlog wait for the next autovacuum);"
+          + " claims start after the last job claimed, and from the head once a second (docs/performance.md)";
+      if (cursorSwitchLoud) {
+        log.info(text, queue, dead.entries(), dead.pages());
       } else {
-        String text = "pgqueue: queue \"{}\"'s head is clean again ({} dead index entries, {} pages); claims start at"
-            + " the head";
-        if (cursorSwitchLoud) {
-          log.info(text, queue, dead.entries(), dead.pages());
-        } else {
-          log.debug(text, queue, dead.entries(), dead.pages());
-        }
+        log.debug(text, queue, dead.entries(), dead.pages());
       }
+    } else if (switched) {
+      String text = "pgqueue: queue \"{}\"'s head is clean again ({} dead index entries, {} pages); claims start at"
+          + " the head";
+      if (cursorSwitchLoud) {
+        log.info(text, queue, dead.entries(), dead.pages());
+      } else {
+        log.debug(text, queue, dead.entries(), dead.pages());
+      }
+      cursorSwitchLoud = false;
     }
   }
-
 
   /**
    * A connection failure (SQLState class 08) or a timeout (57014) during the claim leaves its fate
