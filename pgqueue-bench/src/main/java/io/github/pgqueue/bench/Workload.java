@@ -385,6 +385,9 @@ final class Workload {
    */
   private Callable<Instant> warmLoad;
 
+  /** The queue the warm-up enqueues on. */
+  private JobQueue warmQueue;
+
   /** Warm-up job numbers: apart from every phase's. */
   private long warmUpBase = 90_000_000_000L;
 
@@ -412,6 +415,24 @@ final class Workload {
     }
   }
 
+  /**
+   * Enqueues a process-scaling phase's {@code n} jobs, numbered from {@code first}, due now or at
+   * {@code due}, then vacuums the table and checkpoints: every count starts on a table as clean.
+   */
+  private static void enqueuePhase(HikariDataSource pool, JobQueue queue, int n, long first, Instant due)
+      throws SQLException {
+    io.github.pgqueue.EnqueueOptions options = due == null ? io.github.pgqueue.EnqueueOptions.DEFAULTS
+        : io.github.pgqueue.EnqueueOptions.builder().runAt(due).build();
+    for (int call = 0; call < n / 1_000; call++) {
+      long from = first + call * 1_000L;
+      queue.enqueueAll(NOOP, IntStream.range(0, 1_000).mapToObj(i -> new Noop(from + i)).toList(), options);
+    }
+    try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
+      st.execute("VACUUM " + queue.schema() + ".jobs");
+    }
+    checkpoint(pool);
+  }
+
   /** Sleeps until the database clock reaches {@code due}; false if it had already passed it. */
   private static boolean awaitDatabaseClock(HikariDataSource pool, Instant due) throws Exception {
     long waitMicros;
@@ -435,9 +456,6 @@ final class Workload {
     return new long[] {handledCalls, claims[0], claims[1]};
   }
 
-  /** The queue the warm-up enqueues on. */
-  private JobQueue warmQueue;
-
   /** The process-scaling phases; each prints its profile as it ends. */
   private Map<String, Object> processScaling(HikariDataSource pool, JobQueue queue) throws Exception {
     Map<String, Object> r = new LinkedHashMap<>();
@@ -448,25 +466,6 @@ final class Workload {
       Map<Integer, Integer> seen = new java.util.HashMap<>();
       for (int k : o.processScaling) {
         long phaseBase = base;
-        // Enqueues the phase's jobs (due at once, or at `due`), then cleans the table: every count
-        // starts on a table as clean.
-        java.util.function.Function<Instant, Void> enqueue = due -> {
-          try {
-            io.github.pgqueue.EnqueueOptions options = due == null ? io.github.pgqueue.EnqueueOptions.DEFAULTS
-                : io.github.pgqueue.EnqueueOptions.builder().runAt(due).build();
-            for (int call = 0; call < n / 1_000; call++) {
-              long from = phaseBase + call * 1_000L;
-              queue.enqueueAll(NOOP, IntStream.range(0, 1_000).mapToObj(i -> new Noop(from + i)).toList(), options);
-            }
-            try (Connection conn = pool.getConnection(); Statement st = conn.createStatement()) {
-              st.execute("VACUUM " + queue.schema() + ".jobs");
-            }
-            checkpoint(pool);
-            return null;
-          } catch (SQLException e) {
-            throw new IllegalStateException(e);
-          }
-        };
         base += n;
         if (o.scalingWarmUp > 0) {
           // Due after a margin for the enqueue, the vacuum and the checkpoint (about 3 s per
@@ -474,11 +473,11 @@ final class Workload {
           warmQueue = queue;
           warmLoad = () -> {
             Instant due = databaseNow(pool).plusMillis(3_000 + n / 20L);
-            enqueue.apply(due);
+            enqueuePhase(pool, queue, n, phaseBase, due);
             return due;
           };
         } else {
-          enqueue.apply(null);
+          enqueuePhase(pool, queue, n, phaseBase, null);
         }
         int occurrence = seen.merge(k, 1, Integer::sum);
         String phase = Bench.scalingPhase(c, k, occurrence);
