@@ -582,7 +582,7 @@ final class JobStore {
   private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
       long owner, long token) throws SQLException {
     if (statement == sql.claim && unprepared(c)) {
-      // Sql.claimFn: THE CLAIM in the function claim_v1.
+      // Sql.claimFn: THE CLAIM in the function claim_v2.
       try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
         ps.setString(1, queue);
         ps.setArray(2, c.createArrayOf("text", names));
@@ -684,8 +684,8 @@ final class JobStore {
 
   /**
    * The controlled claim of a queue whose control row sets at most a pause and a global limit, in
-   * one statement on any connection: {@code claim_controlled_v2} ({@link Sql#claimControlledFn},
-   * migration V014) locks the row without waiting, counts the running jobs in a later statement of
+   * one statement on any connection: {@code claim_controlled_v3} ({@link Sql#claimControlledFn},
+   * migration V015) locks the row without waiting, counts the running jobs in a later statement of
    * its own and claims at most the free starts; run in autocommit, the lock is held until the
    * claim commits, in one round trip. Returns null, having claimed nothing, when the row sets more
    * (a rate or a per-key limit): the caller then claims with {@link #claimControlled} in a

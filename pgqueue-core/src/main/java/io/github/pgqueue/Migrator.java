@@ -62,7 +62,8 @@ public final class Migrator {
           "V011__key_rate_limits.sql",
           "V012__enqueue_v2.sql",
           "V013__claim_by_name.sql",
-          "V014__claim_controlled_v2.sql");
+          "V014__claim_controlled_v2.sql",
+          "V015__claim_v2.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;

@@ -120,8 +120,11 @@ final class Sql {
    *
    * <p>Parameters: queue, names (text[]), worker id, limit, worker id, token.
    *
-   * <p>The same statement is the body of the function {@code claim_v1} (migration V010), which
-   * {@link #claimFn} calls on connections that do not keep prepared statements.
+   * <p>The same claim is the body of the function {@code claim_v2} (migration V015), which {@link
+   * #claimFn} calls on connections that do not keep prepared statements; there the update finds
+   * the claimed rows by primary key from the array of their ids alone, and reads whether each may
+   * run from the row it updates, because the function's cached generic plan could otherwise join
+   * the rows to that array quadratically (V015 says when; {@code claim_v1} of V010 did).
    */
   final String claim;
   /**
@@ -264,11 +267,12 @@ final class Sql {
    * replaced body: processes of the previous release still call the old one during a deploy).
    */
 
-  /** {@link #claim} as {@code claim_v1}. Parameters: queue, names, worker id, limit, token. */
+  /** {@link #claim} as {@code claim_v2} (V015). Parameters: queue, names, worker id, limit, token. */
   final String claimFn;
   /**
    * {@link #lockControl}, {@link #countRunningExcept} and {@link #claim} as one call of {@code
-   * claim_controlled_v2} (migration V014), for a queue whose control row sets at most a pause and
+   * claim_controlled_v3} (migration V015; {@code claim_controlled_v2} of V014 called {@code
+   * claim_v1}), for a queue whose control row sets at most a pause and
    * a global limit, on every connection ({@link JobStore#claimControlledAtOnce}): the claim's
    * columns, then the verdict and the free starts asked for. Parameters: queue, names, worker id,
    * jobs wanted, token, the worker's finished ids and their tokens.
@@ -372,7 +376,7 @@ final class Sql {
    * no row when another claim of the queue holds it (or the queue has no row). Returns paused,
    * max_running, and the bucket refilled to the statement's clock (tokens, or null without a rate
    * limit), with that clock. Parameter: queue. With {@link #countRunningExcept} and {@link #claim},
-   * also the body of the function {@code claim_controlled_v2} ({@link #claimControlledFn}).
+   * also the body of the function {@code claim_controlled_v3} ({@link #claimControlledFn}).
    */
   final String lockControl;
   /** Whether the queue has a control row (after {@link #lockControl} found none). Parameter: queue. */
@@ -818,8 +822,8 @@ final class Sql {
     claimKeyedFairRated = keyRated(claimKeyedFair);
     claimKeyedOrdinaryRated = keyRated(claimKeyedOrdinary);
     // The functions of migration V010 (see claimFn): same statements, plans kept per backend.
-    claimFn = q("SELECT * FROM {s}.claim_v1(?, ?::text[], ?, ?, ?)");
-    claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v2(?, ?::text[], ?, ?, ?, ?::bigint[], ?::bigint[])");
+    claimFn = q("SELECT * FROM {s}.claim_v2(?, ?::text[], ?, ?, ?)");
+    claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v3(?, ?::text[], ?, ?, ?, ?::bigint[], ?::bigint[])");
     completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
     settleFn =
         q("SELECT {s}.settle_v1(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::int[], ?::text[])");

@@ -298,7 +298,7 @@ class KeyRateLimitTest {
   @Test
   void theLimitHoldsOnConnectionsWithoutPreparedStatements() {
     // prepareThreshold=0 (as behind PgBouncer in transaction mode): the claim of a queue with only
-    // a pause or a global limit is one call of claim_controlled_v2; a worker that knows the queue
+    // a pause or a global limit is one call of claim_controlled_v3; a worker that knows the queue
     // sets a per-key rate takes the statements instead (and the function hands such a queue back).
     pool.close();
     HikariConfig c = new HikariConfig();
