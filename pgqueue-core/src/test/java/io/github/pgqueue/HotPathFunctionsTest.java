@@ -168,19 +168,8 @@ class HotPathFunctionsTest {
     db.execute("ANALYZE pgqueue.jobs");
     Sql sql = new Sql(Migrator.DEFAULT_SCHEMA);
     try (Connection c = unprepared(db).getConnection()) {
-      long owner;
-      try (Statement st = c.createStatement();
-          ResultSet rs = st.executeQuery("INSERT INTO pgqueue.workers (host, pid, queues, job_names)"
-              + " VALUES ('test', 1, '{q1}', '{item}') RETURNING id")) {
-        rs.next();
-        owner = rs.getLong(1);
-      }
-      try (Statement st = c.createStatement()) {
-        st.execute("LOAD 'auto_explain'");
-        st.execute("SET auto_explain.log_min_duration = 0");
-        st.execute("SET auto_explain.log_nested_statements = on");
-        st.execute("SET client_min_messages = log");
-      }
+      long owner = registerWorker(c);
+      explainToClient(c, false);
       List<String> claimPlans = new ArrayList<>();
       for (int call = 1; call <= 10; call++) {
         try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
@@ -262,13 +251,7 @@ class HotPathFunctionsTest {
    */
   private static String claimUpdatePlan(TestDatabase db, String fn, int grow) throws Exception {
     try (Connection c = unprepared(db).getConnection()) {
-      long owner;
-      try (Statement st = c.createStatement();
-          ResultSet rs = st.executeQuery("INSERT INTO pgqueue.workers (host, pid, queues, job_names)"
-              + " VALUES ('test', 1, '{q1}', '{item}') RETURNING id")) {
-        rs.next();
-        owner = rs.getLong(1);
-      }
+      long owner = registerWorker(c);
       boolean controlled = fn.startsWith("claim_controlled");
       if (controlled) {
         db.execute("INSERT INTO pgqueue.queue_controls (queue, max_running) VALUES ('q1', 1000000)"
@@ -276,14 +259,7 @@ class HotPathFunctionsTest {
       }
       String sqlCall = "SELECT * FROM pgqueue." + fn + "('q1', '{item}', " + owner + ", 100, ?"
           + (controlled ? ", '{}', '{}')" : ")");
-      try (Statement st = c.createStatement()) {
-        st.execute("LOAD 'auto_explain'");
-        st.execute("SET auto_explain.log_min_duration = 0");
-        st.execute("SET auto_explain.log_nested_statements = on");
-        st.execute("SET auto_explain.log_analyze = on");
-        st.execute("SET auto_explain.log_timing = off");
-        st.execute("SET client_min_messages = log");
-      }
+      explainToClient(c, true);
       String plan = null;
       for (int call = 1; call <= 2; call++) {
         if (call == 2 && grow > 0) {
@@ -378,6 +354,33 @@ class HotPathFunctionsTest {
     try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SHOW " + setting)) {
       rs.next();
       return rs.getString(1);
+    }
+  }
+
+  /** A worker row for queue q1 and job name item; returns its id. */
+  private static long registerWorker(Connection c) throws java.sql.SQLException {
+    try (Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("INSERT INTO pgqueue.workers (host, pid, queues, job_names)"
+            + " VALUES ('test', 1, '{q1}', '{item}') RETURNING id")) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  /**
+   * Has auto_explain send this session's plans, nested statements included, to the client as LOG
+   * messages; with {@code analyze}, with the rows and loops each node ran (without timings).
+   */
+  private static void explainToClient(Connection c, boolean analyze) throws java.sql.SQLException {
+    try (Statement st = c.createStatement()) {
+      st.execute("LOAD 'auto_explain'");
+      st.execute("SET auto_explain.log_min_duration = 0");
+      st.execute("SET auto_explain.log_nested_statements = on");
+      if (analyze) {
+        st.execute("SET auto_explain.log_analyze = on");
+        st.execute("SET auto_explain.log_timing = off");
+      }
+      st.execute("SET client_min_messages = log");
     }
   }
 
