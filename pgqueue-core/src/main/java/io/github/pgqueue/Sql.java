@@ -261,8 +261,9 @@ final class Sql {
    * Behind a pooler that cannot keep server-side prepared statements (the connection's
    * prepareThreshold is 0 or less; see JobStore#unprepared), PostgreSQL would parse and plan every
    * statement above on every execution. These call the PL/pgSQL functions of migration
-   * V010__hot_path_functions.sql instead: each function is the statement it names, word for word
-   * but for the bind parameters, and PL/pgSQL keeps its plan per backend. A change to one of those
+   * V010__hot_path_functions.sql instead (and for the claims those of V015__claim_v2.sql): each
+   * function is the statement it names, word for word but for the bind parameters (the claim's
+   * update excepted, see {@link #claim}), and PL/pgSQL keeps its plan per backend. A change to one of those
    * statements must add a function with the next version (claim_v2 next to claim_v1, never a
    * replaced body: processes of the previous release still call the old one during a deploy).
    */
@@ -821,7 +822,7 @@ final class Sql {
     // taking no more of a key's candidates than its whole tokens.
     claimKeyedFairRated = keyRated(claimKeyedFair);
     claimKeyedOrdinaryRated = keyRated(claimKeyedOrdinary);
-    // The functions of migration V010 (see claimFn): same statements, plans kept per backend.
+    // The functions of migrations V010 and V015 (see claimFn): same statements, plans kept per backend.
     claimFn = q("SELECT * FROM {s}.claim_v2(?, ?::text[], ?, ?, ?)");
     claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v3(?, ?::text[], ?, ?, ?, ?::bigint[], ?::bigint[])");
     completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
