@@ -720,7 +720,10 @@ public final class JobQueue {
   /**
    * Deletes discarded jobs older than {@code retention}, in batches of 1,000 (one short
    * transaction each, so it never holds many locks). Workers do this on their own every few
-   * minutes (see {@link Worker.Builder#discardedRetention}).
+   * minutes (see {@link Worker.Builder#discardedRetention}), at most 20 batches per heartbeat
+   * interval; this method runs its batches back to back, as fast as one connection can, which
+   * takes a core of the database while it lasts: on a large backlog and a busy database, call it
+   * at a quiet time or leave the pruning to the workers.
    *
    * @param retention keep jobs discarded more recently than this
    * @return how many were deleted

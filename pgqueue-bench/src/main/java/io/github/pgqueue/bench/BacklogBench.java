@@ -48,7 +48,10 @@ import org.postgresql.ds.PGSimpleDataSource;
  *       of at the head (a worker's fetcher does so while the head is full of such entries);
  *   <li>{@code paced_pruning}: while a worker's maintenance prunes 50 N discarded jobs at its own
  *       pace (a real {@link Worker} on a queue of its own, default heartbeat: at most 20 batches of
- *       1,000 per tick); reported as p50 and p99 of the rounds, over at most a minute;
+ *       1,000 per tick); reported as p50 and p99 of the rounds, over at most a minute, in three
+ *       spans that alternate with three spans beside the same jobs undisturbed (the order turned
+ *       each time, each kind's rounds pooled), so that a drift of the machine's speed weighs on
+ *       both alike;
  *   <li>{@code pruning}: then while another session prunes them batch after batch as fast as it
  *       can (as {@link JobQueue#pruneDiscarded} does when called), the harder case; reported the
  *       same way.
@@ -71,6 +74,8 @@ final class BacklogBench {
   private static final int WARM_UP = 50;
   /** The pruning runs' span at most: enough rounds for a p99, without waiting for 50 N to go. */
   private static final int PRUNING_WINDOW_SECONDS = 60;
+  /** Spans of each kind (beside, paced pruning) the pruning window is cut into, alternating. */
+  private static final int PRUNING_SPANS = 3;
 
   private BacklogBench() {}
 
@@ -172,33 +177,77 @@ final class BacklogBench {
       // spans below (the checkpointer was in 37-58% of their profile samples), unevenly by run.
       st.execute("CHECKPOINT");
       int window = Math.min(seconds, PRUNING_WINDOW_SECONDS);
-      // Each span's profile (wait events of every backend, autovacuum's included) is printed as
-      // it ends: where a slower p99 comes from is the finding.
+      // Beside the discarded jobs, and while a worker's own maintenance prunes them (what happens
+      // unless someone calls JobQueue.pruneDiscarded), alternating in PRUNING_SPANS spans of each,
+      // the order turned each time, the rounds of each kind pooled: measured one span after the
+      // other, this machine's drift over the minutes (the p99 beside them ranged over 2.7-6.3 ms
+      // in 15-second spans of one run) landed on whichever came second. Each span's pruner is a
+      // real Worker on a queue of its own, at its default pace (at most 20 statements of 1,000
+      // per heartbeat tick), timed from its first pruned batch: its first tick comes a heartbeat
+      // interval after it starts. The first span of each kind prints its profile (wait events of
+      // every backend, autovacuum's included), as it ends: where a slower p99 comes from is the
+      // finding.
+      int span = Math.max(1, window / PRUNING_SPANS);
+      List<Double> before = new ArrayList<>();
+      List<Double> paced = new ArrayList<>();
+      long pacedNanos = 0;
+      long pacedPruned = 0; // by the pacers in all, their first batches before the timed rounds too
+      long pacedTimedPruned = 0;
+      String discarded = "SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'";
       Profile profile = Profile.open(url, user, password);
-      profile.start();
-      List<Double> before = churn(c, raw, churner, window);
-      System.out.print(profile.stop("backlog: beside " + (50L * n) + " discarded jobs", 20L * before.size()));
-      // A worker's own maintenance pruning them (what happens unless someone calls
-      // JobQueue.pruneDiscarded): a real Worker on a queue of its own, whose maintenance prunes at
-      // its default pace, at most 20 statements of 1,000 rows per heartbeat tick.
-      long discardedBefore = count(st, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'");
-      List<Double> paced;
-      long pacedStarted = System.nanoTime();
-      Worker pacer = Worker.builder(JobQueue.builder(ds).build())
-          .queue("bq-pruner", 1)
-          .discardedRetention(Duration.ofDays(1))
-          .handle(JobType.of("pruner-noop", Map.class), (payload, ctx) -> { })
-          .build();
-      profile.start();
-      pacer.start();
-      try {
-        paced = churn(c, raw, churner, window);
-      } finally {
-        pacer.close();
+      for (int s = 0; s < PRUNING_SPANS; s++) {
+        for (int k = 0; k < 2; k++) {
+          boolean pruning = (k == 0) == (s % 2 == 1);
+          if (!pruning) {
+            if (s == 0) {
+              profile.start();
+            }
+            List<Double> rounds = churn(c, raw, churner, span);
+            before.addAll(rounds);
+            if (s == 0) {
+              System.out.print(profile.stop("backlog: beside " + (50L * n) + " discarded jobs", 20L * rounds.size()));
+            }
+            continue;
+          }
+          Worker pacer = Worker.builder(JobQueue.builder(ds).build())
+              .queue("bq-pruner", 1)
+              .discardedRetention(Duration.ofDays(1))
+              .handle(JobType.of("pruner-noop", Map.class), (payload, ctx) -> { })
+              .build();
+          List<Double> rounds;
+          // Pruning takes the oldest first, so the oldest discarded_at moves with its first batch
+          // (read through the index; a count of 5,000,000 rows, a parallel scan, is read only
+          // outside the timed rounds and their profile).
+          Object oldest = value(st, OLDEST_DISCARDED);
+          long first = count(st, discarded);
+          pacer.start();
+          try {
+            long waitUntil = System.nanoTime() + 30_000_000_000L;
+            while (oldest != null && java.util.Objects.equals(value(st, OLDEST_DISCARDED), oldest)
+                && System.nanoTime() - waitUntil < 0) {
+              Thread.sleep(20);
+            }
+            long from = count(st, discarded);
+            long t0 = System.nanoTime();
+            if (s == 0) {
+              profile.start();
+            }
+            rounds = churn(c, raw, churner, span);
+            long t1 = System.nanoTime();
+            if (s == 0) {
+              System.out.print(profile.stop("backlog: while a worker's maintenance prunes them", 20L * rounds.size()));
+            }
+            pacer.close();
+            long after = count(st, discarded);
+            pacedNanos += t1 - t0;
+            pacedTimedPruned += from - after;
+            pacedPruned += first - after;
+          } finally {
+            pacer.close();
+          }
+          paced.addAll(rounds);
+        }
       }
-      System.out.print(profile.stop("backlog: while a worker's maintenance prunes them", 20L * paced.size()));
-      double pacedSeconds = (System.nanoTime() - pacedStarted) / 1e9;
-      long pacedPruned = discardedBefore - count(st, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'discarded'");
       java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
       java.util.concurrent.atomic.AtomicLong pruned = new java.util.concurrent.atomic.AtomicLong();
       java.util.concurrent.atomic.AtomicLong prunedAt = new java.util.concurrent.atomic.AtomicLong();
@@ -228,7 +277,7 @@ final class BacklogBench {
       out.put("backlog_before_pruning_p50_ms", percentile(before, 50));
       out.put("backlog_before_pruning_p99_ms", percentile(before, 99));
       out.put("backlog_paced_pruning_pruned", pacedPruned);
-      out.put("backlog_paced_pruning_per_s", Math.round(pacedPruned / pacedSeconds));
+      out.put("backlog_paced_pruning_per_s", Math.round(pacedTimedPruned / (pacedNanos / 1e9)));
       out.put("backlog_paced_pruning_p50_ms", percentile(paced, 50));
       out.put("backlog_paced_pruning_p99_ms", percentile(paced, 99));
       out.put("backlog_pruning_p50_ms", percentile(during, 50));
@@ -236,6 +285,16 @@ final class BacklogBench {
       raw.deregisterWorker(c, churner);
     }
     return out;
+  }
+
+  private static final String OLDEST_DISCARDED =
+      "SELECT min(discarded_at) FROM pgqueue.jobs WHERE state = 'discarded'";
+
+  private static Object value(Statement st, String sql) throws Exception {
+    try (java.sql.ResultSet rs = st.executeQuery(sql)) {
+      rs.next();
+      return rs.getObject(1);
+    }
   }
 
   private static long count(Statement st, String sql) throws Exception {

@@ -76,7 +76,8 @@ import java.util.stream.Collectors;
  *                       and 200 names (medians of 30 in ms); then a worker's claim-and-delete
  *                       rounds while a transaction stays open and while 50 N discarded jobs are
  *                       pruned (at most a minute), each for --backlog-seconds S (default 30) beside the same span
- *                       undisturbed
+ *                       undisturbed (a worker's own pruning in three spans alternating with three
+ *                       undisturbed ones)
  * --bulk-methods        instead of the workload: time the ways of inserting a batch (BulkMethods:
  *                       unnest, multi-row VALUES, binary COPY with and without ids, the function
  *                       enqueue_all_v1) on 1,000- and 10,000-job batches, keyed and unkeyed, over
