@@ -209,42 +209,42 @@ final class BacklogBench {
             }
             continue;
           }
-          Worker pacer = Worker.builder(JobQueue.builder(ds).build())
+          List<Double> rounds;
+          long first;
+          long from;
+          long t0;
+          long t1;
+          try (Worker pacer = Worker.builder(JobQueue.builder(ds).build())
               .queue("bq-pruner", 1)
               .discardedRetention(Duration.ofDays(1))
               .handle(JobType.of("pruner-noop", Map.class), (payload, ctx) -> { })
-              .build();
-          List<Double> rounds;
-          // Pruning takes the oldest first, so the oldest discarded_at moves with its first batch
-          // (read through the index; a count of 5,000,000 rows, a parallel scan, is read only
-          // outside the timed rounds and their profile).
-          Object oldest = value(st, OLDEST_DISCARDED);
-          long first = count(st, discarded);
-          pacer.start();
-          try {
+              .build()) {
+            // Pruning takes the oldest first, so the oldest discarded_at moves with its first
+            // batch (read through the index; a count of 5,000,000 rows, a parallel scan, is read
+            // only outside the timed rounds and their profile).
+            Object oldest = value(st, OLDEST_DISCARDED);
+            first = count(st, discarded);
+            pacer.start();
             long waitUntil = System.nanoTime() + 30_000_000_000L;
             while (oldest != null && java.util.Objects.equals(value(st, OLDEST_DISCARDED), oldest)
                 && System.nanoTime() - waitUntil < 0) {
               Thread.sleep(20);
             }
-            long from = count(st, discarded);
-            long t0 = System.nanoTime();
+            from = count(st, discarded);
+            t0 = System.nanoTime();
             if (s == 0) {
               profile.start();
             }
             rounds = churn(c, raw, churner, span);
-            long t1 = System.nanoTime();
+            t1 = System.nanoTime();
             if (s == 0) {
               System.out.print(profile.stop("backlog: while a worker's maintenance prunes them", 20L * rounds.size()));
             }
-            pacer.close();
-            long after = count(st, discarded);
-            pacedNanos += t1 - t0;
-            pacedTimedPruned += from - after;
-            pacedPruned += first - after;
-          } finally {
-            pacer.close();
-          }
+          } // closed: it prunes no more, so the count after is what it pruned
+          long after = count(st, discarded);
+          pacedNanos += t1 - t0;
+          pacedTimedPruned += from - after;
+          pacedPruned += first - after;
           paced.addAll(rounds);
         }
       }
@@ -298,10 +298,7 @@ final class BacklogBench {
   }
 
   private static long count(Statement st, String sql) throws Exception {
-    try (java.sql.ResultSet rs = st.executeQuery(sql)) {
-      rs.next();
-      return rs.getLong(1);
-    }
+    return ((Number) value(st, sql)).longValue();
   }
 
   /** One timed statement; returns how many jobs it claimed or wrote. */
