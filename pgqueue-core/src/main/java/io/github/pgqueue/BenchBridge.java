@@ -48,8 +48,24 @@ final class BenchBridge implements BenchAccess {
     /** Claim tokens, as a worker process keeps them: never repeated for one registration. */
     private final java.util.concurrent.atomic.AtomicLong tokens = new java.util.concurrent.atomic.AtomicLong();
 
+    /** Sql.complete then THE CLAIM, in one statement that commits durably: see completeAndClaim. */
+    private final String completeAndClaim;
+    /** The ids completeAndClaim claimed last, and that claim's token, per owner: its next call deletes them. */
+    private final java.util.Map<Long, List<Long>> pending = new java.util.HashMap<>();
+    private final java.util.Map<Long, Long> pendingToken = new java.util.HashMap<>();
+
     Raw(String schema) {
-      this.store = new JobStore(new Sql(schema));
+      Sql sql = new Sql(schema);
+      this.store = new JobStore(sql);
+      // THE CLAIM as it is, behind the completion's delete; its first CTE (which turns the
+      // transaction's commit asynchronous) becomes a constant, since this transaction writes
+      // outcomes and keeps the server's durable commit.
+      int rest = sql.claim.indexOf("claimable AS (");
+      if (!sql.claim.startsWith("WITH async_commit AS MATERIALIZED (") || rest < 0) {
+        throw new IllegalStateException("THE CLAIM changed its shape: " + sql.claim);
+      }
+      this.completeAndClaim = "WITH done AS (" + sql.complete.strip() + "),\n"
+          + "async_commit AS MATERIALIZED (SELECT 1),\n" + sql.claim.substring(rest);
     }
 
     /** One job of {@code name} with payload {@code {"n": i}}, as JobQueue.enqueue writes it. */
@@ -111,6 +127,39 @@ final class BenchBridge implements BenchAccess {
           : store.claimAfter(c, queue, names, limit, owner, token, after);
       cursor.claimed(jobs, System.nanoTime());
       return complete(c, jobs);
+    }
+
+    @Override
+    public int completeAndClaim(Connection c, String name, int limit, long owner) throws SQLException {
+      List<Long> done = pending.getOrDefault(owner, List.of());
+      Long[] ids = done.toArray(new Long[0]);
+      Long[] owners = new Long[ids.length];
+      Long[] held = new Long[ids.length];
+      java.util.Arrays.fill(owners, owner);
+      java.util.Arrays.fill(held, pendingToken.getOrDefault(owner, 0L));
+      long token = tokens.incrementAndGet();
+      String queue = EnqueueOptions.DEFAULT_QUEUE;
+      List<Long> claimed = new ArrayList<>(limit);
+      try (java.sql.PreparedStatement ps = c.prepareStatement(completeAndClaim)) {
+        int i = 1;
+        ps.setArray(i++, c.createArrayOf("int8", ids));
+        ps.setArray(i++, c.createArrayOf("int8", owners));
+        ps.setArray(i++, c.createArrayOf("int8", held));
+        ps.setString(i++, queue);
+        ps.setArray(i++, c.createArrayOf("text", new String[] {name}));
+        ps.setLong(i++, owner);
+        ps.setInt(i++, limit);
+        ps.setLong(i++, owner);
+        ps.setLong(i, token);
+        try (java.sql.ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            claimed.add(rs.getLong(1));
+          }
+        }
+      }
+      pending.put(owner, claimed);
+      pendingToken.put(owner, token);
+      return claimed.size();
     }
 
     @Override

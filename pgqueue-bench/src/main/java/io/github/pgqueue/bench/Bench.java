@@ -413,6 +413,7 @@ public final class Bench {
       if (mean != null) {
         int b = nearestBatch(o.ceilingBatches, ((Number) mean).doubleValue());
         share(sb, medians, "process_c" + c, "raw_process_b" + b);
+        share(sb, medians, "process_c" + c, "raw_process_1rt_b" + b);
       }
     }
     if (o.globalLimit != null) {

@@ -21,7 +21,8 @@ class BenchSmokeTest {
     Map<String, Object> r = new Workload(o, db.jdbcUrl(), db.user(), db.password()).run();
 
     for (String rate : List.of("enqueue_single", "process_c10", "enqueue_bulk", "process_c20",
-        "raw_enqueue_single", "raw_enqueue_single_notify_every", "raw_enqueue_bulk", "raw_process_b50")) {
+        "raw_enqueue_single", "raw_enqueue_single_notify_every", "raw_enqueue_bulk", "raw_process_b50",
+        "raw_process_1rt_b50")) {
       assertThat(r).containsKey(rate);
       assertThat(((Number) r.get(rate)).doubleValue()).as(rate).isPositive();
     }

@@ -118,6 +118,22 @@ public interface BenchAccess {
     int claimAndCompleteAsAWorker(Connection c, String name, int limit, long owner) throws SQLException;
 
     /**
+     * Completing and claiming in one round trip, the ceiling a loop reaches past the two
+     * statements of {@link #claimAndComplete}: one statement deletes the jobs this object's previous call claimed for {@code
+     * owner} (as {@link #claimAndComplete}'s delete) and claims up to {@code limit} more (THE
+     * CLAIM), in one transaction that commits durably, since it writes outcomes. The call that
+     * claims nothing has completed the last batch.
+     *
+     * @param c the connection, in autocommit
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id (see {@link #registerWorker})
+     * @return how many jobs were claimed (to be completed by the next call)
+     * @throws SQLException as the statement throws it
+     */
+    int completeAndClaim(Connection c, String name, int limit, long owner) throws SQLException;
+
+    /**
      * How many of {@link #claimAndCompleteAsAWorker}'s claims of {@code name} started after the
      * last job claimed rather than at the head.
      *
