@@ -465,7 +465,8 @@ final class JobStore {
   // ---- worker ---------------------------------------------------------------------------------
 
   /**
-   * Runs {@link Sql#claim}: up to {@code limit} due jobs of {@code queue}, marked running under
+   * Runs THE CLAIM ({@link Sql#claim}, as its function {@link Sql#claimFn} on every connection):
+   * up to {@code limit} due jobs of {@code queue}, marked running under
    * {@code owner} and this claim's {@code token}. Rows the claim discarded (no attempt left) are
    * not returned. Returns nothing when the owner's row is older than half its threshold.
    */
@@ -578,11 +579,14 @@ final class JobStore {
     }
   }
 
-  /** Runs {@link Sql#claim} or a statement with its parameters ({@link Sql#claimUnkeyed}). */
+  /**
+   * Runs THE CLAIM through {@link Sql#claimFn}, or another statement with its parameters ({@link
+   * Sql#claimByName}, {@link Sql#claimUnkeyed}).
+   */
   private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
       long owner, long token) throws SQLException {
-    if (statement == sql.claim && unprepared(c)) {
-      // Sql.claimFn: THE CLAIM in the function claim_v2.
+    if (statement == sql.claim) {
+      // Sql.claimFn: THE CLAIM in the function claim_v2, on every connection (see Sql.claimFn).
       try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
         ps.setString(1, queue);
         ps.setArray(2, c.createArrayOf("text", names));

@@ -120,11 +120,17 @@ final class Sql {
    *
    * <p>Parameters: queue, names (text[]), worker id, limit, worker id, token.
    *
-   * <p>The same claim is the body of the function {@code claim_v2} (migration V015), which {@link
-   * #claimFn} calls on connections that do not keep prepared statements; there the update finds
-   * the claimed rows by primary key from the array of their ids alone, and reads whether each may
-   * run from the row it updates, because the function's cached generic plan could otherwise join
-   * the rows to that array quadratically (V015 says when; {@code claim_v1} of V010 did).
+   * <p>What a worker runs is the same claim as the body of the function {@code claim_v2} (migration
+   * V015), through {@link #claimFn}, on every connection: there the update finds the claimed rows
+   * by primary key from the array of their ids alone, and reads whether each may run from the row
+   * it updates, because the function's cached generic plan could otherwise join the rows to that
+   * array quadratically (V015 says when; {@code claim_v1} of V010 did), and it is planned with
+   * sequential and bitmap scans off. As a prepared statement this text kept the generic plan
+   * PostgreSQL made at its sixth execution on a connection until the table's statistics changed:
+   * made on a near-empty queue, that plan read and sorted the whole queue once it had grown (see
+   * {@code HotPathFunctionsTest}). The statement itself stays the readable form of the claim,
+   * the base of {@link #claimAfter} and {@link #claimByName}, and what the benchmark's ceiling of
+   * one round trip runs.
    */
   final String claim;
   /**
@@ -268,7 +274,12 @@ final class Sql {
    * replaced body: processes of the previous release still call the old one during a deploy).
    */
 
-  /** {@link #claim} as {@code claim_v2} (V015). Parameters: queue, names, worker id, limit, token. */
+  /**
+   * {@link #claim} as {@code claim_v2} (V015), what a worker's claim from the head runs on every
+   * connection, prepared statements or not: its plan stays an index walk in claim order whatever
+   * the statistics said when a backend first planned it, and it measured faster than the prepared
+   * statement (docs/performance.md). Parameters: queue, names, worker id, limit, token.
+   */
   final String claimFn;
   /**
    * {@link #lockControl}, {@link #countRunningExcept} and {@link #claim} as one call of {@code

@@ -132,8 +132,9 @@ class ClaimCursorTest {
     try (Connection c = db.dataSource().getConnection()) {
       long me = register(c);
       c.setAutoCommit(false);
-      List<ClaimedJob> all = store.claim(c, "default", HANDLED, 1_000, me, 1);
+      List<ClaimedJob> all = new ArrayList<>(store.claim(c, "default", HANDLED, 1_000, me, 1));
       c.rollback();
+      all.sort(ClaimedJob::claimOrder); // RETURNING does not keep the claim's order
       List<Long> order = new ArrayList<>();
       for (ClaimedJob j : all) {
         order.add(j.id());

@@ -73,7 +73,7 @@ final class FaultInjection {
         List.of(CLAIM, RELEASE_LOST, COMPLETE, SETTLE, HEARTBEAT, REGISTER, RESCUE, DELETE_STALE_WORKERS, PRUNE);
 
     static StatementClass of(String sql) {
-      if (sql.contains("claimable")) {
+      if (sql.contains("claimable") || sql.contains(".claim_v")) { // THE CLAIM, or it in claim_v2
         return CLAIM;
       }
       if (sql.contains("lock_token = ANY(")) {

@@ -23,8 +23,9 @@ import org.postgresql.ds.PGSimpleDataSource;
 /**
  * The hot statements as PL/pgSQL functions (migrations V010, and V015 for the claims), which pgqueue calls on connections
  * that do not keep server-side prepared statements ({@code prepareThreshold=0}, as behind a
- * transaction-mode pooler): they are called exactly there, every hot path works through them with
- * the statements' semantics, and PostgreSQL runs the claim's cached generic plan, an index scan.
+ * transaction-mode pooler), the claims on every connection: they are called there, every hot
+ * path works through them with the statements' semantics, and PostgreSQL runs the claim's cached
+ * generic plan, an index scan.
  */
 @PgQueueTest
 class HotPathFunctionsTest {
@@ -247,6 +248,80 @@ class HotPathFunctionsTest {
       }
     } finally {
       db.execute("ALTER TABLE pgqueue.jobs RESET (autovacuum_enabled)");
+    }
+  }
+
+  /**
+   * THE CLAIM as a prepared statement keeps the generic plan PostgreSQL made at its sixth execution
+   * on a connection until the table's statistics change. Made while the queue held a few rows, that
+   * plan reads and sorts the whole queue and scans the table for the update once the queue has
+   * grown (20,000 jobs: 30-40 ms a claim of 100 instead of about 2 ms, PostgreSQL 15); a worker that
+   * idled on a near-empty queue meets a sudden backlog with it, until autovacuum next analyzes the
+   * table. Shown first on the statement, so the setup is known to produce that plan; a worker's
+   * claim calls {@code claim_v2} instead, on every connection, whose plan stays an index walk
+   * ({@link #theClaimFunctionsPlanWellFromStaleStatistics}).
+   */
+  @Test
+  void aWorkersClaimCallsClaimV2OnConnectionsThatKeepPreparedStatementsToo(TestDatabase db) throws Exception {
+    db.execute("ALTER TABLE pgqueue.jobs SET (autovacuum_enabled = false)");
+    try (Connection c = db.dataSource().getConnection()) {
+      assertThat(JobStore.unprepared(c)).isFalse();
+      db.truncate();
+      db.execute("ANALYZE pgqueue.jobs");
+      long owner = registerWorker(c);
+      Sql sql = new Sql(Migrator.DEFAULT_SCHEMA);
+      explainToClient(c, false);
+      String plan = null;
+      for (int call = 1; call <= 12; call++) {
+        db.execute("DELETE FROM pgqueue.jobs");
+        db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at) SELECT 'item', 'q1', '{}',"
+            + " now() - interval '1 second' FROM generate_series(1, " + (call < 12 ? 3 : 20_000) + ")");
+        try (PreparedStatement ps = c.prepareStatement(sql.claim)) {
+          ps.setString(1, "q1");
+          ps.setArray(2, c.createArrayOf("text", new String[] {"item"}));
+          ps.setLong(3, owner);
+          ps.setInt(4, 100);
+          ps.setLong(5, owner);
+          ps.setLong(6, call);
+          int claimed = 0;
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              claimed++;
+            }
+          }
+          assertThat(claimed).isEqualTo(call < 12 ? 3 : 100);
+          List<String> logged = plans(ps.getWarnings());
+          plan = logged.stream().filter(p -> p.contains("Update on jobs")).findFirst()
+              .orElseThrow(() -> new AssertionError("no plan of the claim in " + logged));
+        }
+      }
+      assertThat(plan).as("the prepared statement's plan, made on three rows: the defect")
+          .contains("Seq Scan on jobs").contains("Sort");
+
+      // The worker's claim on the same connection: claim_v2, counted in this transaction.
+      try (Statement st = c.createStatement()) {
+        st.execute("SET client_min_messages = notice");
+        st.execute("SET track_functions = 'pl'");
+      }
+      c.setAutoCommit(false);
+      JobStore store = new JobStore(sql);
+      int claimed = 0;
+      for (int call = 1; call <= 3; call++) {
+        claimed += store.claim(c, "q1", new String[] {"item"}, 100, owner, 100 + call).size();
+      }
+      assertThat(claimed).isEqualTo(300);
+      assertThat(longValue(c, "SELECT pg_stat_get_xact_function_calls("
+          + "'pgqueue.claim_v2(text, text[], bigint, integer, bigint)'::regprocedure)")).isEqualTo(3);
+      c.rollback();
+    } finally {
+      db.execute("ALTER TABLE pgqueue.jobs RESET (autovacuum_enabled)");
+    }
+  }
+
+  private static long longValue(Connection c, String query) throws java.sql.SQLException {
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(query)) {
+      rs.next();
+      return rs.getLong(1);
     }
   }
 

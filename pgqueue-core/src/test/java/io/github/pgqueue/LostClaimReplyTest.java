@@ -140,7 +140,8 @@ class LostClaimReplyTest {
     return (Connection) Proxy.newProxyInstance(LostClaimReplyTest.class.getClassLoader(),
         new Class<?>[] {Connection.class}, (p, m, a) -> {
           Object r = invoke(m, real, a);
-          if (m.getName().equals("prepareStatement") && ((String) a[0]).contains("claimable")) {
+          String sql = m.getName().equals("prepareStatement") ? (String) a[0] : "";
+          if (sql.contains("claimable") || sql.contains(".claim_v")) { // THE CLAIM, or it in claim_v2
             return statement((PreparedStatement) r, armed, onLoss);
           }
           return r;
