@@ -48,24 +48,26 @@ final class BenchBridge implements BenchAccess {
     /** Claim tokens, as a worker process keeps them: never repeated for one registration. */
     private final java.util.concurrent.atomic.AtomicLong tokens = new java.util.concurrent.atomic.AtomicLong();
 
-    /** Sql.complete then THE CLAIM, in one statement that commits durably: see completeAndClaim. */
+    private final Sql sql;
+    /** Sql.complete then THE CLAIM (claim_v2), in one statement that commits durably: see completeAndClaim. */
     private final String completeAndClaim;
     /** The ids completeAndClaim claimed last, and that claim's token, per owner: its next call deletes them. */
     private final java.util.Map<Long, List<Long>> pending = new java.util.HashMap<>();
     private final java.util.Map<Long, Long> pendingToken = new java.util.HashMap<>();
 
     Raw(String schema) {
-      Sql sql = new Sql(schema);
+      this.sql = new Sql(schema);
       this.store = new JobStore(sql);
-      // THE CLAIM as it is, behind the completion's delete; its first CTE (which turns the
-      // transaction's commit asynchronous) becomes a constant, since this transaction writes
-      // outcomes and keeps the server's durable commit.
-      int rest = sql.claim.indexOf("claimable AS (");
-      if (!sql.claim.startsWith("WITH async_commit AS MATERIALIZED (") || rest < 0) {
-        throw new IllegalStateException("THE CLAIM changed its shape: " + sql.claim);
-      }
+      // The completion's delete, then THE CLAIM as a worker runs it (claim_v2). claim_v2 turns
+      // its transaction's commit asynchronous (SET LOCAL); this transaction writes outcomes, so the
+      // statement turns it back to a durable commit after the claim has run (the last CTE reads
+      // the claim's rows, so it is evaluated after them).
+      String claimFn = sql.claimFn.substring("SELECT * FROM ".length());
       this.completeAndClaim = "WITH done AS (" + sql.complete.strip() + "),\n"
-          + "async_commit AS MATERIALIZED (SELECT 1),\n" + sql.claim.substring(rest);
+          + "claimed AS MATERIALIZED (SELECT * FROM " + claimFn + "),\n"
+          + "durable AS MATERIALIZED (SELECT set_config('synchronous_commit', 'on', true)"
+          + " FROM (SELECT count(*) FROM claimed) n)\n"
+          + "SELECT claimed.id FROM durable LEFT JOIN claimed ON true"; // durable even when nothing is claimed
     }
 
     /** One job of {@code name} with payload {@code {"n": i}}, as JobQueue.enqueue writes it. */
@@ -149,11 +151,13 @@ final class BenchBridge implements BenchAccess {
         ps.setArray(i++, c.createArrayOf("text", new String[] {name}));
         ps.setLong(i++, owner);
         ps.setInt(i++, limit);
-        ps.setLong(i++, owner);
         ps.setLong(i, token);
         try (java.sql.ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
-            claimed.add(rs.getLong(1));
+            long id = rs.getLong(1);
+            if (!rs.wasNull()) {
+              claimed.add(id);
+            }
           }
         }
       }
@@ -168,7 +172,27 @@ final class BenchBridge implements BenchAccess {
       return cursor == null ? 0 : cursor.claimsAfter();
     }
 
-    /** Runs the claim statement of pgqueue-core itself on one queue; returns the ids claimed. */
+    @Override
+    public List<Long> claimStatement(Connection c, String queue, String name, int limit, long owner)
+        throws SQLException {
+      List<Long> ids = new ArrayList<>(limit);
+      try (java.sql.PreparedStatement ps = c.prepareStatement(sql.claim)) {
+        ps.setString(1, queue);
+        ps.setArray(2, c.createArrayOf("text", new String[] {name}));
+        ps.setLong(3, owner);
+        ps.setInt(4, limit);
+        ps.setLong(5, owner);
+        ps.setLong(6, tokens.incrementAndGet());
+        try (java.sql.ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            ids.add(rs.getLong(1));
+          }
+        }
+      }
+      return ids;
+    }
+
+    /** Runs the claim of pgqueue-core itself on one queue (claim_v2); returns the ids claimed. */
     @Override
     public List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException {
       List<Long> ids = new ArrayList<>();

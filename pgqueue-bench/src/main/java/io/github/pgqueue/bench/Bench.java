@@ -82,6 +82,10 @@ import java.util.stream.Collectors;
  *                       unnest, multi-row VALUES, binary COPY with and without ids, the function
  *                       enqueue_all_v1) on 1,000- and 10,000-job batches, keyed and unkeyed, over
  *                       --rounds R alternating rounds (default 5); medians in jobs/s
+ * --claim-forms         instead of the workload: time THE CLAIM as the prepared statement and as
+ *                       the function claim_v2 (what a worker calls), claims of 50 alternating on
+ *                       one connection, on queues of 500, 20,000 and 200,000 due jobs, 100 claims
+ *                       of each form per --rounds R (default 5) (ClaimForms); medians in ms
  * --latency-breakdown   the pickup phase takes --samples samples twice, alternating: with the
  *                       in-process wake-up (the default: the enqueuing JobQueue's commit wakes this
  *                       JVM's worker) and with NOTIFY alone (reported as latency_notify_only_*);
@@ -122,6 +126,7 @@ public final class Bench {
     int scalingWarmUp;
     boolean partitioning;
     boolean bulkMethods;
+    boolean claimForms;
     Integer backlog;
     int backlogSeconds = 30;
     int discarded = 200_000;
@@ -192,7 +197,7 @@ public final class Bench {
   }
 
   /**
-   * Runs an experiment that replaces the workload ({@code --backlog}, {@code --bulk-methods},
+   * Runs an experiment that replaces the workload ({@code --backlog}, {@code --bulk-methods}, {@code --claim-forms},
    * {@code --partitioning}) on a fresh database of the server, dropped afterwards; prints the
    * server and load, its table ({@code table}), and its JSON line.
    */
@@ -282,6 +287,18 @@ public final class Bench {
                 System.out.println("| " + m + " | " + r.getOrDefault("bulk_" + m + "_1000", "-") + " | "
                     + r.getOrDefault("bulk_" + m + "_1000_keyed", "-") + " | " + r.getOrDefault("bulk_" + m + "_10000", "-")
                     + " | " + r.getOrDefault("bulk_" + m + "_10000_keyed", "-") + " |");
+              }
+            });
+        return;
+      }
+      if (o.claimForms) {
+        experiment(adminUrl, version, "pgqueue_claim_forms_", "claims of 50, medians of " + (100 * o.rounds) + " per form, ms",
+            (url, cred) -> ClaimForms.run(url, cred[0], cred[1], o.rounds), r -> {
+              System.out.println("\n| queue | the statement, prepared | claim_v2 | statement / claim_v2 |\n|---|---|---|---|");
+              for (int size : ClaimForms.SIZES) {
+                double st = (Double) r.get("claim_statement_" + size + "_ms");
+                double fn = (Double) r.get("claim_function_" + size + "_ms");
+                System.out.printf(Locale.ROOT, "| %d | %.3f | %.3f | %.0f%% |%n", size, st, fn, 100 * st / fn);
               }
             });
         return;
@@ -597,6 +614,7 @@ public final class Bench {
         case "--scaling-warm-up" -> { o.scalingWarmUp = Integer.parseInt(v); i++; }
         case "--partitioning" -> o.partitioning = true;
         case "--bulk-methods" -> o.bulkMethods = true;
+        case "--claim-forms" -> o.claimForms = true;
         case "--backlog" -> { o.backlog = Integer.parseInt(v); i++; }
         case "--backlog-seconds" -> { o.backlogSeconds = Integer.parseInt(v); i++; }
         case "--discarded" -> { o.discarded = Integer.parseInt(v); i++; }

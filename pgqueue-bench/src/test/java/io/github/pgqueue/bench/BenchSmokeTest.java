@@ -214,6 +214,16 @@ class BenchSmokeTest {
   }
 
   @Test
+  void theClaimFormsOptionTimesBothFormsOfTheClaimOnEachQueue(TestDatabase db) throws Exception {
+    // ClaimForms throws unless every claim of either form takes its 50 jobs.
+    String out = mainOutput(db, "--claim-forms", "--rounds", "1");
+    assertThat(out).contains("| queue | the statement, prepared | claim_v2 | statement / claim_v2 |");
+    for (int size : ClaimForms.SIZES) {
+      assertThat(out).containsPattern("\\| " + size + " \\| [0-9.]+ \\| [0-9.]+ \\| \\d+% \\|");
+    }
+  }
+
+  @Test
   void theBacklogOptionTimesTheClaimAndInsertOnEachTable(TestDatabase db) throws Exception {
     // BacklogBench throws if a claim takes fewer than its 20 handled jobs.
     String out = mainOutput(db, "--backlog", "100", "--backlog-seconds", "1");

@@ -121,8 +121,8 @@ public interface BenchAccess {
      * Completing and claiming in one round trip, the ceiling a loop reaches past the two
      * statements of {@link #claimAndComplete}: one statement deletes the jobs this object's previous call claimed for {@code
      * owner} (as {@link #claimAndComplete}'s delete) and claims up to {@code limit} more (THE
-     * CLAIM), in one transaction that commits durably, since it writes outcomes. The call that
-     * claims nothing has completed the last batch.
+     * CLAIM, as the function {@code claim_v2} a worker calls), in one transaction that commits
+     * durably, since it writes outcomes. The call that claims nothing has completed the last batch.
      *
      * @param c the connection, in autocommit
      * @param name the job name
@@ -143,7 +143,8 @@ public interface BenchAccess {
     long claimsAfterCursor(String name);
 
     /**
-     * Runs the claim statement of pgqueue-core itself on one queue.
+     * Runs the claim of pgqueue-core itself on one queue, as a worker runs it (THE CLAIM in the
+     * function {@code claim_v2}).
      *
      * @param c the connection
      * @param queue the queue
@@ -154,6 +155,21 @@ public interface BenchAccess {
      * @throws SQLException as the statement throws it
      */
     List<Long> claim(Connection c, String queue, String name, int limit, long owner) throws SQLException;
+
+    /**
+     * Runs THE CLAIM as the statement itself ({@code Sql.claim}, a prepared statement on a
+     * connection that keeps them), which workers ran before they called {@code claim_v2} on every
+     * connection; for comparing the two forms.
+     *
+     * @param c the connection
+     * @param queue the queue
+     * @param name the job name
+     * @param limit the most jobs to claim
+     * @param owner a registered worker id
+     * @return the ids claimed
+     * @throws SQLException as the statement throws it
+     */
+    List<Long> claimStatement(Connection c, String queue, String name, int limit, long owner) throws SQLException;
 
     /**
      * Runs the claim a worker takes while its queue holds many due jobs of names it does not handle
