@@ -51,9 +51,11 @@ final class BenchBridge implements BenchAccess {
     private final Sql sql;
     /** Sql.complete then THE CLAIM (claim_v2), in one statement that commits durably: see completeAndClaim. */
     private final String completeAndClaim;
-    /** The ids completeAndClaim claimed last, and that claim's token, per owner: its next call deletes them. */
-    private final java.util.Map<Long, List<Long>> pending = new java.util.HashMap<>();
-    private final java.util.Map<Long, Long> pendingToken = new java.util.HashMap<>();
+    /** What completeAndClaim claimed last, per owner: its next call deletes these jobs. */
+    private final java.util.Map<Long, Claimed> pending = new java.util.HashMap<>();
+
+    /** The ids one claim took and its token. */
+    private record Claimed(long token, List<Long> ids) {}
 
     Raw(String schema) {
       this.sql = new Sql(schema);
@@ -133,12 +135,12 @@ final class BenchBridge implements BenchAccess {
 
     @Override
     public int completeAndClaim(Connection c, String name, int limit, long owner) throws SQLException {
-      List<Long> done = pending.getOrDefault(owner, List.of());
-      Long[] ids = done.toArray(new Long[0]);
+      Claimed done = pending.getOrDefault(owner, new Claimed(0, List.of()));
+      Long[] ids = done.ids().toArray(new Long[0]);
       Long[] owners = new Long[ids.length];
       Long[] held = new Long[ids.length];
       java.util.Arrays.fill(owners, owner);
-      java.util.Arrays.fill(held, pendingToken.getOrDefault(owner, 0L));
+      java.util.Arrays.fill(held, done.token());
       long token = tokens.incrementAndGet();
       String queue = EnqueueOptions.DEFAULT_QUEUE;
       List<Long> claimed = new ArrayList<>(limit);
@@ -161,8 +163,7 @@ final class BenchBridge implements BenchAccess {
           }
         }
       }
-      pending.put(owner, claimed);
-      pendingToken.put(owner, token);
+      pending.put(owner, new Claimed(token, claimed));
       return claimed.size();
     }
 

@@ -80,11 +80,7 @@ final class BacklogBench {
   private BacklogBench() {}
 
   static Map<String, Object> run(String url, String user, String password, int n, int seconds) throws Exception {
-    PGSimpleDataSource ds = new PGSimpleDataSource();
-    ds.setUrl(url);
-    ds.setUser(user);
-    ds.setPassword(password);
-    Migrator.create(ds, Migrator.DEFAULT_SCHEMA).migrate();
+    PGSimpleDataSource ds = Workload.migrated(url, user, password);
     BenchAccess.Raw raw = SharedSecrets.benchAccess().raw(Migrator.DEFAULT_SCHEMA);
     Map<String, Object> out = new LinkedHashMap<>();
     try (Connection c = DriverManager.getConnection(url, user, password); Statement st = c.createStatement()) {

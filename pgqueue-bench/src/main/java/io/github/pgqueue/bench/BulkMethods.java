@@ -1,6 +1,5 @@
 package io.github.pgqueue.bench;
 
-import io.github.pgqueue.Migrator;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
@@ -20,7 +19,6 @@ import java.util.List;
 import java.util.Map;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyManager;
-import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * Compares ways of inserting a batch of jobs into pgqueue's {@code jobs} table, on batches of
@@ -56,11 +54,7 @@ final class BulkMethods {
 
   /** Runs {@code rounds} rounds on a fresh database of {@code url}'s server; medians in jobs/s. */
   static Map<String, Object> run(String url, String user, String password, int rounds) throws Exception {
-    PGSimpleDataSource ds = new PGSimpleDataSource();
-    ds.setUrl(url);
-    ds.setUser(user);
-    ds.setPassword(password);
-    Migrator.create(ds, Migrator.DEFAULT_SCHEMA).migrate();
+    Workload.migrated(url, user, password);
     Map<String, List<Double>> rates = new LinkedHashMap<>();
     try (Connection c = DriverManager.getConnection(url, user, password)) {
       try (Statement st = c.createStatement()) {

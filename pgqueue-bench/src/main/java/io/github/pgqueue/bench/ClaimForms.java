@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * Compares the two forms of THE CLAIM on one connection that keeps prepared statements ({@code
@@ -33,11 +32,7 @@ final class ClaimForms {
 
   /** Runs on a fresh database of {@code url}'s server; medians in ms per form and queue size. */
   static Map<String, Object> run(String url, String user, String password, int rounds) throws Exception {
-    PGSimpleDataSource ds = new PGSimpleDataSource();
-    ds.setUrl(url);
-    ds.setUser(user);
-    ds.setPassword(password);
-    Migrator.create(ds, Migrator.DEFAULT_SCHEMA).migrate();
+    Workload.migrated(url, user, password);
     BenchAccess.Raw raw = SharedSecrets.benchAccess().raw(Migrator.DEFAULT_SCHEMA);
     Map<String, Object> out = new LinkedHashMap<>();
     try (Connection c = DriverManager.getConnection(url, user, password); Statement st = c.createStatement();

@@ -747,57 +747,51 @@ final class Workload {
       r.put("raw_enqueue_bulk", rate(o.n, System.nanoTime() - t0));
     }
     clear(pool);
-    // Claim-then-delete loops at fixed batch sizes, one connection, autocommit.
-    for (int batch : o.ceilingBatches) {
-      try (Connection c = pool.getConnection()) {
-        c.setAutoCommit(false);
-        raw.insertAll(c, name, 0, o.n);
-        c.commit();
-        c.setAutoCommit(true);
-        analyze(c);
-        long owner = raw.registerWorker(c, name);
-        checkpoint(pool);
-        long t0 = System.nanoTime();
-        int done = 0;
-        int got;
-        while ((got = raw.claimAndComplete(c, name, batch, owner)) > 0) {
-          done += got;
-        }
-        r.put("raw_process_b" + batch, rate(done, System.nanoTime() - t0));
-      }
-      clear(pool);
-    }
-    // The same loops completing and claiming in one round trip: each statement deletes the
-    // previous batch and claims the next, committing durably (it writes outcomes), where the loop
-    // above pays two round trips and a durable commit for the delete only.
-    for (int batch : o.ceilingBatches) {
-      try (Connection c = pool.getConnection()) {
-        c.setAutoCommit(false);
-        raw.insertAll(c, name, 0, o.n);
-        c.commit();
-        c.setAutoCommit(true);
-        analyze(c);
-        long owner = raw.registerWorker(c, name);
-        checkpoint(pool);
-        long t0 = System.nanoTime();
-        int done = 0;
-        int got;
-        while ((got = raw.completeAndClaim(c, name, batch, owner)) > 0) {
-          done += got;
-        }
-        long t1 = System.nanoTime();
-        try (Statement st = c.createStatement(); java.sql.ResultSet rs = st.executeQuery("SELECT count(*) FROM pgqueue.jobs")) {
-          rs.next();
-          if (done != o.n || rs.getLong(1) != 0) {
-            throw new IllegalStateException("the one-round-trip ceiling claimed " + done + " of " + o.n
-                + " jobs and left " + rs.getLong(1) + " undeleted");
+    // Claim-then-delete loops at fixed batch sizes, one connection, autocommit; then the same
+    // loops completing and claiming in one round trip: each statement deletes the previous batch
+    // and claims the next, committing durably (it writes outcomes), where the first loop pays two
+    // round trips and a durable commit for the delete only.
+    for (boolean oneTrip : new boolean[] {false, true}) {
+      for (int batch : o.ceilingBatches) {
+        try (Connection c = pool.getConnection()) {
+          c.setAutoCommit(false);
+          raw.insertAll(c, name, 0, o.n);
+          c.commit();
+          c.setAutoCommit(true);
+          analyze(c);
+          long owner = raw.registerWorker(c, name);
+          checkpoint(pool);
+          long t0 = System.nanoTime();
+          int done = 0;
+          int got;
+          while ((got = oneTrip ? raw.completeAndClaim(c, name, batch, owner)
+              : raw.claimAndComplete(c, name, batch, owner)) > 0) {
+            done += got;
           }
+          long t1 = System.nanoTime();
+          try (Statement st = c.createStatement(); java.sql.ResultSet rs = st.executeQuery("SELECT count(*) FROM pgqueue.jobs")) {
+            rs.next();
+            if (done != o.n || rs.getLong(1) != 0) {
+              throw new IllegalStateException("the ceiling's loop at batch " + batch + (oneTrip ? " in one round trip" : "")
+                  + " claimed " + done + " of " + o.n + " jobs and left " + rs.getLong(1) + " undeleted");
+            }
+          }
+          r.put((oneTrip ? "raw_process_1rt_b" : "raw_process_b") + batch, rate(done, t1 - t0));
         }
-        r.put("raw_process_1rt_b" + batch, rate(done, t1 - t0));
+        clear(pool);
       }
-      clear(pool);
     }
     return r;
+  }
+
+  /** A data source on {@code url} whose database holds pgqueue's schema, migrated now. */
+  static org.postgresql.ds.PGSimpleDataSource migrated(String url, String user, String password) {
+    org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
+    ds.setUrl(url);
+    ds.setUser(user);
+    ds.setPassword(password);
+    Migrator.create(ds, Migrator.DEFAULT_SCHEMA).migrate();
+    return ds;
   }
 
   /**
