@@ -475,40 +475,31 @@ final class JobStore {
     return claim(c, sql.claim, queue, names, limit, owner, token);
   }
 
-  /** THE CLAIM, or with {@code byName} THE CLAIM BY NAME ({@link Sql#claimByName}). */
+  /**
+   * THE CLAIM, or with {@code byName} THE CLAIM BY NAME ({@link Sql#claimByName}, as its function
+   * {@link Sql#claimByNameFn} on every connection).
+   */
   List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner, long token,
       boolean byName) throws SQLException {
     return claim(c, byName ? sql.claimByName : sql.claim, queue, names, limit, owner, token);
   }
 
   /**
-   * Runs {@link Sql#claimAfter}: as {@link #claim}, starting after {@code after} in claim order.
-   * Planned on each call on a connection that does not keep prepared statements (there is no
-   * function for it; it runs only while the queue's head is dead, {@link ClaimCursor}).
+   * Runs {@link Sql#claimAfter} (as its function {@link Sql#claimAfterFn} on every connection): as
+   * {@link #claim}, starting after {@code after} in claim order. It runs only while the queue's
+   * head is dead ({@link ClaimCursor}).
    */
   List<ClaimedJob> claimAfter(Connection c, String queue, String[] names, int limit, long owner, long token,
       ClaimCursor.Position after) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql.claimAfter)) {
-      java.sql.Array nameArray = c.createArrayOf("text", names);
-      OffsetDateTime runAt = after.runAt().atOffset(ZoneOffset.UTC);
+    try (PreparedStatement ps = c.prepareStatement(sql.claimAfterFn)) {
       int i = 1;
       ps.setString(i++, queue);
-      ps.setArray(i++, nameArray);
+      ps.setArray(i++, c.createArrayOf("text", names));
       ps.setInt(i++, after.priority());
-      ps.setInt(i++, limit);
-      ps.setString(i++, queue);
-      ps.setArray(i++, nameArray);
-      ps.setInt(i++, after.priority());
-      ps.setObject(i++, runAt);
+      ps.setObject(i++, after.runAt().atOffset(ZoneOffset.UTC));
       ps.setLong(i++, after.id());
-      ps.setInt(i++, limit);
-      ps.setString(i++, queue);
-      ps.setArray(i++, nameArray);
-      ps.setInt(i++, after.priority());
-      ps.setInt(i++, limit);
       ps.setLong(i++, owner);
       ps.setInt(i++, limit);
-      ps.setLong(i++, owner);
       ps.setLong(i, token);
       List<ClaimedJob> jobs = new ArrayList<>(limit);
       readClaimed(ps, queue, owner, token, jobs);
@@ -580,14 +571,15 @@ final class JobStore {
   }
 
   /**
-   * Runs THE CLAIM through {@link Sql#claimFn}, or another statement with its parameters ({@link
-   * Sql#claimByName}, {@link Sql#claimUnkeyed}).
+   * Runs THE CLAIM through {@link Sql#claimFn}, THE CLAIM BY NAME through {@link
+   * Sql#claimByNameFn}, or another statement with THE CLAIM's parameters ({@link Sql#claimUnkeyed}).
    */
   private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
       long owner, long token) throws SQLException {
-    if (statement == sql.claim) {
-      // Sql.claimFn: THE CLAIM in the function claim_v2, on every connection (see Sql.claimFn).
-      try (PreparedStatement ps = c.prepareStatement(sql.claimFn)) {
+    if (statement == sql.claim || statement == sql.claimByName) {
+      // THE CLAIM in the function claim_v2, THE CLAIM BY NAME in claim_by_name_v1, on every
+      // connection (see Sql.claimFn).
+      try (PreparedStatement ps = c.prepareStatement(statement == sql.claim ? sql.claimFn : sql.claimByNameFn)) {
         ps.setString(1, queue);
         ps.setArray(2, c.createArrayOf("text", names));
         ps.setLong(3, owner);

@@ -154,9 +154,9 @@ final class Sql {
    *
    * <p>Without concurrent claims it takes exactly THE CLAIM's jobs. While another claim holds some
    * of them, each name still gives its share, in that name's claim order. Then THE CLAIM's update,
-   * word for word. Parameters as {@link #claim}. Planned on each call on a connection that does not
-   * keep prepared statements (there is no function for it): still flat, and only taken while such
-   * jobs wait.
+   * word for word. Parameters as {@link #claim}. A worker runs it as the function {@code
+   * claim_by_name_v1} ({@link #claimByNameFn}), planned as {@code claim_v2} is; as a prepared
+   * statement it had THE CLAIM's defect (see {@link #claim}).
    */
   final String claimByName;
   /**
@@ -182,7 +182,8 @@ final class Sql {
    * fetcher runs at least every {@link ClaimCursor#RESET_NANOS}. Then THE CLAIM's update, word for
    * word. Parameters: queue, names, cursor priority, limit; queue, names, cursor priority, cursor
    * run_at, cursor id, limit; queue, names, cursor priority, limit; worker id, limit, worker id,
-   * token.
+   * token. A worker runs it as the function {@code claim_after_v1} ({@link #claimAfterFn}), planned
+   * as {@code claim_v2} is; as a prepared statement it had THE CLAIM's defect (see {@link #claim}).
    */
   final String claimAfter;
   /**
@@ -267,7 +268,8 @@ final class Sql {
    * Behind a pooler that cannot keep server-side prepared statements (the connection's
    * prepareThreshold is 0 or less; see JobStore#unprepared), PostgreSQL would parse and plan every
    * statement above on every execution. These call the PL/pgSQL functions of migration
-   * V010__hot_path_functions.sql instead (and for the claims those of V015__claim_v2.sql): each
+   * V010__hot_path_functions.sql instead (and for the claims those of V015__claim_v2.sql and
+   * V016__claim_after_and_by_name.sql): each
    * function is the statement it names, word for word but for the bind parameters (the claim's
    * update excepted, see {@link #claim}), and PL/pgSQL keeps its plan per backend. A change to one of those
    * statements must add a function with the next version (claim_v2 next to claim_v1, never a
@@ -281,6 +283,17 @@ final class Sql {
    * statement (docs/performance.md). Parameters: queue, names, worker id, limit, token.
    */
   final String claimFn;
+  /**
+   * {@link #claimAfter} as {@code claim_after_v1} (migration V016), on every connection, for the
+   * reason {@link #claimFn} is. Parameters: queue, names, cursor priority, cursor run_at, cursor
+   * id, worker id, limit, token.
+   */
+  final String claimAfterFn;
+  /**
+   * {@link #claimByName} as {@code claim_by_name_v1} (migration V016), on every connection, for the
+   * reason {@link #claimFn} is. Parameters: queue, names, worker id, limit, token.
+   */
+  final String claimByNameFn;
   /**
    * {@link #lockControl}, {@link #countRunningExcept} and {@link #claim} as one call of {@code
    * claim_controlled_v3} (migration V015; {@code claim_controlled_v2} of V014 called {@code
@@ -387,7 +400,9 @@ final class Sql {
    * Step 1 of the controlled claim: the queue's row, locked without waiting ({@code SKIP LOCKED}):
    * no row when another claim of the queue holds it (or the queue has no row). Returns paused,
    * max_running, and the bucket refilled to the statement's clock (tokens, or null without a rate
-   * limit), with that clock. Parameter: queue. With {@link #countRunningExcept} and {@link #claim},
+   * limit), with that clock. Turns sequential and bitmap scans off for the rest of the transaction,
+   * so that the claim statements after it are planned as index walks in claim order as {@code
+   * claim_v2} is, whatever the statistics said when a connection first planned them. Parameter: queue. With {@link #countRunningExcept} and {@link #claim},
    * also the body of the function {@code claim_controlled_v3} ({@link #claimControlledFn}).
    */
   final String lockControl;
@@ -833,8 +848,10 @@ final class Sql {
     // taking no more of a key's candidates than its whole tokens.
     claimKeyedFairRated = keyRated(claimKeyedFair);
     claimKeyedOrdinaryRated = keyRated(claimKeyedOrdinary);
-    // The functions of migrations V010 and V015 (see claimFn): same statements, plans kept per backend.
+    // The functions of migrations V010, V015 and V016 (see claimFn): same statements, plans kept per backend.
     claimFn = q("SELECT * FROM {s}.claim_v2(?, ?::text[], ?, ?, ?)");
+    claimAfterFn = q("SELECT * FROM {s}.claim_after_v1(?, ?::text[], ?, ?::timestamptz, ?, ?, ?, ?)");
+    claimByNameFn = q("SELECT * FROM {s}.claim_by_name_v1(?, ?::text[], ?, ?, ?)");
     claimControlledFn = q("SELECT * FROM {s}.claim_controlled_v3(?, ?::text[], ?, ?, ?, ?::bigint[], ?::bigint[])");
     completeFn = q("SELECT {s}.complete_v1(?::bigint[], ?::bigint[], ?::bigint[])");
     settleFn =
@@ -1177,8 +1194,11 @@ final class Sql {
                  END,
                  clock_timestamp(),
                  rate_limit, rate_period_ms, key_max_running, key_fair,
-                 -- For the count that follows in this transaction (see countRunning).
-                 set_config('enable_bitmapscan', 'off', true)
+                 -- For the statements that follow in this transaction: the count (see
+                 -- countRunning), and the keyed claims, whose plans, cached on a connection that
+                 -- keeps prepared statements, would otherwise read the whole queue once it had
+                 -- outgrown the statistics they were made from (HotPathFunctionsTest).
+                 set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)
           FROM {s}.queue_controls
           WHERE queue = ?
           FOR UPDATE SKIP LOCKED

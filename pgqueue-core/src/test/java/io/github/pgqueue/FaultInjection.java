@@ -73,7 +73,8 @@ final class FaultInjection {
         List.of(CLAIM, RELEASE_LOST, COMPLETE, SETTLE, HEARTBEAT, REGISTER, RESCUE, DELETE_STALE_WORKERS, PRUNE);
 
     static StatementClass of(String sql) {
-      if (sql.contains("claimable") || sql.contains(".claim_v")) { // THE CLAIM, or it in claim_v2
+      if (sql.contains("claimable") || sql.contains(".claim_v") || sql.contains(".claim_after_v")
+          || sql.contains(".claim_by_name_v")) { // a claim, or one in its function (claim_v2, V016)
         return CLAIM;
       }
       if (sql.contains("lock_token = ANY(")) {

@@ -318,6 +318,71 @@ class HotPathFunctionsTest {
     }
   }
 
+  /**
+   * The other claims had THE CLAIM's defect ({@link
+   * #aWorkersClaimCallsClaimV2OnConnectionsThatKeepPreparedStatementsToo}): as prepared statements,
+   * each kept a generic plan made while the queue held a few rows and read the whole queue with it
+   * once the queue had grown (on PostgreSQL 15, a claim of 100 among 200,000 jobs: the cursor claim
+   * 130 ms, the claim by name 30-165 ms, the keyed claims 75-100 ms and once 2.3 s, against 7-12 ms
+   * once analyzed). Each claim here is run the way a worker runs it, on a connection that keeps
+   * prepared statements, eleven times on a queue of three jobs and then once on 20,000: that last
+   * claim reads no row of the table sequentially (its plan is an index walk). The cursor claim and
+   * the claim by name call their functions (V016), planned as claim_v2; the keyed claims run after
+   * the control row's lock, which turns sequential and bitmap scans off for the transaction.
+   */
+  @Test
+  void everyClaimKeepsAnIndexWalkWhenTheQueueOutgrowsItsStatistics(TestDatabase db) throws Exception {
+    db.execute("ALTER TABLE pgqueue.jobs SET (autovacuum_enabled = false)");
+    List<String> scanned = new ArrayList<>();
+    try {
+      for (String form : List.of("cursor", "by name", "key limit", "key fair", "key fair and limit")) {
+        db.truncate();
+        db.execute("DELETE FROM pgqueue.queue_controls");
+        db.execute("ANALYZE pgqueue.jobs");
+        String control = switch (form) {
+          case "key limit" -> "key_max_running) VALUES ('q1', 5)";
+          case "key fair" -> "key_fair) VALUES ('q1', true)";
+          case "key fair and limit" -> "key_fair, key_max_running) VALUES ('q1', true, 3)";
+          default -> null;
+        };
+        if (control != null) {
+          db.execute("INSERT INTO pgqueue.queue_controls (queue, " + control);
+        }
+        try (Connection c = db.dataSource().getConnection()) {
+          assertThat(JobStore.unprepared(c)).isFalse();
+          long owner = registerWorker(c);
+          JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
+          c.setAutoCommit(false);
+          for (int call = 1; call <= 12; call++) {
+            db.execute("DELETE FROM pgqueue.jobs");
+            db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at, concurrency_key)"
+                + " SELECT 'item', 'q1', '{}', now() - interval '1 second', "
+                + (control != null ? "'k' || (i % 1000)" : "NULL")
+                + " FROM generate_series(1, " + (call < 12 ? 3 : 20_000) + ") i");
+            int claimed = switch (form) {
+              case "cursor" -> store.claimAfter(c, "q1", new String[] {"item"}, 100, owner, call,
+                  new ClaimCursor.Position(0, java.time.Instant.EPOCH, 0)).size();
+              case "by name" -> store.claim(c, "q1", new String[] {"item"}, 100, owner, call, true).size();
+              default -> store.claimControlled(c, "q1", new String[] {"item"}, 100, owner, call).jobs().size();
+            };
+            assertThat(claimed).as(form + " call " + call).isEqualTo(call < 12 ? 3 : 100);
+            if (call == 12) {
+              long read = longValue(c, "SELECT seq_tup_read FROM pg_stat_xact_user_tables"
+                  + " WHERE relid = 'pgqueue.jobs'::regclass");
+              if (read > 0) {
+                scanned.add(form + ": " + read + " rows read sequentially");
+              }
+            }
+            c.commit();
+          }
+        }
+      }
+    } finally {
+      db.execute("ALTER TABLE pgqueue.jobs RESET (autovacuum_enabled)");
+    }
+    assertThat(scanned).as("claims whose plan read the table").isEmpty();
+  }
+
   private static long longValue(Connection c, String query) throws java.sql.SQLException {
     try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(query)) {
       rs.next();
@@ -429,6 +494,11 @@ class HotPathFunctionsTest {
     assertThat(v015).contains("claim_v2(").contains("claim_controlled_v3(")
         .contains("jsonb_array_length(j.errors) >= " + JobError.KEPT_PER_JOB + " THEN")
         .contains("coalesce(w.stale_after_ms, " + Worker.DEFAULT_STALE_AFTER.toMillis() + ")");
+    String v016 = Migrator.script("pgqueue", 15);
+    assertThat(v016).contains("claim_after_v1(").contains("claim_by_name_v1(")
+        .contains("jsonb_array_length(j.errors) >= " + JobError.KEPT_PER_JOB + " THEN")
+        .contains("coalesce(w.stale_after_ms, " + Worker.DEFAULT_STALE_AFTER.toMillis() + ")")
+        .doesNotContainPattern("(?m)^\\s*EXCEPTION\\b").doesNotContain("CREATE OR REPLACE");
   }
 
   private static String show(Connection c, String setting) throws java.sql.SQLException {

@@ -141,7 +141,8 @@ class LostClaimReplyTest {
         new Class<?>[] {Connection.class}, (p, m, a) -> {
           Object r = invoke(m, real, a);
           String sql = m.getName().equals("prepareStatement") ? (String) a[0] : "";
-          if (sql.contains("claimable") || sql.contains(".claim_v")) { // THE CLAIM, or it in claim_v2
+          if (sql.contains("claimable") || sql.contains(".claim_v") || sql.contains(".claim_after_v")
+              || sql.contains(".claim_by_name_v")) { // a claim, or one in its function (claim_v2, V016)
             return statement((PreparedStatement) r, armed, onLoss);
           }
           return r;

@@ -28,7 +28,7 @@ class MigratorTest {
     Migrator m = Migrator.create(db.dataSource(), "fresh");
     assertThat(m.installedVersion()).isZero();
 
-    assertThat(m.migrate()).containsExactly(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    assertThat(m.migrate()).containsExactly(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
     assertThat(m.installedVersion()).isEqualTo(Migrator.latestVersion());
     assertThat(m.migrate()).isEmpty();
     assertThat(db.queryLong("SELECT count(*) FROM fresh.schema_migrations"))
@@ -39,8 +39,8 @@ class MigratorTest {
     assertThat(db.queryLong(
             "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'fresh'"))
         .as("claim_v1, claim_controlled_v1, complete_v1, settle_v1, enqueue_v1, enqueue_all_v1, enqueue_v2,"
-            + " claim_controlled_v2, claim_v2, claim_controlled_v3")
-        .isEqualTo(10);
+            + " claim_controlled_v2, claim_v2, claim_controlled_v3, claim_after_v1, claim_by_name_v1")
+        .isEqualTo(12);
   }
 
   @Test
@@ -65,7 +65,7 @@ class MigratorTest {
     pool.shutdown();
 
     assertThat(appliedByAll).as("each migration applied by exactly one migrator")
-        .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
     assertThat(db.queryLong("SELECT count(*) FROM racing.schema_migrations"))
         .isEqualTo(Migrator.latestVersion());
   }
