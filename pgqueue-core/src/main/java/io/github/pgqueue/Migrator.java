@@ -64,7 +64,7 @@ public final class Migrator {
           "V013__claim_by_name.sql",
           "V014__claim_controlled_v2.sql",
           "V015__claim_v2.sql",
-          "V016__claim_after_and_by_name.sql");
+          "V016__claim_plans.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;

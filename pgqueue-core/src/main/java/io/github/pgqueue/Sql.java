@@ -125,7 +125,9 @@ final class Sql {
    * by primary key from the array of their ids alone, and reads whether each may run from the row
    * it updates, because the function's cached generic plan could otherwise join the rows to that
    * array quadratically (V015 says when; {@code claim_v1} of V010 did), and it is planned with
-   * sequential and bitmap scans off. As a prepared statement this text kept the generic plan
+   * sequential and bitmap scans and (since V016) sorts off: with sorts allowed, in a table of many
+   * queues and names, the generic plan read all of the queue's due jobs through
+   * jobs_name_fetch_idx and sorted them. As a prepared statement this text kept the generic plan
    * PostgreSQL made at its sixth execution on a connection until the table's statistics changed:
    * made on a near-empty queue, that plan read and sorted the whole queue once it had grown (see
    * {@code HotPathFunctionsTest}). The statement itself stays the readable form of the claim,
@@ -269,7 +271,7 @@ final class Sql {
    * prepareThreshold is 0 or less; see JobStore#unprepared), PostgreSQL would parse and plan every
    * statement above on every execution. These call the PL/pgSQL functions of migration
    * V010__hot_path_functions.sql instead (and for the claims those of V015__claim_v2.sql and
-   * V016__claim_after_and_by_name.sql): each
+   * V016__claim_plans.sql): each
    * function is the statement it names, word for word but for the bind parameters (the claim's
    * update excepted, see {@link #claim}), and PL/pgSQL keeps its plan per backend. A change to one of those
    * statements must add a function with the next version (claim_v2 next to claim_v1, never a

@@ -1,22 +1,32 @@
--- pgqueue migration: claim_after_v1 and claim_by_name_v1, THE CURSOR CLAIM and THE CLAIM BY NAME as
--- functions planned like claim_v2. ${schema} is replaced by the validated schema name.
+-- pgqueue migration: the claims' plans. claim_after_v1 and claim_by_name_v1, THE CURSOR CLAIM and
+-- THE CLAIM BY NAME as functions planned like claim_v2; and sorts off for the claims that walk the
+-- queue in claim order. ${schema} is replaced by the validated schema name.
 --
--- Why: both ran as prepared statements, and a prepared statement keeps the generic plan PostgreSQL
--- makes at its sixth execution on a connection until the table's statistics change. Made while
--- the statistics said the queue held a few rows, that plan reads the whole queue: sequential scans
--- and a sort in each branch, and a hash join over a sequential scan for the update. On
--- PostgreSQL 15, a claim of 100 among 200,000 due jobs took 130 ms (cursor claim) and 30-165 ms
--- (claim by name) with such a plan, 7-8 ms once the table was analyzed. claim_v2 (V015) fixed the
--- same defect for THE CLAIM; these do the same for the other two:
--- 1. planned with enable_seqscan and enable_bitmapscan off, a generic plan kept per backend: an
---    index walk in claim order whatever the statistics said when the backend first planned it;
--- 2. the update finds the claimed rows by primary key from the array of their ids alone and reads
---    whether each may run from the row it updates, as in claim_v2 (V015 says why).
--- The bodies are otherwise the statements Sql.claimAfter and Sql.claimByName, word for word but for
--- the parameters. A connection that keeps no prepared statements gets cached plans for them too.
+-- 1. The cursor claim and the claim by name ran as prepared statements, and a prepared statement
+--    keeps the generic plan PostgreSQL makes at its sixth execution on a connection until the
+--    table's statistics change. Made while the statistics said the queue held a few rows, that
+--    plan reads the whole queue: sequential scans and a sort in each branch, and a hash join over
+--    a sequential scan for the update. On PostgreSQL 15, a claim of 100 among 200,000 due jobs
+--    took 130 ms (cursor claim) and 30-165 ms (claim by name) with such a plan, 7-8 ms once the
+--    table was analyzed. claim_v2 (V015) fixed the same defect for THE CLAIM; claim_after_v1 and
+--    claim_by_name_v1 do the same for the other two: planned with enable_seqscan and
+--    enable_bitmapscan off, a generic plan kept per backend, and the update finding the claimed
+--    rows by primary key from the array of their ids alone, reading whether each may run from the
+--    row it updates (V015 says why). The bodies are otherwise the statements Sql.claimAfter and
+--    Sql.claimByName, word for word but for the parameters.
+-- 2. enable_sort off for claim_v2, claim_controlled_v3 and claim_after_v1. A generic plan costs
+--    "queue = $1 AND name = ANY($2)" from averages: each queue's share of the table, each name's
+--    share of that. In a table holding many queues and names that is a few hundred rows, and the
+--    planner read all of the queue's due jobs through jobs_name_fetch_idx (V013) and sorted them
+--    rather than walk jobs_fetch_idx in claim order: a claim of 20 behind 100,000 due jobs among
+--    1,000,000 of 100 other queues took 43-54 ms instead of 0.6 ms (PostgreSQL 15). With sorts
+--    off the only plan without a sort is the walk in claim order. claim_by_name_v1 keeps sorts: it
+--    merges the heads of its names, a few rows, in a sort.
 --
--- Additive: two new functions; nothing here touches a table. Processes of the previous release
--- keep running the statements during a rolling deploy.
+-- claim_v2 and claim_controlled_v3 are altered, not added again under new names: a planner setting
+-- is not the statement, their bodies and results stay as they were, and processes of the previous
+-- release, which call them, get the better plan too (PL/pgSQL recompiles a function whose
+-- catalogue row changed). Otherwise additive: two new functions; nothing here touches a table.
 -- The constants are JobError.KEPT_PER_JOB (20) and Worker.DEFAULT_STALE_AFTER (30 s), as in V010.
 
 CREATE FUNCTION ${schema}.claim_after_v1(p_queue text, p_names text[], p_priority integer, p_run_at timestamptz,
@@ -25,7 +35,7 @@ RETURNS TABLE (id bigint, name text, payload text, attempt integer, max_attempts
                run_at timestamptz, created_at timestamptz, context text, ok boolean, trace_context text,
                claimed_at timestamptz)
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan
-  SET enable_seqscan = off SET enable_bitmapscan = off AS $fn$
+  SET enable_seqscan = off SET enable_bitmapscan = off SET enable_sort = off AS $fn$
 #variable_conflict use_column
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
@@ -141,3 +151,7 @@ BEGIN
             j.run_at, j.created_at, j.context, j.state = 'running', j.trace_context::text, now();
 END
 $fn$;
+
+ALTER FUNCTION ${schema}.claim_v2(text, text[], bigint, integer, bigint) SET enable_sort = off;
+ALTER FUNCTION ${schema}.claim_controlled_v3(text, text[], bigint, integer, bigint, bigint[], bigint[])
+  SET enable_sort = off;
