@@ -472,7 +472,7 @@ final class JobStore {
    */
   List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner, long token)
       throws SQLException {
-    return claim(c, sql.claim, queue, names, limit, owner, token);
+    return claimFunction(c, sql.claimFn, queue, names, limit, owner, token);
   }
 
   /**
@@ -481,7 +481,7 @@ final class JobStore {
    */
   List<ClaimedJob> claim(Connection c, String queue, String[] names, int limit, long owner, long token,
       boolean byName) throws SQLException {
-    return claim(c, byName ? sql.claimByName : sql.claim, queue, names, limit, owner, token);
+    return claimFunction(c, byName ? sql.claimByNameFn : sql.claimFn, queue, names, limit, owner, token);
   }
 
   /**
@@ -571,25 +571,26 @@ final class JobStore {
   }
 
   /**
-   * Runs THE CLAIM through {@link Sql#claimFn}, THE CLAIM BY NAME through {@link
-   * Sql#claimByNameFn}, or another statement with THE CLAIM's parameters ({@link Sql#claimUnkeyed}).
+   * Runs a claim function with THE CLAIM's arguments, on every connection (see {@link Sql#claimFn}):
+   * {@link Sql#claimFn} (THE CLAIM) or {@link Sql#claimByNameFn} (THE CLAIM BY NAME).
    */
+  private List<ClaimedJob> claimFunction(Connection c, String function, String queue, String[] names, int limit,
+      long owner, long token) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(function)) {
+      ps.setString(1, queue);
+      ps.setArray(2, c.createArrayOf("text", names));
+      ps.setLong(3, owner);
+      ps.setInt(4, limit);
+      ps.setLong(5, token);
+      List<ClaimedJob> jobs = new ArrayList<>(limit);
+      readClaimed(ps, queue, owner, token, jobs);
+      return jobs;
+    }
+  }
+
+  /** Runs a claim statement with THE CLAIM's parameters ({@link Sql#claimUnkeyed}). */
   private List<ClaimedJob> claim(Connection c, String statement, String queue, String[] names, int limit,
       long owner, long token) throws SQLException {
-    if (statement == sql.claim || statement == sql.claimByName) {
-      // THE CLAIM in the function claim_v2, THE CLAIM BY NAME in claim_by_name_v1, on every
-      // connection (see Sql.claimFn).
-      try (PreparedStatement ps = c.prepareStatement(statement == sql.claim ? sql.claimFn : sql.claimByNameFn)) {
-        ps.setString(1, queue);
-        ps.setArray(2, c.createArrayOf("text", names));
-        ps.setLong(3, owner);
-        ps.setInt(4, limit);
-        ps.setLong(5, token);
-        List<ClaimedJob> jobs = new ArrayList<>(limit);
-        readClaimed(ps, queue, owner, token, jobs);
-        return jobs;
-      }
-    }
     try (PreparedStatement ps = c.prepareStatement(statement)) {
       ps.setString(1, queue);
       ps.setArray(2, c.createArrayOf("text", names));
