@@ -64,7 +64,8 @@ public final class Migrator {
           "V013__claim_by_name.sql",
           "V014__claim_controlled_v2.sql",
           "V015__claim_v2.sql",
-          "V016__claim_plans.sql");
+          "V016__claim_plans.sql",
+          "V017__queue_name_statistics.sql");
 
   /** First half of the advisory lock key: "pgqu" in ASCII. The second half is the schema's hash. */
   private static final int LOCK_CLASS = 0x70677175;

@@ -459,6 +459,14 @@ final class Sql {
    *   <li>THE CLAIM's update for exactly those rows ({@code SKIP LOCKED}).
    * </ol>
    *
+   * <p>The candidates are a walk of the index in fetch order that stops after the window. The
+   * planner takes it over reading the queue's jobs of these names through jobs_name_fetch_idx and
+   * sorting them only because it knows how many such jobs there are: the extended statistics on
+   * (queue, name) of migration V017. Without them it multiplied the queue's share of the table by
+   * the name's and, among many queues and names, read and sorted the whole backlog. Sorts cannot
+   * simply be turned off here, as for the claim functions: the update's lock order ({@code ORDER
+   * BY j.id} over the chosen rows) then became a walk of the whole primary key.
+   *
    * <p>Parameters: queue, queue, names (text[]), limit per key, window, limit per key, jobs
    * asked for, worker id, worker id, token. Returns what {@link #claim} returns.
    */

@@ -442,6 +442,64 @@ class HotPathFunctionsTest {
     assertThat(sorted).as("claims that read the queue by name and sorted it").isEmpty();
   }
 
+  /**
+   * {@link #theClaimWalksTheQueueInClaimOrderAmongManyQueuesAndNames} for the keyed claims (per-key
+   * limit, fairness, both, and a per-key rate limit): their candidate window is read in fetch
+   * order from jobs_fetch_idx (fairness off) or jobs_key_fetch_idx (fairness on), at most a window's
+   * worth of entries, never the queue's whole backlog through jobs_name_fetch_idx and a sort. Seven
+   * calls per connection, so a connection that keeps prepared statements has had the chance to
+   * switch to a generic plan. Before migration 17's statistics on (queue, name), every form read all
+   * 5,000 of the queue's entries by name on every call (PostgreSQL 18 and 15), prepared or not: the
+   * planner multiplied the queue's share of the table by the name's and estimated about 240 rows.
+   */
+  @Test
+  void theKeyedClaimsWalkTheQueueInFetchOrderAmongManyQueuesAndNames(TestDatabase db) throws Exception {
+    db.truncate();
+    db.execute("DELETE FROM pgqueue.queue_controls");
+    db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at, concurrency_key, key_rank)"
+        + " SELECT 'item', 'q1', '{}', now() - interval '1 hour' + i * interval '10 microseconds', 'k' || (i % 500), i / 500"
+        + " FROM generate_series(1, 5000) i");
+    db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, concurrency_key, key_rank)"
+        + " SELECT 'n' || (i % 200), 'other' || (i % 100), '{}', 'k' || (i % 500), i / 50000 FROM generate_series(1, 100000) i");
+    db.execute("ANALYZE pgqueue.jobs");
+    List<String> sorted = new ArrayList<>();
+    try {
+      for (String form : List.of("key limit", "key fair", "key fair and limit", "key rate")) {
+        db.execute("DELETE FROM pgqueue.queue_controls");
+        db.execute("INSERT INTO pgqueue.queue_controls (queue, " + switch (form) {
+          case "key limit" -> "key_max_running) VALUES ('q1', 5)";
+          case "key fair" -> "key_fair) VALUES ('q1', true)";
+          case "key fair and limit" -> "key_fair, key_max_running) VALUES ('q1', true, 3)";
+          default -> "key_rate_limit, key_rate_period_ms, key_rate_burst) VALUES ('q1', 100, 1000, 10)";
+        });
+        for (boolean prepared : new boolean[] {true, false}) {
+          try (Connection c = (prepared ? db.dataSource() : unprepared(db)).getConnection()) {
+            long owner = registerWorker(c);
+            JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
+            c.setAutoCommit(false);
+            String readByName = "SELECT pg_stat_get_xact_tuples_returned('pgqueue.jobs_name_fetch_idx'::regclass)";
+            for (int call = 1; call <= 7; call++) {
+              // The backend's counters not yet reported may hold earlier transactions' reads too.
+              long before = longValue(c, readByName);
+              int claimed = store.claimControlled(c, "q1", new String[] {"item"}, 20, owner, call,
+                  form.equals("key rate"), false).jobs().size();
+              assertThat(claimed).as(form).isEqualTo(20);
+              long read = longValue(c, readByName) - before;
+              if (read > 0) {
+                sorted.add(form + (prepared ? "" : " (prepareThreshold=0)") + " call " + call + ": "
+                    + read + " entries of jobs_name_fetch_idx read");
+              }
+              c.rollback();
+            }
+          }
+        }
+      }
+    } finally {
+      db.execute("DELETE FROM pgqueue.queue_controls");
+    }
+    assertThat(sorted).as("keyed claims that read the queue by name and sorted it").isEmpty();
+  }
+
   private static long longValue(Connection c, String query) throws java.sql.SQLException {
     try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(query)) {
       rs.next();
