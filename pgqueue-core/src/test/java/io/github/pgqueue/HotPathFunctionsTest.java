@@ -343,66 +343,61 @@ class HotPathFunctionsTest {
     List<String> scanned = new ArrayList<>();
     try {
       for (String form : List.of("cursor", "by name", "key limit", "key fair", "key fair and limit")) {
-       for (boolean drained : new boolean[] {false, true}) {
-        db.truncate();
-        db.execute("DELETE FROM pgqueue.queue_controls");
-        if (drained) {
-          // A queue that has drained: the table keeps its pages (one live row at the end stops
-          // vacuum from truncating them) and the statistics say they hold one row.
-          db.execute("INSERT INTO pgqueue.jobs (name, queue, payload) SELECT 'item', 'filler', '{}'"
-              + " FROM generate_series(1, 20000)");
-          db.execute("DELETE FROM pgqueue.jobs WHERE id < (SELECT max(id) FROM pgqueue.jobs)");
-          db.execute("VACUUM ANALYZE pgqueue.jobs");
-        } else {
-          db.execute("ANALYZE pgqueue.jobs");
-        }
-        String control = switch (form) {
-          case "key limit" -> "key_max_running) VALUES ('q1', 5)";
-          case "key fair" -> "key_fair) VALUES ('q1', true)";
-          case "key fair and limit" -> "key_fair, key_max_running) VALUES ('q1', true, 3)";
-          default -> null;
-        };
-        if (control != null) {
-          db.execute("INSERT INTO pgqueue.queue_controls (queue, " + control);
-        }
-        try (Connection c = db.dataSource().getConnection()) {
-          assertThat(JobStore.unprepared(c)).isFalse();
-          long owner = registerWorker(c);
-          JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
-          c.setAutoCommit(false);
-          String seqRead = "SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relid = 'pgqueue.jobs'::regclass";
-          String pkRead = "SELECT pg_stat_get_xact_tuples_returned('pgqueue.jobs_pkey'::regclass)";
-          for (int call = 1; call <= 12; call++) {
-            db.execute("DELETE FROM pgqueue.jobs");
-            db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at, concurrency_key)"
-                + " SELECT 'item', 'q1', '{}', now() - interval '1 second', "
-                + (control != null ? "'k' || (i % 1000)" : "NULL")
-                + " FROM generate_series(1, " + (call < 12 ? 3 : 20_000) + ") i");
-            // The backend's counters not yet reported may hold earlier transactions' reads too.
-            long before = longValue(c, seqRead);
-            long pkBefore = longValue(c, pkRead);
-            int claimed = switch (form) {
-              case "cursor" -> store.claimAfter(c, "q1", new String[] {"item"}, 100, owner, call,
-                  new ClaimCursor.Position(0, java.time.Instant.EPOCH, 0)).size();
-              case "by name" -> store.claim(c, "q1", new String[] {"item"}, 100, owner, call, true).size();
-              default -> store.claimControlled(c, "q1", new String[] {"item"}, 100, owner, call).jobs().size();
-            };
-            assertThat(claimed).as(form + " call " + call).isEqualTo(call < 12 ? 3 : 100);
-            if (call == 12) {
-              long read = longValue(c, seqRead) - before;
-              if (read > 0) {
-                scanned.add(form + (drained ? " (drained)" : "") + ": " + read + " rows read sequentially");
+        for (boolean drained : new boolean[] {false, true}) {
+          db.truncate();
+          db.execute("DELETE FROM pgqueue.queue_controls");
+          if (drained) {
+            // A queue that has drained: the table keeps its pages (one live row at the end stops
+            // vacuum from truncating them) and the statistics say they hold one row.
+            db.execute("INSERT INTO pgqueue.jobs (name, queue, payload) SELECT 'item', 'filler', '{}'"
+                + " FROM generate_series(1, 20000)");
+            db.execute("DELETE FROM pgqueue.jobs WHERE id < (SELECT max(id) FROM pgqueue.jobs)");
+            db.execute("VACUUM ANALYZE pgqueue.jobs");
+          } else {
+            db.execute("ANALYZE pgqueue.jobs");
+          }
+          String control = keyControl(form);
+          if (control != null) {
+            db.execute("INSERT INTO pgqueue.queue_controls (queue, " + control);
+          }
+          try (Connection c = db.dataSource().getConnection()) {
+            assertThat(JobStore.unprepared(c)).isFalse();
+            long owner = registerWorker(c);
+            JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
+            c.setAutoCommit(false);
+            String seqRead = "SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relid = 'pgqueue.jobs'::regclass";
+            String pkRead = "SELECT pg_stat_get_xact_tuples_returned('pgqueue.jobs_pkey'::regclass)";
+            for (int call = 1; call <= 12; call++) {
+              db.execute("DELETE FROM pgqueue.jobs");
+              db.execute("INSERT INTO pgqueue.jobs (name, queue, payload, run_at, concurrency_key)"
+                  + " SELECT 'item', 'q1', '{}', now() - interval '1 second', "
+                  + (control != null ? "'k' || (i % 1000)" : "NULL")
+                  + " FROM generate_series(1, " + (call < 12 ? 3 : 20_000) + ") i");
+              // The backend's counters not yet reported may hold earlier transactions' reads too.
+              long before = longValue(c, seqRead);
+              long pkBefore = longValue(c, pkRead);
+              int claimed = switch (form) {
+                case "cursor" -> store.claimAfter(c, "q1", new String[] {"item"}, 100, owner, call,
+                    new ClaimCursor.Position(0, java.time.Instant.EPOCH, 0)).size();
+                case "by name" -> store.claim(c, "q1", new String[] {"item"}, 100, owner, call, true).size();
+                default -> store.claimControlled(c, "q1", new String[] {"item"}, 100, owner, call).jobs().size();
+              };
+              assertThat(claimed).as(form + " call " + call).isEqualTo(call < 12 ? 3 : 100);
+              if (call == 12) {
+                long read = longValue(c, seqRead) - before;
+                if (read > 0) {
+                  scanned.add(form + (drained ? " (drained)" : "") + ": " + read + " rows read sequentially");
+                }
+                // A claim of 100 looks up its rows by primary key; a walk of the whole key is 20,000.
+                long pk = longValue(c, pkRead) - pkBefore;
+                if (pk > 1_000) {
+                  scanned.add(form + (drained ? " (drained)" : "") + ": " + pk + " entries of jobs_pkey read");
+                }
               }
-              // A claim of 100 looks up its rows by primary key; a walk of the whole key is 20,000.
-              long pk = longValue(c, pkRead) - pkBefore;
-              if (pk > 1_000) {
-                scanned.add(form + (drained ? " (drained)" : "") + ": " + pk + " entries of jobs_pkey read");
-              }
+              c.commit();
             }
-            c.commit();
           }
         }
-       }
       }
     } finally {
       db.execute("ALTER TABLE pgqueue.jobs RESET (autovacuum_enabled)");
@@ -434,32 +429,13 @@ class HotPathFunctionsTest {
         if (form.equals("global limit")) {
           db.execute("INSERT INTO pgqueue.queue_controls (queue, max_running) VALUES ('q1', 1000000)");
         }
-        for (boolean prepared : new boolean[] {true, false}) {
-          try (Connection c = (prepared ? db.dataSource() : unprepared(db)).getConnection()) {
-            long owner = registerWorker(c);
-            JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
-            c.setAutoCommit(false);
-            String readByName = "SELECT pg_stat_get_xact_tuples_returned('pgqueue.jobs_name_fetch_idx'::regclass)";
-            for (int call = 1; call <= 3; call++) {
-              // The backend's counters not yet reported may hold earlier transactions' reads too.
-              long before = longValue(c, readByName);
-              int claimed = switch (form) {
-                case "head" -> store.claim(c, "q1", new String[] {"item"}, 20, owner, call).size();
-                case "cursor" -> store.claimAfter(c, "q1", new String[] {"item"}, 20, owner, call,
-                    new ClaimCursor.Position(0, java.time.Instant.EPOCH, 0)).size();
-                default -> store.claimControlledAtOnce(c, "q1", new String[] {"item"}, 20, owner, call,
-                    JobStore.Finished.NONE).jobs().size();
-              };
-              assertThat(claimed).as(form).isEqualTo(20);
-              long read = longValue(c, readByName) - before;
-              if (read > 0) {
-                sorted.add(form + (prepared ? "" : " (prepareThreshold=0)") + " call " + call + ": "
-                    + read + " entries of jobs_name_fetch_idx read");
-              }
-              c.rollback();
-            }
-          }
-        }
+        sorted.addAll(readsByName(db, form, 3, (store, c, owner, call) -> switch (form) {
+          case "head" -> store.claim(c, "q1", new String[] {"item"}, 20, owner, call).size();
+          case "cursor" -> store.claimAfter(c, "q1", new String[] {"item"}, 20, owner, call,
+              new ClaimCursor.Position(0, java.time.Instant.EPOCH, 0)).size();
+          default -> store.claimControlledAtOnce(c, "q1", new String[] {"item"}, 20, owner, call,
+              JobStore.Finished.NONE).jobs().size();
+        }));
       }
     } finally {
       db.execute("DELETE FROM pgqueue.queue_controls");
@@ -491,38 +467,61 @@ class HotPathFunctionsTest {
     try {
       for (String form : List.of("key limit", "key fair", "key fair and limit", "key rate")) {
         db.execute("DELETE FROM pgqueue.queue_controls");
-        db.execute("INSERT INTO pgqueue.queue_controls (queue, " + switch (form) {
-          case "key limit" -> "key_max_running) VALUES ('q1', 5)";
-          case "key fair" -> "key_fair) VALUES ('q1', true)";
-          case "key fair and limit" -> "key_fair, key_max_running) VALUES ('q1', true, 3)";
-          default -> "key_rate_limit, key_rate_period_ms, key_rate_burst) VALUES ('q1', 100, 1000, 10)";
-        });
-        for (boolean prepared : new boolean[] {true, false}) {
-          try (Connection c = (prepared ? db.dataSource() : unprepared(db)).getConnection()) {
-            long owner = registerWorker(c);
-            JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
-            c.setAutoCommit(false);
-            String readByName = "SELECT pg_stat_get_xact_tuples_returned('pgqueue.jobs_name_fetch_idx'::regclass)";
-            for (int call = 1; call <= 7; call++) {
-              // The backend's counters not yet reported may hold earlier transactions' reads too.
-              long before = longValue(c, readByName);
-              int claimed = store.claimControlled(c, "q1", new String[] {"item"}, 20, owner, call,
-                  form.equals("key rate"), false).jobs().size();
-              assertThat(claimed).as(form).isEqualTo(20);
-              long read = longValue(c, readByName) - before;
-              if (read > 0) {
-                sorted.add(form + (prepared ? "" : " (prepareThreshold=0)") + " call " + call + ": "
-                    + read + " entries of jobs_name_fetch_idx read");
-              }
-              c.rollback();
-            }
-          }
-        }
+        db.execute("INSERT INTO pgqueue.queue_controls (queue, " + keyControl(form));
+        sorted.addAll(readsByName(db, form, 7, (store, c, owner, call) ->
+            store.claimControlled(c, "q1", new String[] {"item"}, 20, owner, call, form.equals("key rate"), false)
+                .jobs().size()));
       }
     } finally {
       db.execute("DELETE FROM pgqueue.queue_controls");
     }
     assertThat(sorted).as("keyed claims that read the queue by name and sorted it").isEmpty();
+  }
+
+  /** The columns and values of q1's control row for a keyed claim form, or null for another form. */
+  private static String keyControl(String form) {
+    return switch (form) {
+      case "key limit" -> "key_max_running) VALUES ('q1', 5)";
+      case "key fair" -> "key_fair) VALUES ('q1', true)";
+      case "key fair and limit" -> "key_fair, key_max_running) VALUES ('q1', true, 3)";
+      case "key rate" -> "key_rate_limit, key_rate_period_ms, key_rate_burst) VALUES ('q1', 100, 1000, 10)";
+      default -> null;
+    };
+  }
+
+  /** A claim of 20 jobs of q1 as a worker makes it; returns how many it claimed. */
+  private interface ClaimOf20 {
+    int claim(JobStore store, Connection c, long owner, long token) throws java.sql.SQLException;
+  }
+
+  /**
+   * Runs {@code claim} {@code calls} times on a connection that keeps prepared statements and on
+   * one that does not, each call rolled back; returns a line for each call that read entries of
+   * jobs_name_fetch_idx.
+   */
+  private static List<String> readsByName(TestDatabase db, String form, int calls, ClaimOf20 claim)
+      throws java.sql.SQLException {
+    List<String> sorted = new ArrayList<>();
+    for (boolean prepared : new boolean[] {true, false}) {
+      try (Connection c = (prepared ? db.dataSource() : unprepared(db)).getConnection()) {
+        long owner = registerWorker(c);
+        JobStore store = new JobStore(new Sql(Migrator.DEFAULT_SCHEMA));
+        c.setAutoCommit(false);
+        String readByName = "SELECT pg_stat_get_xact_tuples_returned('pgqueue.jobs_name_fetch_idx'::regclass)";
+        for (int call = 1; call <= calls; call++) {
+          // The backend's counters not yet reported may hold earlier transactions' reads too.
+          long before = longValue(c, readByName);
+          assertThat(claim.claim(store, c, owner, call)).as(form).isEqualTo(20);
+          long read = longValue(c, readByName) - before;
+          if (read > 0) {
+            sorted.add(form + (prepared ? "" : " (prepareThreshold=0)") + " call " + call + ": "
+                + read + " entries of jobs_name_fetch_idx read");
+          }
+          c.rollback();
+        }
+      }
+    }
+    return sorted;
   }
 
   private static long longValue(Connection c, String query) throws java.sql.SQLException {
