@@ -463,9 +463,9 @@ final class Sql {
    * planner takes it over reading the queue's jobs of these names through jobs_name_fetch_idx and
    * sorting them only because it knows how many such jobs there are: the extended statistics on
    * (queue, name) of migration V017. Without them it multiplied the queue's share of the table by
-   * the name's and, among many queues and names, read and sorted the whole backlog. Sorts cannot
-   * simply be turned off here, as for the claim functions: the update's lock order ({@code ORDER
-   * BY j.id} over the chosen rows) then became a walk of the whole primary key.
+   * the name's and, among many queues and names, read and sorted the whole backlog. Sorts were not
+   * simply turned off here, as for the claim functions: tried, the lock's {@code ORDER BY j.id} over
+   * the chosen rows (since removed, {@link #byPrimaryKey}) became a walk of the whole primary key.
    *
    * <p>Parameters: queue, queue, names (text[]), limit per key, window, limit per key, jobs
    * asked for, worker id, worker id, token. Returns what {@link #claim} returns.
@@ -1414,10 +1414,11 @@ final class Sql {
     if (statement.split(java.util.regex.Pattern.quote(ok), -1).length != 8) {
       throw new IllegalStateException("expected seven \"" + ok + "\" in:\n" + statement);
     }
-    return replaceOnce(
+    String update = replaceOnce(
         replaceOnce(statement.replace(ok, "CASE WHEN j.attempt < j.max_attempts THEN"),
             "FROM claimable c\nWHERE j.id = c.id", "WHERE j.id = ANY(ARRAY(SELECT c.id FROM claimable c))"),
         "j.context, c.ok,", "j.context, j.state = 'running',");
+    return replaceOnce(update, "SELECT j.id, j.attempt < j.max_attempts AS ok FROM", "SELECT j.id FROM");
   }
 
   /**
