@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JavaType;
 import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.cfg.MapperConfig;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -37,6 +38,13 @@ public final class JacksonCodec implements PayloadCodec {
 
   private final ObjectMapper mapper;
   private final ConcurrentHashMap<Type, JavaType> javaTypes = new ConcurrentHashMap<>();
+  /**
+   * One writer per payload type, made on its first encode. An {@link ObjectWriter} is immutable
+   * and thread-safe, and keeps the root serializer it looked up; asking the mapper for a new one
+   * per payload repeated that lookup for every job of a batch (measured: about a quarter of the
+   * encode's CPU, more while the JIT has not yet compiled the path).
+   */
+  private final ConcurrentHashMap<Type, ObjectWriter> writers = new ConcurrentHashMap<>();
 
   private JacksonCodec(ObjectMapper mapper) {
     this.mapper = Objects.requireNonNull(mapper, "objectMapper");
@@ -56,7 +64,9 @@ public final class JacksonCodec implements PayloadCodec {
 
   /**
    * A codec with the application's mapper (start from {@link JobQueue#defaultObjectMapper()} to
-   * keep pgqueue's settings and add modules).
+   * keep pgqueue's settings and add modules). Configure the mapper fully before the first enqueue,
+   * as Jackson requires of any mapper in use: the codec keeps a writer per payload type, made from
+   * the mapper's configuration at that type's first encode.
    *
    * @param objectMapper the mapper; not changed by pgqueue
    * @return the codec
@@ -73,7 +83,7 @@ public final class JacksonCodec implements PayloadCodec {
    */
   @Override
   public <T> String encode(JobType<T> type, T payload) throws Exception {
-    return mapper.writerFor(javaType(type.payloadType())).writeValueAsString(payload);
+    return writers.computeIfAbsent(type.payloadType(), t -> mapper.writerFor(javaType(t))).writeValueAsString(payload);
   }
 
   /**

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.core.type.TypeReference;
 import io.github.pgqueue.testing.postgres.TestDatabase;
 import java.sql.Connection;
 import java.time.Duration;
@@ -211,5 +212,19 @@ class PayloadCodecTest {
     assertThatThrownBy(() -> JacksonCodec.of(mapper)).hasMessageContaining("default typing");
     assertThatThrownBy(() -> JobQueue.builder(db.dataSource()).objectMapper(mapper))
         .hasMessageContaining("default typing");
+  }
+
+  @Test
+  void theDefaultCodecKeepsAWriterPerGenericTypeNotPerClass() throws Exception {
+    JacksonCodec codec = JacksonCodec.create();
+    JobType<List<Point>> points = JobType.of("points", new TypeReference<List<Point>>() {});
+    JobType<List<String>> words = JobType.of("words", new TypeReference<List<String>>() {});
+    // Both are List: a writer kept per class would write the words with the points' element
+    // serializer. Each type twice, interleaved, so the second encode of each uses the kept writer.
+    for (int round = 0; round < 2; round++) {
+      assertThat(codec.encode(points, List.of(new Point(1, 2)))).isEqualTo("[{\"x\":1,\"y\":2}]");
+      assertThat(codec.encode(words, List.of("x", "y"))).isEqualTo("[\"x\",\"y\"]");
+    }
+    assertThat(codec.decode(words, "[\"x\",\"y\"]")).containsExactly("x", "y");
   }
 }
