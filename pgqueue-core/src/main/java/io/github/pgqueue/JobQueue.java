@@ -236,7 +236,7 @@ public final class JobQueue {
    */
   public <T> List<EnqueueResult> enqueueAll(
       JobType<T> type, Collection<? extends T> payloads, EnqueueOptions options) {
-    return enqueueAll(newJobs(type, payloads, options));
+    return enqueueRows(rows(type, payloads, options));
   }
 
   /**
@@ -255,7 +255,10 @@ public final class JobQueue {
    *     message says so
    */
   public List<EnqueueResult> enqueueAll(List<? extends NewJob<?>> jobs) {
-    List<JobStore.Row> rows = rows(jobs);
+    return enqueueRows(rows(jobs));
+  }
+
+  private List<EnqueueResult> enqueueRows(List<JobStore.Row> rows) {
     if (rows.isEmpty()) {
       return List.of();
     }
@@ -353,7 +356,8 @@ public final class JobQueue {
    */
   public <T> List<EnqueueResult> enqueueAll(
       Connection connection, JobType<T> type, Collection<? extends T> payloads) {
-    return enqueueAll(connection, newJobs(type, payloads, EnqueueOptions.DEFAULTS));
+    Objects.requireNonNull(connection, "connection");
+    return enqueueRows(connection, rows(type, payloads, EnqueueOptions.DEFAULTS));
   }
 
   /**
@@ -369,7 +373,10 @@ public final class JobQueue {
    */
   public List<EnqueueResult> enqueueAll(Connection connection, List<? extends NewJob<?>> jobs) {
     Objects.requireNonNull(connection, "connection");
-    List<JobStore.Row> rows = rows(jobs);
+    return enqueueRows(connection, rows(jobs));
+  }
+
+  private List<EnqueueResult> enqueueRows(Connection connection, List<JobStore.Row> rows) {
     if (rows.isEmpty()) {
       return List.of();
     }
@@ -1301,12 +1308,15 @@ public final class JobQueue {
     Objects.requireNonNull(type, "type");
     Objects.requireNonNull(options, "options");
     EnqueueOptions o = type.defaults().overriddenBy(options);
-    String json = codec.encode(type, payload);
-    long delayMicros = o.delay() == null ? 0 : micros(o.delay());
+    return row(type, payload, o, o.delay() == null ? 0 : micros(o.delay()));
+  }
+
+  /** A row of {@code type} with options already merged over the type's defaults. */
+  private <T> JobStore.Row row(JobType<T> type, T payload, EnqueueOptions o, long delayMicros) {
     return new JobStore.Row(
         type.name(),
         o.queueOrDefault(),
-        json,
+        codec.encode(type, payload),
         o.priorityOrDefault(),
         o.runAt(),
         delayMicros,
@@ -1338,22 +1348,32 @@ public final class JobQueue {
     return row(job.type(), job.payload(), job.options());
   }
 
-  private static <T> List<NewJob<T>> newJobs(
+  /**
+   * The rows of a batch of one type and options, in one pass over the payloads, with the options
+   * merged over the type's defaults once for the batch rather than once per payload.
+   */
+  private <T> List<JobStore.Row> rows(
       JobType<T> type, Collection<? extends T> payloads, EnqueueOptions options) {
     Objects.requireNonNull(type, "type");
     Objects.requireNonNull(payloads, "payloads");
     Objects.requireNonNull(options, "options");
-    List<NewJob<T>> jobs = new ArrayList<>(payloads.size());
+    EnqueueOptions o = type.defaults().overriddenBy(options);
+    long delayMicros = o.delay() == null ? 0 : micros(o.delay());
+    List<JobStore.Row> rows = new ArrayList<>(payloads.size());
     int i = 0;
     for (T p : payloads) {
       if (p == null) {
         throw new IllegalArgumentException(
             "payloads[" + i + "] must not be null (job \"" + type.name() + "\")");
       }
-      jobs.add(new NewJob<>(type, p, options));
+      try {
+        rows.add(row(type, p, o, delayMicros));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("jobs[" + i + "]: " + e.getMessage(), e);
+      }
       i++;
     }
-    return jobs;
+    return rows;
   }
 
   private static long micros(Duration d) {
