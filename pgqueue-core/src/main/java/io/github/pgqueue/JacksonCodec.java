@@ -41,8 +41,8 @@ public final class JacksonCodec implements PayloadCodec {
   /**
    * One writer per payload type, made on its first encode. An {@link ObjectWriter} is immutable
    * and thread-safe, and keeps the root serializer it looked up; asking the mapper for a new one
-   * per payload repeated that lookup for every job of a batch (measured: about a quarter of the
-   * encode's CPU, more while the JIT has not yet compiled the path).
+   * per payload repeated that lookup for every job of a batch (measured: a fifth to a quarter of a
+   * compiled encode's time; docs/performance.md, "Bulk enqueue: a cold path").
    */
   private final ConcurrentHashMap<Type, ObjectWriter> writers = new ConcurrentHashMap<>();
 

@@ -1308,7 +1308,7 @@ public final class JobQueue {
     Objects.requireNonNull(type, "type");
     Objects.requireNonNull(options, "options");
     EnqueueOptions o = type.defaults().overriddenBy(options);
-    return row(type, payload, o, o.delay() == null ? 0 : micros(o.delay()));
+    return row(type, payload, o, delayMicros(o));
   }
 
   /** A row of {@code type} with options already merged over the type's defaults. */
@@ -1358,7 +1358,7 @@ public final class JobQueue {
     Objects.requireNonNull(payloads, "payloads");
     Objects.requireNonNull(options, "options");
     EnqueueOptions o = type.defaults().overriddenBy(options);
-    long delayMicros = o.delay() == null ? 0 : micros(o.delay());
+    long delayMicros = delayMicros(o);
     List<JobStore.Row> rows = new ArrayList<>(payloads.size());
     int i = 0;
     for (T p : payloads) {
@@ -1374,6 +1374,10 @@ public final class JobQueue {
       i++;
     }
     return rows;
+  }
+
+  private static long delayMicros(EnqueueOptions o) {
+    return o.delay() == null ? 0 : micros(o.delay());
   }
 
   private static long micros(Duration d) {
